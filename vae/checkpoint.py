@@ -1,0 +1,258 @@
+"""One `.safetensors` file per model: weights plus, in its metadata, everything needed to use it.
+
+Layout
+  tensors   model.<name>          the state_dict (float32)
+            aux.snapshots         (E + 1, P, 2) float32: the 2-D map before training and after each epoch
+            aux.snapshot_index    (P,) int64: which test images the snapshots show
+  metadata  format = "latent-explorer", format_version, model_config, train_config, dataset,
+            history, metrics, pair (JSON strings)
+
+Saving is atomic (temp file in the same folder, fsync, rename). Loading never unpickles: the
+header is checked by hand (size, JSON, format, version), safetensors parses the tensors, and
+names and shapes must match the model that the config describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from vae.config import ModelConfig, TrainConfig
+from vae.errors import CheckpointError, ConfigError
+from vae.models import LatentModel, build_model
+
+FORMAT = "latent-explorer"
+FORMAT_VERSION = 1
+MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024  # far above any model this app trains (a 64-D conv VAE is ~20 MB)
+MAX_HEADER_BYTES = 8 * 1024 * 1024
+SUFFIX = ".safetensors"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model in eval mode plus everything stored beside it."""
+
+    model: LatentModel
+    model_config: ModelConfig
+    train_config: TrainConfig
+    dataset: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    snapshots: torch.Tensor | None = None
+    snapshot_index: torch.Tensor | None = None
+    pair: str = ""  # name shared by a VAE and an AE trained together ("" when alone)
+    sha256: str = ""  # hash of the file's bytes: the key of every derived cache
+
+    @property
+    def kind(self) -> str:
+        return self.model_config.kind
+
+
+def checkpoint_bytes(
+    model: LatentModel,
+    train_config: TrainConfig,
+    dataset: dict[str, Any],
+    history: list[dict[str, float]] | None = None,
+    metrics: dict[str, Any] | None = None,
+    snapshots: torch.Tensor | None = None,
+    snapshot_index: torch.Tensor | None = None,
+    pair: str = "",
+) -> bytes:
+    """Serialize a model and its context to safetensors bytes."""
+    tensors = {f"model.{k}": v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    if snapshots is not None:
+        tensors["aux.snapshots"] = snapshots.detach().to("cpu", torch.float32).contiguous()
+        index = snapshot_index if snapshot_index is not None else torch.arange(snapshots.shape[1])
+        tensors["aux.snapshot_index"] = index.detach().to("cpu", torch.int64).contiguous()
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "model_config": json.dumps(model.config.to_dict()),
+        "train_config": json.dumps(train_config.to_dict()),
+        "dataset": json.dumps(dataset),
+        "history": json.dumps(history or []),
+        "metrics": json.dumps(metrics or {}),
+        "pair": pair,
+    }
+    return st_save(tensors, metadata=metadata)
+
+
+def atomic_write(path: str | Path, data: bytes) -> Path:
+    """Write bytes so that `path` is either the old file or the complete new one, never half."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_checkpoint(path: str | Path, model: LatentModel, train_config: TrainConfig, dataset: dict[str, Any], **extra: Any) -> Path:
+    """Save atomically to `path` (".safetensors" is appended if missing). Returns the path."""
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        path = path.with_name(path.name + SUFFIX)
+    return atomic_write(path, checkpoint_bytes(model, train_config, dataset, **extra))
+
+
+def read_header(data: bytes) -> dict[str, Any]:
+    """Parse and check the safetensors header of `data`; returns the JSON header dict."""
+    if data[:4] == b"PK\x03\x04" or data[:1] == b"\x80":
+        raise CheckpointError(
+            "this is a PyTorch pickle (torch.save) file; only .safetensors checkpoints are accepted, and pickles are never loaded"
+        )
+    if len(data) < 8:
+        raise CheckpointError(f"not a safetensors file: only {len(data)} bytes")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_HEADER_BYTES:
+        raise CheckpointError(f"not a checkpoint: header claims {n:,} bytes (limit {MAX_HEADER_BYTES:,})")
+    if 8 + n > len(data):
+        raise CheckpointError(f"truncated file: header needs {n:,} bytes but only {len(data) - 8:,} follow")
+    try:
+        header = json.loads(data[8 : 8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError("not a safetensors file: the header is not JSON") from None
+    if not isinstance(header, dict):
+        raise CheckpointError("not a safetensors file: the header is not a JSON object")
+    return header
+
+
+def _metadata(header: dict[str, Any]) -> dict[str, str]:
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError("a safetensors file, but not a Latent Explorer checkpoint (no 'format' metadata)")
+    version = meta.get("format_version")
+    if version != str(FORMAT_VERSION):
+        raise CheckpointError(f"checkpoint format version {version!r} is not supported (this app reads version {FORMAT_VERSION})")
+    return meta
+
+
+def _json_field(meta: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(meta[key])
+    except (KeyError, TypeError, json.JSONDecodeError):
+        raise CheckpointError(f"checkpoint metadata field {key!r} is missing or not JSON") from None
+
+
+def read_bytes(source: str | Path | bytes) -> bytes:
+    """File contents (size-checked before reading) or the bytes themselves."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+            if size > MAX_CHECKPOINT_BYTES:
+                raise CheckpointError(f"{path.name} is {size / 2**20:.0f} MiB; checkpoints are limited to {MAX_CHECKPOINT_BYTES // 2**20} MiB")
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"checkpoint is {len(data) / 2**20:.0f} MiB; the limit is {MAX_CHECKPOINT_BYTES // 2**20} MiB")
+    if not data:
+        raise CheckpointError("the file is empty")
+    return data
+
+
+def load_checkpoint(source: str | Path | bytes, device: torch.device | str = "cpu") -> Checkpoint:
+    """Load a checkpoint from a path or bytes. Raises CheckpointError with a one-line reason."""
+    data = read_bytes(source)
+    meta = _metadata(read_header(data))
+    try:
+        model_config = ModelConfig.from_dict(_json_field(meta, "model_config"))
+        train_config = TrainConfig.from_dict(_json_field(meta, "train_config"))
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint holds an invalid config: {exc}") from None
+    dataset = _json_field(meta, "dataset")
+    history = _json_field(meta, "history")
+    metrics = _json_field(meta, "metrics")
+    if not isinstance(dataset, dict) or not isinstance(history, list) or not isinstance(metrics, dict):
+        raise CheckpointError("checkpoint metadata has the wrong types (dataset, history or metrics)")
+    try:
+        tensors = st_load(data)
+    except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
+        raise CheckpointError(f"corrupt safetensors data: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+    model = build_model(model_config)
+    expected = model.state_dict()
+    weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"weights do not match the stored {model_config.kind}/{model_config.arch} config: "
+            f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''}"
+        )
+    for name, tensor in weights.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise CheckpointError(f"weight {name} has shape {tuple(tensor.shape)}, the config needs {tuple(expected[name].shape)}")
+        if tensor.dtype != torch.float32:
+            raise CheckpointError(f"weight {name} is {tensor.dtype}, expected float32")
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(f"weight {name} holds NaN or infinite values")
+    model.load_state_dict(weights, strict=True)
+    model.to(device).eval()
+    snapshots = tensors.get("aux.snapshots")
+    index = tensors.get("aux.snapshot_index")
+    if snapshots is not None and (snapshots.ndim != 3 or snapshots.shape[-1] != 2 or index is None or index.shape != snapshots.shape[1:2]):
+        snapshots, index = None, None  # optional extras: ignore a malformed replay rather than refuse the model
+    return Checkpoint(
+        model=model,
+        model_config=model_config,
+        train_config=train_config,
+        dataset=dataset,
+        history=history,
+        metrics=metrics,
+        snapshots=snapshots,
+        snapshot_index=index,
+        pair=str(meta.get("pair", "")),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def peek_metadata(path: str | Path) -> dict[str, Any]:
+    """Read only the header of a checkpoint file: its configs, dataset and pair name."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"{path.name}: not a safetensors file")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER_BYTES:
+                raise CheckpointError(f"{path.name}: header too large")
+            data = head + f.read(n)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+    meta = _metadata(read_header(data))
+    return {
+        "model_config": _json_field(meta, "model_config"),
+        "train_config": _json_field(meta, "train_config"),
+        "dataset": _json_field(meta, "dataset"),
+        "metrics": _json_field(meta, "metrics"),
+        "pair": meta.get("pair", ""),
+    }

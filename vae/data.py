@@ -1,0 +1,240 @@
+"""Dataset registry: every dataset comes back as tensors `(N, C, H, W)` float32 in [0, 1].
+
+Names:
+  digits          scikit-learn's `load_digits` (8x8, embedded, works offline; the default)
+  mnist           torchvision MNIST  (28x28)
+  fashion-mnist   torchvision FashionMNIST
+  kmnist          torchvision KMNIST
+  idx:<folder>    any folder with MNIST-format IDX files (t10k pair, optionally the train pair)
+
+The torchvision sets live under a data root: `--data-root`, else `$VAE_DATA_ROOT`, else
+`~/.cache/latent-explorer/data`, in torchvision's layout (`<root>/MNIST/raw/...`). A raw
+folder that holds only the 10,000-image test pair is split deterministically into train
+and test, and the description says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import torch
+
+from vae.errors import DatasetError
+
+DEFAULT_DATASET = "digits"
+SPLIT_SEED = 0  # fixed, so the test split is the same whatever the training seed
+TEST_FRACTION = 0.2  # share of a single file pair held out as test set
+TORCHVISION_SETS = {
+    # name: (torchvision class name, class names)
+    "mnist": ("MNIST", [str(i) for i in range(10)]),
+    "fashion-mnist": (
+        "FashionMNIST",
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    ),
+    "kmnist": ("KMNIST", ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]),
+}
+DATASET_NAMES = ("digits", *TORCHVISION_SETS)
+IDX_FILES = {
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train/test pair of image tensors with labels.
+
+    x_*: (N, C, H, W) float32 in [0, 1]; y_*: (N,) int64 class indices into `class_names`.
+    """
+
+    name: str
+    description: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    class_names: tuple[str, ...]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.x_train.shape[1:]
+        return (int(c), int(h), int(w))
+
+    def info(self) -> dict[str, object]:
+        """JSON-able summary stored in checkpoints."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "image_shape": list(self.image_shape),
+            "n_train": int(self.x_train.shape[0]),
+            "n_test": int(self.x_test.shape[0]),
+            "class_names": list(self.class_names),
+        }
+
+
+def default_data_root() -> Path:
+    env = os.environ.get("VAE_DATA_ROOT")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "latent-explorer" / "data"
+
+
+def load_dataset(name: str = DEFAULT_DATASET, data_root: str | Path | None = None, download: bool = True) -> Dataset:
+    """Load a dataset by registry name (see module doc). Raises DatasetError with what to do."""
+    root = Path(data_root).expanduser() if data_root is not None else default_data_root()
+    return _load_cached(name, str(root.resolve()), download)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str, root: str, download: bool) -> Dataset:
+    if name == "digits":
+        return _load_digits()
+    if name.startswith("idx:"):
+        folder = Path(name[4:]).expanduser()
+        if not folder.is_dir():
+            raise DatasetError(f"IDX folder {folder} does not exist; it must hold t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]")
+        return _load_idx_folder(name, folder, [str(i) for i in range(10)])
+    if name in TORCHVISION_SETS:
+        return _load_torchvision(name, Path(root), download)
+    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)} or idx:<folder>")
+
+
+def _split(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(SPLIT_SEED)
+    perm = torch.randperm(x.shape[0], generator=gen)
+    n_test = int(round(x.shape[0] * TEST_FRACTION))
+    test, train = perm[:n_test], perm[n_test:]
+    return x[train], y[train], x[test], y[test]
+
+
+def _load_digits() -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)  # values are 0..16
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    x_tr, y_tr, x_te, y_te = _split(x, y)
+    return Dataset(
+        name="digits",
+        description=(
+            f"scikit-learn digits: 1,797 8x8 handwritten digits, split (seed {SPLIT_SEED}) into "
+            f"{len(x_tr)} train / {len(x_te)} test"
+        ),
+        x_train=x_tr,
+        y_train=y_tr,
+        x_test=x_te,
+        y_test=y_te,
+        class_names=tuple(str(i) for i in range(10)),
+    )
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_idx(path: Path, kind: str) -> torch.Tensor:
+    """Read one IDX file (optionally gzipped) with torchvision's own reader."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    reader = read_image_file if kind == "images" else read_label_file
+    try:
+        if path.suffix == ".gz":
+            # torchvision's reader wants an uncompressed file; decompress to a private temp file.
+            with tempfile.TemporaryDirectory() as tmp:
+                plain = Path(tmp) / path.stem
+                with gzip.open(path, "rb") as src:
+                    plain.write_bytes(src.read())
+                return reader(str(plain))
+        return reader(str(path))
+    except (AssertionError, ValueError, RuntimeError, OSError, EOFError, KeyError, IndexError) as exc:
+        raise DatasetError(f"{path} is not a valid IDX {kind} file ({type(exc).__name__}: {exc})") from None
+
+
+def _images_to_float(images: torch.Tensor) -> torch.Tensor:
+    return (images.to(torch.float32) / 255.0).unsqueeze(1)
+
+
+def _load_idx_folder(name: str, folder: Path, class_names: list[str]) -> Dataset:
+    paths = {key: _find_idx(folder, stem) for key, stem in IDX_FILES.items()}
+    if paths["test_images"] is None or paths["test_labels"] is None:
+        raise DatasetError(
+            f"{folder} lacks the MNIST-format test pair: put t10k-images-idx3-ubyte[.gz] and "
+            f"t10k-labels-idx1-ubyte[.gz] there (or use dataset 'digits', which works offline)"
+        )
+    x_te = _read_idx(paths["test_images"], "images")
+    y_te = _read_idx(paths["test_labels"], "labels")
+    if x_te.ndim != 3 or y_te.ndim != 1 or x_te.shape[0] != y_te.shape[0]:
+        raise DatasetError(
+            f"{folder}: images {tuple(x_te.shape)} and labels {tuple(y_te.shape)} do not match "
+            f"(expected (N, H, W) images and N labels)"
+        )
+    has_train = paths["train_images"] is not None and paths["train_labels"] is not None
+    if has_train:
+        x_tr = _read_idx(paths["train_images"], "images")  # type: ignore[arg-type]
+        y_tr = _read_idx(paths["train_labels"], "labels")  # type: ignore[arg-type]
+        if x_tr.shape[1:] != x_te.shape[1:] or x_tr.shape[0] != y_tr.shape[0]:
+            raise DatasetError(f"{folder}: train and test files have different image sizes or counts")
+        xtr, ytr, xte, yte = _images_to_float(x_tr), y_tr.long(), _images_to_float(x_te), y_te.long()
+        how = f"the standard split: {len(xtr):,} train / {len(xte):,} test"
+    else:
+        xtr, ytr, xte, yte = _split(_images_to_float(x_te), y_te.long())
+        how = (
+            f"only the {x_te.shape[0]:,}-image test pair was found, so it was split "
+            f"deterministically (seed {SPLIT_SEED}) into {len(xtr):,} train / {len(xte):,} test"
+        )
+    n_classes = int(max(int(ytr.max()), int(yte.max()))) + 1
+    names = class_names if n_classes <= len(class_names) else [str(i) for i in range(n_classes)]
+    return Dataset(
+        name=name,
+        description=f"{name} from {folder}: {how}",
+        x_train=xtr,
+        y_train=ytr,
+        x_test=xte,
+        y_test=yte,
+        class_names=tuple(names),
+    )
+
+
+def _load_torchvision(name: str, root: Path, download: bool) -> Dataset:
+    import torchvision.datasets as tvd
+
+    cls_name, class_names = TORCHVISION_SETS[name]
+    raw = root / cls_name / "raw"
+    has_train = raw.is_dir() and any(_find_idx(raw, IDX_FILES[k]) for k in ("train_images",))
+    if raw.is_dir() and not has_train and _find_idx(raw, IDX_FILES["test_images"]):
+        return _load_idx_folder(name, raw, class_names)  # only the test pair: split it
+    dataset_cls = getattr(tvd, cls_name)
+    try:
+        train = dataset_cls(str(root), train=True, download=download)
+        test = dataset_cls(str(root), train=False, download=download)
+    except (RuntimeError, URLError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        verb = "could not be downloaded" if download else "is not on disk (download disabled)"
+        raise DatasetError(
+            f"dataset {name!r} {verb} ({first_line}). Put its IDX files "
+            f"(at least t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz) in {raw}, "
+            f"or set VAE_DATA_ROOT / --data-root to a folder that has {cls_name}/raw; "
+            f"the 'digits' dataset works offline"
+        ) from None
+    return Dataset(
+        name=name,
+        description=f"torchvision {cls_name} from {root}: {len(train):,} train / {len(test):,} test",
+        x_train=_images_to_float(train.data),
+        y_train=train.targets.long(),
+        x_test=_images_to_float(test.data),
+        y_test=test.targets.long(),
+        class_names=tuple(class_names),
+    )

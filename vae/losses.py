@@ -1,0 +1,89 @@
+"""The ELBO and its pieces, in nats per image (Kingma & Welling 2014; Burda et al. 2016).
+
+    log p(x) >= ELBO = E_q[log p(x|z)] - KL(q(z|x) || N(0, I))
+
+The reconstruction term is a Bernoulli log-likelihood of the pixels under the decoder's
+logits; the KL has a closed form per latent dimension.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vae.models import LatentModel
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def reconstruction_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p(x|z) for Bernoulli pixels: logits, x (N, C, H, W) -> (N,) nats."""
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, 1)) per dimension, closed form: (N, D) -> (N, D) nats.
+
+    KL = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2)
+    """
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+@dataclass
+class ElboTerms:
+    """Per-image terms, each (N,): recon = E_q log p(x|z) (one sample), kl, elbo = recon - kl."""
+
+    recon: torch.Tensor
+    kl: torch.Tensor
+    elbo: torch.Tensor
+
+    def loss(self, beta: float = 1.0) -> torch.Tensor:
+        """The mean training objective: -(recon - beta * KL)."""
+        return -(self.recon - beta * self.kl).mean()
+
+
+def elbo_terms(model: LatentModel, x: torch.Tensor, generator: torch.Generator | None = None) -> ElboTerms:
+    """One-sample ELBO per image. For the AE there is no posterior: kl is 0 and elbo = recon."""
+    logits, mu, logvar, _ = model(x, generator)
+    recon = reconstruction_log_likelihood(logits, x)
+    kl = kl_per_dim(mu, logvar).sum(1) if logvar is not None else torch.zeros_like(recon)
+    return ElboTerms(recon=recon, kl=kl, elbo=recon - kl)
+
+
+def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))) summed over the last dim."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+@torch.no_grad()
+def log_px_importance(model: LatentModel, x: torch.Tensor, k: int = 100, chunk: int = 100) -> torch.Tensor:
+    """Importance-sampled estimate of log p(x) with K samples from q(z|x), (N,) nats.
+
+        log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x)
+
+    K = 1 is a one-sample ELBO; larger K is a tighter lower bound (Burda et al.'s IWAE bound)
+    that converges to log p(x). Samples are drawn in chunks of `chunk` to bound memory.
+    """
+    if not model.stochastic:
+        raise ValueError("log p(x) needs a stochastic encoder: an AE defines no q(z|x)")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    mu, logvar = model.encode(x)
+    assert logvar is not None
+    log_w: list[torch.Tensor] = []
+    done = 0
+    while done < k:
+        m = min(chunk, k - done)
+        eps = torch.randn((m, *mu.shape), device=mu.device, dtype=mu.dtype)
+        z = mu + torch.exp(0.5 * logvar) * eps  # (m, N, D)
+        logits = model.decode_logits(z.reshape(-1, mu.shape[1]))
+        log_px_z = reconstruction_log_likelihood(logits, x.repeat(m, 1, 1, 1)).reshape(m, -1)
+        log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_qz = _log_normal(z, mu, logvar)
+        log_w.append(log_px_z + log_pz - log_qz)
+        done += m
+    weights = torch.cat(log_w, 0)  # (K, N)
+    return torch.logsumexp(weights, 0) - math.log(k)

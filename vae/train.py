@@ -1,0 +1,216 @@
+"""fit(): train a VAE or AE on a Dataset with tensor-resident minibatches.
+
+The whole training set sits on the device as one tensor; each epoch draws a seeded
+permutation and slices batches from it, so there is no per-sample DataLoader overhead.
+Progress leaves through a callback; the caller (CLI progress bar, Streamlit page) renders it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from vae.config import TrainConfig
+from vae.data import Dataset
+from vae.errors import ConfigError, TrainingDiverged
+from vae.losses import elbo_terms
+from vae.models import LatentModel, pick_device
+
+
+@dataclass
+class Progress:
+    """One report to the callback. kind 'step' carries running means of the current epoch so
+    far; kind 'epoch' carries the finished epoch's `record` (one row of the history)."""
+
+    kind: str  # "step" or "epoch"
+    step: int  # optimizer steps done in total
+    total_steps: int
+    epoch: int  # 1-based epoch in progress (or just finished)
+    epochs: int
+    recon: float  # mean log p(x|z) per image, nats
+    kl: float  # mean KL per image, nats
+    elbo: float  # mean ELBO per image, nats
+    images_per_s: float
+    record: dict[str, float] | None = None
+    snapshot: torch.Tensor | None = None  # (P, 2) map of the snapshot points after this epoch
+
+    @property
+    def fraction(self) -> float:
+        return self.step / max(1, self.total_steps)
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per finished epoch
+    snapshots: torch.Tensor | None = None  # (epochs + 1, P, 2): the map before training and after each epoch
+    snapshot_index: torch.Tensor | None = None  # (P,) indices into the test set
+    stopped: bool = False  # True when should_stop() ended training early
+    seconds: float = 0.0
+
+
+def _means_2d(mu: torch.Tensor) -> torch.Tensor:
+    """(P, D) latent means -> (P, 2): identity for D = 2, padded for D = 1, PCA above."""
+    if mu.shape[1] == 2:
+        return mu
+    if mu.shape[1] == 1:
+        return torch.cat([mu, torch.zeros_like(mu)], 1)
+    centred = mu - mu.mean(0, keepdim=True)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    axes = vh[:2]
+    # fix the sign of each axis so replayed epochs do not flip at random
+    axes = axes * torch.sign(axes[torch.arange(2), axes.abs().argmax(1)]).unsqueeze(1)
+    return centred @ axes.T
+
+
+@torch.no_grad()
+def evaluate_elbo(
+    model: LatentModel, x: torch.Tensor, batch_size: int = 1024, generator: torch.Generator | None = None
+) -> dict[str, float]:
+    """Mean recon, KL and ELBO per image over x (one posterior sample each)."""
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(3, device=x.device)
+    for i in range(0, x.shape[0], batch_size):
+        t = elbo_terms(model, x[i : i + batch_size], generator)
+        totals += torch.stack([t.recon.sum(), t.kl.sum(), t.elbo.sum()])
+    model.train(was_training)
+    recon, kl, elbo = (totals / x.shape[0]).tolist()
+    return {"recon": recon, "kl": kl, "elbo": elbo}
+
+
+def fit(
+    model: LatentModel,
+    data: Dataset,
+    config: TrainConfig,
+    callback: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    device: torch.device | str | None = None,
+    report_every: int = 10,
+) -> FitResult:
+    """Train `model` in place on data.x_train; evaluate on data.x_test after every epoch.
+
+    Raises TrainingDiverged on a NaN/inf loss, after restoring the weights of the last epoch
+    that finished with finite values. Same seed, same data, same device: same weights.
+    """
+    config.validate()
+    if tuple(model.config.image_shape) != data.image_shape:
+        raise ConfigError(
+            f"image_shape: the model expects {model.config.image_shape} images but dataset "
+            f"{data.name!r} has {data.image_shape}; build the model for this dataset"
+        )
+    dev = torch.device(device) if device is not None else pick_device()
+    if config.max_threads:
+        torch.set_num_threads(config.max_threads)
+    model.to(dev).train()
+    x_train = data.x_train.to(dev)
+    x_test = data.x_test.to(dev)
+    gen = torch.Generator(device=dev).manual_seed(config.seed)
+    shuffle_gen = torch.Generator().manual_seed(config.seed)  # randperm on the CPU is the portable choice
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    beta = config.beta if model.stochastic else 0.0
+
+    n = x_train.shape[0]
+    batch = min(config.batch_size, n)
+    steps_per_epoch = math.ceil(n / batch)
+    total_steps = steps_per_epoch * config.epochs
+    result = FitResult()
+
+    snap_x = None
+    snaps: list[torch.Tensor] = []
+    if config.snapshot_points:
+        p = min(config.snapshot_points, x_test.shape[0])
+        result.snapshot_index = torch.arange(p)
+        snap_x = x_test[:p]
+        snaps.append(_snapshot(model, snap_x))
+
+    good_state = copy.deepcopy(model.state_dict())
+    good_optim = copy.deepcopy(optimizer.state_dict())
+    step = 0
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        perm = torch.randperm(n, generator=shuffle_gen).to(dev)
+        sums = torch.zeros(3, device=dev)
+        seen = 0
+        for i in range(steps_per_epoch):
+            xb = x_train[perm[i * batch : (i + 1) * batch]]
+            terms = elbo_terms(model, xb, gen)
+            loss = terms.loss(beta)
+            if not torch.isfinite(loss):
+                model.load_state_dict(good_state)
+                optimizer.load_state_dict(good_optim)
+                raise TrainingDiverged(
+                    f"the loss became {loss.item()} at epoch {epoch}, step {step + 1} "
+                    f"(lr={config.lr}); the weights of the last good epoch were kept. "
+                    f"Try a smaller learning rate"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            sums += torch.stack([terms.recon.sum(), terms.kl.sum(), terms.elbo.sum()]).detach()
+            seen += xb.shape[0]
+            stop = should_stop is not None and should_stop()
+            if callback is not None and (step % report_every == 0 or i == steps_per_epoch - 1 or stop):
+                recon, kl, elbo = (sums / seen).tolist()
+                rate = seen / max(1e-9, time.perf_counter() - epoch_start)
+                callback(Progress("step", step, total_steps, epoch, config.epochs, recon, kl, elbo, rate))
+            if stop:
+                result.stopped = True
+                break
+        if result.stopped:
+            break
+        train_recon, train_kl, train_elbo = (sums / seen).tolist()
+        seconds = time.perf_counter() - epoch_start
+        test = evaluate_elbo(model, x_test, generator=gen)
+        if not all(math.isfinite(v) for v in (train_elbo, *test.values())):
+            model.load_state_dict(good_state)
+            optimizer.load_state_dict(good_optim)
+            raise TrainingDiverged(
+                f"the test loss became non-finite after epoch {epoch} (lr={config.lr}); "
+                f"the weights of the last good epoch were kept. Try a smaller learning rate"
+            )
+        good_state = copy.deepcopy(model.state_dict())
+        good_optim = copy.deepcopy(optimizer.state_dict())
+        record = {
+            "epoch": epoch,
+            "train_recon": train_recon,
+            "train_kl": train_kl,
+            "train_elbo": train_elbo,
+            "test_recon": test["recon"],
+            "test_kl": test["kl"],
+            "test_elbo": test["elbo"],
+            "seconds": seconds,
+            "images_per_s": seen / max(1e-9, seconds),
+        }
+        result.history.append(record)
+        snapshot = None
+        if snap_x is not None:
+            snapshot = _snapshot(model, snap_x)
+            snaps.append(snapshot)
+        if callback is not None:
+            callback(
+                Progress(
+                    "epoch", step, total_steps, epoch, config.epochs, train_recon, train_kl, train_elbo,
+                    record["images_per_s"], record=record, snapshot=snapshot,
+                )
+            )
+    model.eval()
+    result.seconds = time.perf_counter() - start
+    if snaps:
+        result.snapshots = torch.stack(snaps).cpu()
+    return result
+
+
+@torch.no_grad()
+def _snapshot(model: LatentModel, x: torch.Tensor) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    mu, _ = model.encode(x)
+    model.train(was_training)
+    return _means_2d(mu).float().cpu()
