@@ -1,0 +1,189 @@
+"""Command line: python -m vae train | evaluate | embed (see --help of each)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from vae.config import ARCHS, LATENT_DIM_RANGE, ModelConfig, TrainConfig
+from vae.errors import LatentExplorerError
+
+
+def _progress_printer(stream=sys.stderr):  # type: ignore[no-untyped-def]
+    last = [0.0]
+
+    def show(kind: str, p) -> None:  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        if p.kind == "step" and now - last[0] < 0.1 and p.step < p.total_steps:
+            return
+        last[0] = now
+        width = 30
+        filled = int(width * p.fraction)
+        bar = "#" * filled + "-" * (width - filled)
+        line = (
+            f"\r{kind.upper():3s} [{bar}] {100 * p.fraction:5.1f}%  epoch {p.epoch}/{p.epochs}  "
+            f"recon {p.recon:8.2f}  KL {p.kl:6.2f}  ELBO {p.elbo:8.2f}  {p.images_per_s:8.0f} img/s"
+        )
+        if p.kind == "epoch" and p.record:
+            line += f"  test ELBO {p.record['test_elbo']:8.2f}"
+        stream.write(line)
+        if p.kind == "epoch" and p.epoch == p.epochs:
+            stream.write("\n")
+        stream.flush()
+
+    return show
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vae.data import load_dataset
+    from vae.models import default_model_config
+    from vae.workflow import train_models
+
+    train_config = TrainConfig(
+        dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed
+    ).validate()
+    ModelConfig(arch=args.arch, latent_dim=args.latent_dim, hidden=tuple(args.hidden or (256,))).validate()  # fail before loading data
+    data = load_dataset(args.dataset, data_root=args.data_root)
+    base = default_model_config(data.image_shape, arch=args.arch, latent_dim=args.latent_dim)
+    if args.hidden:
+        base = ModelConfig(**{**base.to_dict(), "hidden": tuple(args.hidden)})
+    base.validate()
+    out = Path(args.out)
+    print(f"dataset: {data.description}", file=sys.stderr)
+    trained = train_models(
+        data, args.model, base, train_config, out.parent if out.parent != Path("") else Path("."), out.name.removesuffix(".safetensors"),
+        callback=None if args.quiet else _progress_printer(), device=args.device,
+    )
+    for item in trained:
+        m = item.metrics
+        summary = f"test ELBO {m['elbo']:.2f} nats" if m.get("elbo") is not None else f"test recon {m['recon']:.2f} nats"
+        print(f"saved {item.path} ({item.kind}, {summary})")
+    return 0
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from vae.checkpoint import load_checkpoint
+    from vae.data import load_dataset
+    from vae.metrics import full_report
+
+    ckpt = load_checkpoint(args.checkpoint)
+    data = load_dataset(args.dataset or ckpt.dataset.get("name", "digits"), data_root=args.data_root)
+    if data.image_shape != tuple(ckpt.model_config.image_shape):
+        raise LatentExplorerError(f"dataset {data.name!r} has {data.image_shape} images; the model needs {tuple(ckpt.model_config.image_shape)}")
+    report = full_report(ckpt.model, data.x_test, k=args.k, seed=args.seed)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    rows = [
+        ("model", f"{ckpt.kind} / {ckpt.model_config.arch} / {ckpt.model_config.latent_dim}-D"),
+        ("dataset", f"{data.name} ({report['n_images']} test images)"),
+        ("reconstruction log p(x|z)", _fmt(report["recon"])),
+        ("KL(q(z|x) || p(z))", _fmt(report["kl"])),
+        ("ELBO", _fmt(report["elbo"])),
+        (f"log p(x) estimate (K={report['log_px_k']})", _fmt(report["log_px"])),
+        ("active dims (KL > 0.01)", f"{report['active_dims']} / {ckpt.model_config.latent_dim}"),
+        ("KL per dim", " ".join(f"{v:.2f}" for v in report["kl_per_dim"])),
+        ("interpolation: mean step", _fmt(report["interpolation"]["mean_step"])),
+        ("interpolation: worst step", _fmt(report["interpolation"]["worst_step"])),
+        ("interpolation: jump ratio", _fmt(report["interpolation"]["jump_ratio"])),
+        ("prior samples: nearest test image", _fmt(report["prior"]["nearest_test_distance"])),
+        ("prior lines: worst step", _fmt(report["prior"]["worst_step"])),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print("nats per image; pixel distances are mean absolute differences in [0, 1]")
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from vae.checkpoint import load_checkpoint
+    from vae.data import load_dataset
+    from vae.embed import compute_map, default_method
+
+    ckpt = load_checkpoint(args.checkpoint)
+    data = load_dataset(ckpt.dataset.get("name", "digits"), data_root=args.data_root)
+    method = args.method or default_method(ckpt.model_config.latent_dim)
+    start = time.perf_counter()
+    fitted, index = compute_map(ckpt.model, data.x_test, method, ckpt.sha256, n=args.n, on_status=lambda s: print(s, file=sys.stderr))
+    print(f"{method} map of {len(index)} test points ready in {time.perf_counter() - start:.2f} s (cached for the app)")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vae.data import DATASET_NAMES
+    from vae.embed import METHODS
+    from vae.workflow import MODEL_CHOICES
+
+    parser = argparse.ArgumentParser(prog="python -m vae", description="Latent Explorer engine: train, evaluate and map VAEs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a VAE, an AE or both and save .safetensors checkpoints")
+    t.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASET_NAMES)} or idx:<folder> (default: digits)")
+    t.add_argument("--model", choices=MODEL_CHOICES, default="vae", help="vae, ae, or both with the same nets and seed")
+    t.add_argument("--arch", choices=ARCHS, default="mlp")
+    t.add_argument("--latent-dim", type=int, default=2, help=f"{LATENT_DIM_RANGE[0]}..{LATENT_DIM_RANGE[1]} (default 2)")
+    t.add_argument("--hidden", type=_positive_int, nargs="+", help="MLP hidden widths (default: 256 for 8x8, 400 for 28x28)")
+    t.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE), >= 0")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="models/model", help="checkpoint path without suffix; with --model both, -vae/-ae are appended")
+    t.add_argument("--data-root", help="folder for torchvision datasets (default: $VAE_DATA_ROOT or ~/.cache/latent-explorer/data)")
+    t.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="print a checkpoint's test metrics")
+    e.add_argument("checkpoint")
+    e.add_argument("--dataset", help="evaluate on this dataset (default: the one it was trained on)")
+    e.add_argument("--data-root")
+    e.add_argument("--k", type=_positive_int, default=100, help="importance samples for log p(x) (default 100)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.set_defaults(func=cmd_evaluate)
+
+    m = sub.add_parser("embed", help="precompute and cache the 2-D map of a checkpoint's test set")
+    m.add_argument("checkpoint")
+    m.add_argument("--method", choices=METHODS, help="default: identity for a 2-D latent, else pca")
+    m.add_argument("--n", type=_positive_int, help="number of test points (default depends on the method)")
+    m.add_argument("--data-root")
+    m.set_defaults(func=cmd_embed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except LatentExplorerError as exc:
+        # a user-caused problem: one line, exit 2 like argparse's own usage errors
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; nothing was saved", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Train-and-save, and the models folder: the steps the CLI and the app share.
+
+`train_models` builds a VAE, an AE or both with the same architecture and seed, fits each,
+measures the final test metrics and saves one checkpoint per model. With both, the files
+are `<name>-vae.safetensors` and `<name>-ae.safetensors` and carry the pair name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from vae.checkpoint import SUFFIX, CheckpointError, peek_metadata, save_checkpoint
+from vae.config import ModelConfig, TrainConfig
+from vae.data import Dataset, load_dataset
+from vae.errors import ConfigError
+from vae.metrics import full_report
+from vae.models import LatentModel, build_model, default_model_config
+from vae.train import FitResult, Progress, fit
+
+MODEL_CHOICES = ("vae", "ae", "both")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def models_dir() -> Path:
+    """Where checkpoints live: $VAE_MODELS_DIR, else ./models."""
+    return Path(os.environ.get("VAE_MODELS_DIR") or "models").expanduser()
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name or ""):
+        raise ConfigError("name: use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit")
+    return name
+
+
+@dataclass
+class TrainedModel:
+    kind: str
+    path: Path
+    model: LatentModel
+    result: FitResult
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def train_models(
+    data: Dataset | str,
+    which: str,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    out_dir: Path,
+    name: str,
+    callback: Callable[[str, Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    device: str | None = None,
+    data_root: str | None = None,
+) -> list[TrainedModel]:
+    """Train `which` ("vae", "ae" or "both") and save each model; returns what was saved.
+
+    The callback gets (kind, progress). A NaN raises TrainingDiverged before anything is
+    written, so existing checkpoints stay as they were. A stopped run saves nothing.
+    """
+    if which not in MODEL_CHOICES:
+        raise ConfigError(f"model: must be one of {MODEL_CHOICES}, got {which!r}")
+    check_name(name)
+    train_config.validate()
+    if isinstance(data, str):
+        data = load_dataset(data, data_root=data_root)
+    kinds = ["vae", "ae"] if which == "both" else [which]
+    pair = name if which == "both" else ""
+    trained: list[TrainedModel] = []
+    for kind in kinds:
+        cfg = ModelConfig(**{**model_config.to_dict(), "kind": kind, "image_shape": data.image_shape}).validate()
+        model = build_model(cfg, seed=train_config.seed)
+        result = fit(
+            model, data, train_config,
+            callback=(lambda p, k=kind: callback(k, p)) if callback else None,
+            should_stop=should_stop, device=device,
+        )
+        if result.stopped:
+            return trained
+        metrics = full_report(model, data.x_test, seed=train_config.seed)
+        filename = f"{name}-{kind}{SUFFIX}" if pair else f"{name}{SUFFIX}"
+        trained.append(TrainedModel(kind, Path(out_dir) / filename, model, result, metrics))
+    # save only once every model of the run finished, so a pair is never half-written
+    for item in trained:
+        save_checkpoint(
+            item.path, item.model, train_config, data.info(),
+            history=item.result.history, metrics=item.metrics,
+            snapshots=item.result.snapshots, snapshot_index=item.result.snapshot_index, pair=pair,
+        )
+    return trained
+
+
+def default_run(data: Dataset, which: str = "both", latent_dim: int = 2, arch: str = "mlp") -> tuple[ModelConfig, TrainConfig]:
+    """Configs of the first-run default: a 2-D MLP on the embedded digits, seconds to train."""
+    return default_model_config(data.image_shape, arch=arch, latent_dim=latent_dim), TrainConfig(dataset=data.name, epochs=60, batch_size=128)
+
+
+@dataclass
+class ModelEntry:
+    """A checkpoint file in the models folder, described from its header alone."""
+
+    path: Path
+    kind: str
+    latent_dim: int
+    arch: str
+    dataset: str
+    pair: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.stem}  ({self.kind.upper()}, {self.arch}, {self.latent_dim}-D, {self.dataset})"
+
+
+def list_models(folder: Path | None = None) -> list[ModelEntry]:
+    """Every readable checkpoint in the folder, newest first; unreadable files are skipped."""
+    folder = folder or models_dir()
+    if not folder.is_dir():
+        return []
+    entries = []
+    for path in sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            meta = peek_metadata(path)
+            mc = meta["model_config"]
+            entries.append(
+                ModelEntry(path, mc["kind"], int(mc["latent_dim"]), mc["arch"], str(meta["dataset"].get("name", "?")), str(meta["pair"]))
+            )
+        except (CheckpointError, KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return entries
+
+
+def find_pairs(entries: list[ModelEntry]) -> dict[str, dict[str, ModelEntry]]:
+    """Pair name -> {"vae": entry, "ae": entry} for complete pairs."""
+    pairs: dict[str, dict[str, ModelEntry]] = {}
+    for e in entries:
+        if e.pair:
+            pairs.setdefault(e.pair, {}).setdefault(e.kind, e)
+    return {name: kinds for name, kinds in pairs.items() if set(kinds) == {"vae", "ae"}}
