@@ -1,0 +1,109 @@
+"""Latent Explorer: the frame. Runs before every page: first-run training, the shared
+sidebar (model choice, upload, download) and navigation over pages/."""
+
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from pages import common
+from vae.data import load_dataset
+from vae.errors import LatentExplorerError
+from vae.workflow import default_run, list_models, models_dir, train_models
+
+st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
+
+DEFAULT_PAIR = "digits-2d"
+
+
+@st.cache_resource
+def _first_run_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+def ensure_default_models() -> None:
+    """On an empty models folder, train the 2-D VAE + AE pair on digits, with progress."""
+    if list_models(models_dir()):
+        return
+    with _first_run_lock():
+        if list_models(models_dir()):  # another session finished it while we waited
+            return
+        with st.status("First run: training a 2-D VAE and a 2-D AE on the embedded digits…", expanded=True) as status:
+            bar = st.progress(0.0, text="starting")
+            data = load_dataset("digits")
+            model_config, train_config = default_run(data)
+
+            def show(kind: str, p) -> None:  # type: ignore[no-untyped-def]
+                done = (0 if kind == "vae" else 1) + p.fraction
+                bar.progress(done / 2, text=f"{kind.upper()} epoch {p.epoch}/{p.epochs}: ELBO {p.elbo:.1f} nats")
+
+            try:
+                train_models(data, "both", model_config, train_config, models_dir(), DEFAULT_PAIR, callback=show)
+            except LatentExplorerError as exc:
+                status.update(label=f"First-run training failed: {exc}", state="error")
+                return
+            status.update(label="Trained and saved the default VAE + AE pair", state="complete", expanded=False)
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.header("Model")
+        options = common.model_options()
+        if not options:
+            st.session_state["selection"] = None
+            st.caption("No models in the models folder yet.")
+        else:
+            labels = list(options)
+            wanted = st.session_state.pop("select_label", None)
+            if wanted in labels:
+                st.session_state["model_choice"] = wanted
+            if st.session_state.get("model_choice") not in labels:
+                st.session_state["model_choice"] = labels[0]
+            label = st.selectbox("Model or pair", labels, key="model_choice")
+            try:
+                st.session_state["selection"] = common.select(label, options[label])
+            except (LatentExplorerError, OSError) as exc:
+                st.session_state["selection"] = None
+                st.error(f"Cannot load {label}: {exc}")
+        sel = st.session_state.get("selection")
+        if sel is not None:
+            ckpt = sel.primary
+            mc = ckpt.model_config
+            st.caption(f"{mc.arch.upper()} · {mc.latent_dim}-D latent · dataset **{ckpt.dataset.get('name')}**")
+            for kind, c in (("vae", sel.vae), ("ae", sel.ae)):
+                if c is not None:
+                    st.download_button(
+                        f"Download {kind.upper()} checkpoint", data=common.load_checkpoint_bytes(c),
+                        file_name=f"{sel.label.split(' ')[0]}-{kind}.safetensors", mime="application/octet-stream",
+                        key=f"download_{kind}", width="stretch",
+                    )
+        st.divider()
+        uploaded = st.file_uploader(
+            f"Upload a .safetensors checkpoint (max {common.UPLOAD_LIMIT_MB} MB)", type=["safetensors"], key="upload",
+        )
+        if uploaded is not None and st.session_state.get("upload_seen") != uploaded.file_id:
+            st.session_state["upload_seen"] = uploaded.file_id
+            error = common.handle_upload(uploaded)
+            if error:
+                st.session_state["upload_error"] = error
+            else:
+                st.session_state.pop("upload_error", None)
+                st.session_state["select_label"] = f"{uploaded.name.removesuffix('.safetensors')} (uploaded)"
+                st.rerun()
+        if st.session_state.get("upload_error"):
+            st.error(st.session_state["upload_error"])
+
+
+ensure_default_models()
+pages = [
+    st.Page("pages/explore.py", title="Explore", icon=":material/explore:", default=True),
+    st.Page("pages/compare.py", title="Compare AE vs VAE", icon=":material/compare:"),
+    st.Page("pages/generate.py", title="Generate", icon=":material/grid_view:"),
+    st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
+    st.Page("pages/inpaint.py", title="Fill in missing pixels", icon=":material/healing:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+]
+nav = st.navigation(pages)
+sidebar()
+nav.run()

@@ -1,0 +1,209 @@
+"""Streamlit helpers shared by app.py and every page: cached loading, the model choice,
+image display and latent sliders. The only Streamlit module besides the pages themselves."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from vae.checkpoint import MAX_CHECKPOINT_BYTES, Checkpoint, load_checkpoint
+from vae.data import Dataset, load_dataset
+from vae.embed import LatentMap, compute_map, default_method
+from vae.errors import LatentExplorerError
+from vae.workflow import ModelEntry, find_pairs, list_models, models_dir
+
+UPLOAD_LIMIT_MB = 64
+IMAGE_PX = 280  # decoded images are shown this wide, upscaled with nearest-neighbour pixels
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def load_model_file(path: str, mtime: float) -> Checkpoint:
+    """A checkpoint from the models folder, shared read-only by every session (inference only)."""
+    return load_checkpoint(path)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def load_model_upload(sha: str, _data: bytes) -> Checkpoint:
+    return load_checkpoint(_data)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def get_dataset(name: str) -> Dataset:
+    return load_dataset(name)
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def get_map(sha: str, method: str, n: int | None, _ckpt: Checkpoint, _data: Dataset) -> tuple[LatentMap, np.ndarray]:
+    """The fitted 2-D map of a checkpoint's test set (also cached on disk by compute_map)."""
+    return compute_map(_ckpt.model, _data.x_test, method, sha, n=n)
+
+
+@dataclass
+class Source:
+    """Where a selected model comes from: a file in the models folder or this session's upload."""
+
+    kind: str  # "file" or "upload"
+    ref: str  # path or sha256
+
+    def load(self) -> Checkpoint:
+        if self.kind == "file":
+            path = Path(self.ref)
+            return load_model_file(str(path), path.stat().st_mtime)
+        data = st.session_state.get("uploads", {}).get(self.ref)
+        if data is None:
+            raise LatentExplorerError("this upload is no longer in the session; upload the file again")
+        return load_model_upload(self.ref, data)
+
+
+@dataclass
+class Selection:
+    label: str
+    vae: Checkpoint | None
+    ae: Checkpoint | None
+
+    @property
+    def primary(self) -> Checkpoint:
+        model = self.vae or self.ae
+        assert model is not None
+        return model
+
+    @property
+    def is_pair(self) -> bool:
+        return self.vae is not None and self.ae is not None
+
+
+def model_options() -> dict[str, dict[str, Source]]:
+    """Label -> {"vae": Source, "ae": Source} for pairs, single files and this session's uploads."""
+    entries = list_models(models_dir())
+    options: dict[str, dict[str, Source]] = {}
+    for name, kinds in find_pairs(entries).items():
+        options[f"{name} (VAE + AE pair)"] = {k: Source("file", str(e.path)) for k, e in kinds.items()}
+    for e in entries:
+        options[e.label] = {e.kind: Source("file", str(e.path))}
+    for sha, label in st.session_state.get("upload_labels", {}).items():
+        kind = st.session_state["upload_kinds"][sha]
+        options[f"{label} (uploaded)"] = {kind: Source("upload", sha)}
+    return options
+
+
+def current_selection() -> Selection | None:
+    """The model(s) the sidebar picked, loaded; None when there is nothing to show."""
+    return st.session_state.get("selection")
+
+
+def select(label: str, sources: dict[str, Source]) -> Selection:
+    loaded = {kind: src.load() for kind, src in sources.items()}
+    return Selection(label, loaded.get("vae"), loaded.get("ae"))
+
+
+def handle_upload(file) -> str | None:  # type: ignore[no-untyped-def]
+    """Validate an uploaded checkpoint; store it in this session. Returns an error message or None."""
+    if file.size > UPLOAD_LIMIT_MB * 2**20:
+        return f"{file.name} is {file.size / 2**20:.1f} MiB; uploads are limited to {UPLOAD_LIMIT_MB} MiB"
+    data = file.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        ckpt = load_model_upload(sha, data)
+    except LatentExplorerError as exc:
+        return f"{file.name} was refused: {exc}"
+    st.session_state.setdefault("uploads", {})[sha] = data
+    st.session_state.setdefault("upload_labels", {})[sha] = Path(file.name).stem
+    st.session_state.setdefault("upload_kinds", {})[sha] = ckpt.kind
+    return None
+
+
+def dataset_for(ckpt: Checkpoint) -> Dataset:
+    name = ckpt.dataset.get("name", "digits")
+    data = get_dataset(name)
+    if data.image_shape != tuple(ckpt.model_config.image_shape):
+        raise LatentExplorerError(
+            f"the model expects {tuple(ckpt.model_config.image_shape)} images but dataset {name!r} has {data.image_shape}"
+        )
+    return data
+
+
+def map_for(ckpt: Checkpoint, method: str | None = None, n: int | None = None) -> tuple[LatentMap, np.ndarray]:
+    data = dataset_for(ckpt)
+    return get_map(ckpt.sha256, method or default_method(ckpt.model_config.latent_dim), n, ckpt, data)
+
+
+def to_pil(image: np.ndarray, width: int = IMAGE_PX) -> Image.Image:
+    """(H, W, C) float in [0, 1] -> PIL image upscaled with crisp nearest-neighbour pixels."""
+    arr = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    arr = arr[..., 0] if arr.shape[-1] == 1 else arr
+    img = Image.fromarray(arr)
+    scale = max(1, round(width / img.width))
+    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+
+
+def show_image(image: np.ndarray, caption: str | None = None, width: int = IMAGE_PX) -> None:
+    st.image(to_pil(image, width), caption=caption, width=width)
+
+
+def png_bytes(image: np.ndarray, width: int = IMAGE_PX) -> bytes:
+    buf = io.BytesIO()
+    to_pil(image, width).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def slider_ranges(mu: np.ndarray) -> list[tuple[float, float]]:
+    """Per-dimension slider range: mean +- 3 std of the test means (at least +-3 for a VAE)."""
+    mean, std = mu.mean(0), mu.std(0)
+    return [(float(m - 3 * s), float(m + 3 * s)) for m, s in zip(mean, np.maximum(std, 1e-3))]
+
+
+def z_key(prefix: str, i: int) -> str:
+    return f"{prefix}_z{i}"
+
+
+def set_z(prefix: str, z: np.ndarray, ranges: list[tuple[float, float]]) -> None:
+    """Put z into the sliders' session state (clipped into their ranges)."""
+    for i, v in enumerate(np.asarray(z, dtype=float).ravel()):
+        lo, hi = ranges[i]
+        st.session_state[z_key(prefix, i)] = float(min(max(v, lo), hi))
+
+
+def latent_sliders(prefix: str, ranges: list[tuple[float, float]], columns: int = 2) -> np.ndarray:
+    """One slider per latent dimension; returns z (D,)."""
+    values = []
+    cols = st.columns(min(columns, len(ranges)))
+    for i, (lo, hi) in enumerate(ranges):
+        key = z_key(prefix, i)
+        if key not in st.session_state:
+            st.session_state[key] = float((lo + hi) / 2)
+        with cols[i % len(cols)]:
+            values.append(st.slider(f"z{i + 1}", min_value=lo, max_value=hi, step=(hi - lo) / 200, key=key, format="%.2f"))
+    return np.array(values, dtype=np.float32)
+
+
+def show_error(exc: Exception) -> None:
+    st.error(str(exc), icon="⚠️")
+
+
+def require_selection() -> Selection:
+    sel = current_selection()
+    if sel is None:
+        st.info("No model yet: train one on the **Train** page or upload a checkpoint in the sidebar.")
+        st.stop()
+    return sel
+
+
+def load_checkpoint_bytes(ckpt: Checkpoint) -> bytes:
+    """The bytes to offer for download: re-serialized from the loaded checkpoint."""
+    return _serialize(ckpt.sha256, ckpt)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _serialize(sha: str, _ckpt: Checkpoint) -> bytes:
+    from vae.checkpoint import checkpoint_bytes
+
+    return checkpoint_bytes(
+        _ckpt.model, _ckpt.train_config, _ckpt.dataset, history=_ckpt.history, metrics=_ckpt.metrics,
+        snapshots=_ckpt.snapshots, snapshot_index=_ckpt.snapshot_index, pair=_ckpt.pair,
+    )

@@ -1,0 +1,141 @@
+"""Image-producing computations: decode grids, traversals, prior samples, interpolation
+strips and filling in missing pixels. Arrays out are numpy float32 in [0, 1]."""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+import torch
+
+from vae.models import LatentModel
+
+MASKS = ("top half", "bottom half", "left half", "right half", "centre square")
+
+
+def _device(model: LatentModel) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def decode_images(model: LatentModel, z: np.ndarray | torch.Tensor) -> np.ndarray:
+    """z (N, D) -> images (N, H, W, C) float32 in [0, 1]: the one decode path the app uses."""
+    zt = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, model.latent_dim).to(_device(model))
+    return model.decode(zt).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def tile(images: np.ndarray, rows: int, cols: int, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
+    """(rows * cols, H, W, C) -> one (rows*(H+pad)-pad, cols*(W+pad)-pad, C) mosaic, row-major."""
+    n, h, w, c = images.shape
+    if n != rows * cols:
+        raise ValueError(f"need {rows * cols} images for a {rows}x{cols} tile, got {n}")
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, c), pad_value, dtype=np.float32)
+    for k in range(n):
+        r, q = divmod(k, cols)
+        out[r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = images[k]
+    return out
+
+
+def gaussian_grid(n: int, low: float = 0.05, high: float = 0.95) -> np.ndarray:
+    """n values evenly spaced in probability under N(0, 1): the inverse-CDF spacing of
+    Kingma & Welling's Fig. 4, so each cell covers equal prior mass."""
+    dist = NormalDist()
+    return np.array([dist.inv_cdf(p) for p in np.linspace(low, high, n)], dtype=np.float32)
+
+
+def manifold_grid(model: LatentModel, n: int = 15, dims: tuple[int, int] = (0, 1), base: np.ndarray | None = None) -> np.ndarray:
+    """Decode an n x n grid over two latent dims (others fixed at `base`, default 0).
+    Rows go from high to low values of dims[1] (so "up" is up), columns over dims[0]."""
+    values = gaussian_grid(n)
+    d = model.latent_dim
+    z = np.tile(np.zeros(d, np.float32) if base is None else np.asarray(base, np.float32), (n * n, 1))
+    for r, v1 in enumerate(values[::-1]):
+        for c, v0 in enumerate(values):
+            z[r * n + c, dims[0]] = v0
+            if d > 1:
+                z[r * n + c, dims[1]] = v1
+    return tile(decode_images(model, z), n, n)
+
+
+def traversals(model: LatentModel, base: np.ndarray, steps: int = 9, span: float = 3.0) -> np.ndarray:
+    """One row per latent dim: base with that dim swept over [-span, span]."""
+    d = model.latent_dim
+    sweep = np.linspace(-span, span, steps, dtype=np.float32)
+    z = np.tile(np.asarray(base, np.float32), (d * steps, 1))
+    for i in range(d):
+        z[i * steps : (i + 1) * steps, i] = sweep
+    return tile(decode_images(model, z), d, steps)
+
+
+def prior_samples(model: LatentModel, n: int = 16, seed: int = 0) -> np.ndarray:
+    """Decode n draws of z ~ N(0, I) (seeded): (n, H, W, C)."""
+    z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    return decode_images(model, z)
+
+
+def interpolation(model: LatentModel, z_start: np.ndarray, z_end: np.ndarray, steps: int = 10) -> np.ndarray:
+    """Decode the straight line from z_start to z_end: (steps, H, W, C)."""
+    t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
+    return decode_images(model, (1 - t) * np.asarray(z_start, np.float32) + t * np.asarray(z_end, np.float32))
+
+
+def make_mask(kind: str, shape: tuple[int, int], fraction: float = 0.5) -> np.ndarray:
+    """Boolean (H, W) mask: True where the pixel is KNOWN, False where it is hidden."""
+    h, w = shape
+    known = np.ones((h, w), dtype=bool)
+    if kind == "top half":
+        known[: h // 2] = False
+    elif kind == "bottom half":
+        known[h // 2 :] = False
+    elif kind == "left half":
+        known[:, : w // 2] = False
+    elif kind == "right half":
+        known[:, w // 2 :] = False
+    elif kind == "centre square":
+        sh, sw = max(1, int(h * fraction)), max(1, int(w * fraction))
+        top, left = (h - sh) // 2, (w - sw) // 2
+        known[top : top + sh, left : left + sw] = False
+    else:
+        raise ValueError(f"mask must be one of {MASKS}, got {kind!r}")
+    return known
+
+
+@torch.no_grad()
+def fill_missing(model: LatentModel, image: np.ndarray, known: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """Fill the hidden pixels of one image (H, W, C) by iterating encode -> decode (with the
+    posterior mean) and putting the known pixels back each time. Returns (H, W, C)."""
+    dev = _device(model)
+    x = torch.as_tensor(np.asarray(image, np.float32)).permute(2, 0, 1).unsqueeze(0).to(dev)
+    keep = torch.as_tensor(known, device=dev).view(1, 1, *known.shape).expand_as(x)
+    current = torch.where(keep, x, torch.full_like(x, 0.5))
+    for _ in range(iterations):
+        mu, _ = model.encode(current)
+        current = torch.where(keep, x, model.decode(mu))
+    return current[0].permute(1, 2, 0).cpu().numpy()
+
+
+def scatter_thumbnail(
+    points: np.ndarray, colors: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], size: int = 200
+) -> np.ndarray:
+    """A small raster of the map: (size, size, 3) uint8, white background, 2x2 px dots.
+    `colors` (N, 3) uint8. Cheap to redraw, so a slider can move a marker on it."""
+    img = np.full((size, size, 3), 255, dtype=np.uint8)
+    (x0, x1), (y0, y1) = ranges
+    px = ((points[:, 0] - x0) / max(x1 - x0, 1e-9) * (size - 2)).astype(int).clip(0, size - 2)
+    py = ((y1 - points[:, 1]) / max(y1 - y0, 1e-9) * (size - 2)).astype(int).clip(0, size - 2)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            img[py + dy, px + dx] = colors
+    return img
+
+
+def mark_position(thumb: np.ndarray, point: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]]) -> np.ndarray:
+    """Copy of a thumbnail with a black crosshair at `point` (clipped to the border)."""
+    out = thumb.copy()
+    size = out.shape[0]
+    (x0, x1), (y0, y1) = ranges
+    cx = int(np.clip((point[0] - x0) / max(x1 - x0, 1e-9) * (size - 1), 0, size - 1))
+    cy = int(np.clip((y1 - point[1]) / max(y1 - y0, 1e-9) * (size - 1), 0, size - 1))
+    out[max(0, cy - 8) : cy + 9, max(0, cx - 1) : cx + 2] = 0
+    out[max(0, cy - 1) : cy + 2, max(0, cx - 8) : cx + 9] = 0
+    return out
