@@ -169,6 +169,13 @@ def set_z(prefix: str, z: np.ndarray, ranges: list[tuple[float, float]]) -> None
         st.session_state[z_key(prefix, i)] = float(min(max(v, lo), hi))
 
 
+def current_z(prefix: str, ranges: list[tuple[float, float]]) -> np.ndarray:
+    """The sliders' z as stored in session state (their default, the range midpoint, if unset)."""
+    return np.array(
+        [st.session_state.get(z_key(prefix, i), (lo + hi) / 2) for i, (lo, hi) in enumerate(ranges)], np.float32
+    )
+
+
 def latent_sliders(prefix: str, ranges: list[tuple[float, float]], columns: int = 2) -> np.ndarray:
     """One slider per latent dimension; returns z (D,)."""
     values = []

@@ -1,2 +1,121 @@
+"""Compare AE vs VAE: same nets, same seed, same z; the AE's latent space has holes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
 import streamlit as st
-st.title("todo")
+
+from pages import common
+from vae import images, plots
+from vae.embed import encode_means
+from vae.metrics import full_report
+
+sel = common.require_selection()
+st.title("Compare AE vs VAE")
+if not sel.is_pair:
+    st.info("Pick a **VAE + AE pair** in the sidebar (train one with *Model: both* on the Train page).")
+    st.stop()
+vae_ckpt, ae_ckpt = sel.vae, sel.ae
+assert vae_ckpt is not None and ae_ckpt is not None
+try:
+    data = common.dataset_for(vae_ckpt)
+except Exception as exc:  # noqa: BLE001
+    common.show_error(exc)
+    st.stop()
+dim = vae_ckpt.model_config.latent_dim
+method = "identity" if dim <= 2 else "pca"
+maps = {kind: common.map_for(c, method) for kind, c in (("VAE", vae_ckpt), ("AE", ae_ckpt))}
+models = {"VAE": vae_ckpt.model, "AE": ae_ckpt.model}
+shared = plots.axis_ranges(*(m.points_ for m, _ in maps.values()))
+ranges = common.slider_ranges(np.concatenate([m.mu_ for m, _ in maps.values()]))
+prefix = f"compare_{vae_ckpt.sha256[:8]}_{ae_ckpt.sha256[:8]}"
+st.caption(
+    f"{dim}-D latent, {'the means themselves' if method == 'identity' else 'PCA of the means'} on the same axes. "
+    "The VAE's KL term pulls its codes into a compact ball around 0; the AE puts them anywhere, leaving gaps."
+)
+
+
+def on_click(kind: str) -> None:
+    lmap, _ = maps[kind]
+    points = st.session_state[f"{prefix}_{kind}_map"].selection.points
+    if not points:
+        return
+    p = points[0]
+    idx = int(np.ravel(p.get("customdata", [-1]))[0]) if p.get("customdata") is not None else -1
+    if idx >= 0:
+        z = encode_means(models[kind], data.x_test[idx : idx + 1])[0]
+    else:
+        z = lmap.lift(np.array([[p["x"], p["y"]]], np.float32))[0]
+    common.set_z(prefix, z, ranges)
+
+
+cols = st.columns(2, gap="large")
+(gx0, gx1), (gy0, gy1) = shared
+gx, gy = np.meshgrid(np.linspace(gx0, gx1, 30), np.linspace(gy0, gy1, 30))
+grid = np.stack([gx.ravel(), gy.ravel()], 1)
+for col, (kind, (lmap, index)) in zip(cols, maps.items()):
+    with col:
+        fig = plots.latent_map(
+            lmap.points_, data.y_test[index].numpy(), data.class_names, index, title=kind,
+            current=lmap.locate(common.current_z(prefix, ranges))[0], click_grid=grid, ranges=shared, height=460,
+        )
+        st.plotly_chart(fig, key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
+
+
+@st.fragment
+def same_z_panel() -> None:
+    st.subheader("The same z, decoded by both")
+    c_sl, c_vae, c_ae = st.columns([2, 1, 1], gap="medium")
+    with c_sl:
+        z = common.latent_sliders(prefix, ranges, columns=2)
+    for c, kind in ((c_vae, "VAE"), (c_ae, "AE")):
+        with c:
+            common.show_image(images.decode_images(models[kind], z)[0], kind, width=240)
+
+
+same_z_panel()
+
+st.subheader("Samples from the prior N(0, I)")
+if st.button("New samples", key="compare_resample"):
+    st.session_state["compare_seed"] = st.session_state.get("compare_seed", 0) + 1
+seed = st.session_state.get("compare_seed", 0)
+c1, c2 = st.columns(2, gap="large")
+for c, kind in ((c1, "VAE"), (c2, "AE")):
+    with c:
+        common.show_image(images.tile(images.prior_samples(models[kind], 16, seed), 2, 8), kind, width=640)
+st.caption("Both decoders get the very same z's. The AE never learned what N(0, I) means, so its samples fall into holes.")
+
+st.subheader("Interpolation between two test images")
+n_test = int(data.x_test.shape[0])
+c_a, c_b = st.columns(2)
+a = c_a.number_input("From test image #", 0, n_test - 1, 0, key="compare_from")
+b = c_b.number_input("To test image #", 0, n_test - 1, min(1, n_test - 1), key="compare_to")
+for kind in ("VAE", "AE"):
+    mu = encode_means(models[kind], data.x_test[[int(a), int(b)]])
+    strip = images.interpolation(models[kind], mu[0], mu[1], steps=10)
+    common.show_image(images.tile(strip, 1, 10), f"{kind}: straight line from the code of #{a} to #{b}", width=900)
+
+
+@st.cache_data(max_entries=16, show_spinner="measuring smoothness…")
+def _report(sha: str, kind: str) -> dict:
+    ckpt = vae_ckpt if kind == "VAE" else ae_ckpt
+    return ckpt.metrics if ckpt.metrics.get("interpolation") else full_report(ckpt.model, data.x_test)
+
+
+st.subheader("Measured, not only seen")
+reports = {kind: _report((vae_ckpt if kind == "VAE" else ae_ckpt).sha256, kind) for kind in ("VAE", "AE")}
+rows = {
+    "test reconstruction log p(x|z) (nats)": lambda r: r["recon"],
+    "interpolation: mean pixel change per step": lambda r: r["interpolation"]["mean_step"],
+    "interpolation: worst step": lambda r: r["interpolation"]["worst_step"],
+    "interpolation: worst / mean step (1 = even)": lambda r: r["interpolation"]["jump_ratio"],
+    "prior samples: distance to nearest test image": lambda r: r["prior"]["nearest_test_distance"],
+    "lines between prior samples: worst / mean step": lambda r: r["prior"]["jump_ratio"],
+}
+table = pd.DataFrame({kind: [f(r) for f in rows.values()] for kind, r in reports.items()}, index=list(rows))
+st.dataframe(table.style.format("{:.4f}"), width="stretch")
+st.caption(
+    "Pixel changes are mean absolute differences in [0, 1], over 64 straight lines between test codes and "
+    "128 lines between prior samples (vae/metrics.py). Lower distance to a real image = more realistic samples."
+)

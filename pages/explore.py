@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import streamlit as st
 from PIL import ImageColor
@@ -53,17 +55,13 @@ def on_map_click() -> None:
     common.set_z(prefix, z, ranges)
 
 
-def current_z() -> np.ndarray:
-    return np.array([st.session_state.get(common.z_key(prefix, i), (lo + hi) / 2) for i, (lo, hi) in enumerate(ranges)], np.float32)
-
-
 left, right = st.columns([3, 2], gap="large")
 with left:
     (gx0, gx1), (gy0, gy1) = axis_ranges
     gx, gy = np.meshgrid(np.linspace(gx0, gx1, 36), np.linspace(gy0, gy1, 36))
     grid = np.stack([gx.ravel(), gy.ravel()], 1)
     fig = plots.latent_map(
-        lmap.points_, labels, data.class_names, index, current=lmap.locate(current_z())[0], click_grid=grid,
+        lmap.points_, labels, data.class_names, index, current=lmap.locate(common.current_z(prefix, ranges))[0], click_grid=grid,
         axis_titles=("z₁", "z₂") if method == "identity" else (f"{method.upper()} 1", f"{method.upper()} 2"),
         ranges=axis_ranges,
     )
@@ -82,7 +80,6 @@ colors = np.array([ImageColor.getrgb(plots.class_color(int(c))) for c in labels]
 thumb = images.scatter_thumbnail(lmap.points_, colors, axis_ranges)
 
 
-@st.fragment
 def decode_panel() -> None:
     """Sliders and the decoded image: a slider change reruns only this function."""
     z = common.latent_sliders(prefix, ranges, columns=2 if dim > 1 else 1) if dim <= 8 else None
@@ -98,5 +95,7 @@ def decode_panel() -> None:
         st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None)
 
 
+if not os.environ.get("VAE_NO_FRAGMENT"):  # the benchmark's "without fragment" variant
+    decode_panel = st.fragment(decode_panel)
 with right:
     decode_panel()

@@ -1,2 +1,49 @@
+"""Generate: the decoded manifold grid, per-dimension traversals, samples from the prior."""
+
+from __future__ import annotations
+
+import numpy as np
 import streamlit as st
-st.title("todo")
+
+from pages import common
+from vae import images
+
+sel = common.require_selection()
+ckpt = sel.primary
+model = ckpt.model
+dim = ckpt.model_config.latent_dim
+st.title("Generate")
+st.caption(f"{ckpt.kind.upper()} · {dim}-D latent")
+
+tab_grid, tab_trav, tab_prior = st.tabs(["Manifold grid", "Traversals", "Samples from the prior"])
+with tab_grid:
+    st.markdown(
+        "Decoded images on a grid over two latent dimensions, spaced by the **inverse CDF of N(0, 1)** "
+        "so each cell covers the same prior mass (Kingma & Welling 2014, Fig. 4)."
+    )
+    c1, c2, c3 = st.columns(3)
+    n = c1.slider("Grid size", 5, 25, 15, key="gen_n")
+    if dim > 2:
+        d0 = c2.selectbox("Horizontal dimension", range(dim), format_func=lambda i: f"z{i + 1}", key="gen_d0")
+        d1 = c3.selectbox("Vertical dimension", range(dim), index=1, format_func=lambda i: f"z{i + 1}", key="gen_d1")
+        st.caption("The other dimensions are held at 0 (the prior's mean).")
+    else:
+        d0, d1 = 0, min(1, dim - 1)
+    if dim > 1 and d0 == d1:
+        st.warning("Pick two different dimensions.")
+    else:
+        grid = images.manifold_grid(model, n=n, dims=(d0, d1))
+        common.show_image(grid, f"{n}×{n} manifold (z{d0 + 1} → right, z{d1 + 1} → up)", width=720)
+        st.download_button("Download PNG", common.png_bytes(grid, 720), file_name="manifold.png", mime="image/png")
+
+with tab_trav:
+    st.markdown("Each row sweeps one latent dimension from −3 to +3 with the others held at 0.")
+    trav = images.traversals(model, np.zeros(dim, np.float32), steps=11)
+    common.show_image(trav, "rows: z1, z2, … ; columns: −3 … +3", width=min(900, 80 * 11))
+
+with tab_prior:
+    st.markdown("Draws of z ~ N(0, I), decoded. A VAE was trained so that these land on real-looking images.")
+    if st.button("New samples", key="gen_resample"):
+        st.session_state["gen_seed"] = st.session_state.get("gen_seed", 0) + 1
+    samples = images.prior_samples(model, n=32, seed=st.session_state.get("gen_seed", 0))
+    common.show_image(images.tile(samples, 4, 8), "32 samples from the prior", width=800)

@@ -1,2 +1,118 @@
+"""Train: choose data, model and hyperparameters; watch progress and live loss curves."""
+
+from __future__ import annotations
+
+import time
+
 import streamlit as st
-st.title("todo")
+
+from pages import common
+from vae import plots
+from vae.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
+from vae.data import DATASET_NAMES, load_dataset
+from vae.errors import LatentExplorerError
+from vae.jobs import TrainingJob
+from vae.models import default_model_config
+from vae.workflow import MODEL_CHOICES, check_name, models_dir
+
+st.title("Train")
+JOB_KEY = "train_job"
+
+
+def start_job(form: dict) -> None:
+    """Validate everything at the edge, then start the background job."""
+    try:
+        name = check_name(form["name"].strip())
+        train_config = TrainConfig(
+            dataset=form["dataset"], epochs=int(form["epochs"]), batch_size=int(form["batch_size"]),
+            lr=float(form["lr"]), beta=float(form["beta"]), seed=int(form["seed"]),
+        ).validate()
+        ModelConfig(arch=form["arch"], latent_dim=int(form["latent_dim"])).validate()
+        data = load_dataset(form["dataset"])  # fails here, with a message, when missing offline
+        model_config = default_model_config(data.image_shape, arch=form["arch"], latent_dim=int(form["latent_dim"])).validate()
+    except LatentExplorerError as exc:
+        st.session_state["train_error"] = str(exc)
+        return
+    st.session_state.pop("train_error", None)
+    job = TrainingJob(form["dataset"], form["model"], model_config, train_config, models_dir(), name)
+    st.session_state[JOB_KEY] = job.start()
+
+
+job: TrainingJob | None = st.session_state.get(JOB_KEY)
+running = job is not None and job.alive
+
+with st.form("train_form", border=True):
+    c1, c2, c3, c4 = st.columns(4)
+    dataset = c1.selectbox("Dataset", DATASET_NAMES, help="digits is embedded; the others need their files (see README)")
+    model = c2.selectbox("Model", MODEL_CHOICES, index=MODEL_CHOICES.index("both"), format_func={"vae": "VAE", "ae": "AE", "both": "VAE + AE (same nets, same seed)"}.get)
+    arch = c3.selectbox("Architecture", ["mlp", "conv"])
+    latent_dim = c4.number_input("Latent dim", LATENT_DIM_RANGE[0], LATENT_DIM_RANGE[1], 2)
+    c5, c6, c7, c8, c9 = st.columns(5)
+    beta = c5.number_input("β (KL weight)", 0.0, 1000.0, 1.0, step=0.5)
+    epochs = c6.number_input("Epochs", 1, 10_000, 40)
+    batch_size = c7.number_input("Batch size", 1, 65_536, 128)
+    lr = c8.number_input("Learning rate", 1e-6, 10.0, 1e-3, format="%.4f", step=1e-4)
+    seed = c9.number_input("Seed", 0, 2**31 - 1, 0)
+    name = st.text_input("Save as", value=f"{dataset}-{latent_dim}d-run", help="file name in the models folder")
+    submitted = st.form_submit_button("Train", type="primary", disabled=running)
+if submitted and not running:
+    start_job(dict(dataset=dataset, model=model, arch=arch, latent_dim=latent_dim, beta=beta, epochs=epochs,
+                   batch_size=batch_size, lr=lr, seed=seed, name=name))
+    job = st.session_state.get(JOB_KEY)
+if st.session_state.get("train_error"):
+    st.error(st.session_state["train_error"])
+
+
+@st.fragment(run_every=0.7)
+def progress_panel() -> None:
+    job: TrainingJob | None = st.session_state.get(JOB_KEY)
+    if job is None:
+        return
+    state = job.snapshot()
+    s = state.step
+    text = f"{state.kind.upper()} epoch {int(s.get('epoch', 0))}/{int(s.get('epochs', 0))} · ELBO {s.get('elbo', 0):.2f} nats · {s.get('images_per_s', 0):,.0f} images/s" if s else "starting…"
+    st.progress(min(1.0, state.fraction), text=text)
+    if state.status == "running" and st.button("Stop training", key="train_stop"):
+        job.stop()
+    if state.history:
+        st.plotly_chart(plots.training_curves(state.history), key=f"train_curves_{len(sum(state.history.values(), []))}")
+    if state.status == "done":
+        st.success(f"Done in {time.time() - state.started:.0f} s: {state.message}")
+        if st.button("Explore it", type="primary", key="train_explore"):
+            label = f"{job.args[5]} (VAE + AE pair)" if job.args[1] == "both" else None
+            if label is None:
+                from vae.workflow import list_models
+
+                paths = {str(e.path): e.label for e in list_models(models_dir())}
+                label = paths.get(state.saved[0]) if state.saved else None
+            st.session_state["select_label"] = label
+            st.session_state.pop(JOB_KEY, None)
+            st.switch_page("pages/explore.py")
+    elif state.status == "failed":
+        st.error(f"Training failed: {state.error}. The models you had are unchanged.")
+    elif state.status == "stopped":
+        st.warning(state.message)
+
+
+progress_panel()
+
+sel = common.current_selection()
+if sel is not None and sel.primary.snapshots is not None:
+    st.divider()
+    st.subheader(f"Replay: how the map of **{sel.label}** formed")
+    ckpts = [(k, c) for k, c in (("VAE", sel.vae), ("AE", sel.ae)) if c is not None and c.snapshots is not None]
+    n_epochs = min(c.snapshots.shape[0] for _, c in ckpts) - 1
+    epoch = st.slider("Epoch", 0, n_epochs, n_epochs, key=f"replay_{sel.label}")
+    data = common.dataset_for(sel.primary)
+    cols = st.columns(len(ckpts), gap="large")
+    frames = {k: c.snapshots[epoch].numpy() for k, c in ckpts}
+    shared = plots.axis_ranges(*frames.values())
+    for col, (kind, c) in zip(cols, ckpts):
+        with col:
+            labels = data.y_test[c.snapshot_index].numpy()
+            st.plotly_chart(
+                plots.snapshot_map(frames[kind], labels, data.class_names, f"{kind}, epoch {epoch}", ranges=shared),
+                key=f"replay_{kind}",
+            )
+    if sel.primary.history:
+        st.plotly_chart(plots.training_curves({k.lower(): c.history for k, c in ckpts}), key="replay_curves")
