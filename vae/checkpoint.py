@@ -19,6 +19,7 @@ import json
 import os
 import struct
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ FORMAT_VERSION = 1
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024  # far above any model this app trains (a 64-D conv VAE is ~20 MB)
 MAX_HEADER_BYTES = 8 * 1024 * 1024
 SUFFIX = ".safetensors"
+TEMP_SUFFIX = ".tmp"  # temp files are ".<name>.<random>.tmp": never matched by the "*.safetensors" glob
+WRITE_HINT = "check that the folder is writable and the disk has free space (or set VAE_MODELS_DIR)"
 
 
 @dataclass
@@ -93,9 +96,9 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     except OSError as exc:
-        raise CheckpointError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+        raise CheckpointError(f"cannot write to {path.parent}: {exc.strerror or exc}; {WRITE_HINT}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -104,11 +107,41 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged; {WRITE_HINT}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (best effort: not every OS or file system allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temp_files(folder: str | Path, max_age_s: float = 600.0) -> list[Path]:
+    """Delete temp files that a killed writer left behind (older than `max_age_s`, so a save in
+    progress in another session is never touched). Returns what was removed."""
+    removed = []
+    now = time.time()
+    for tmp in Path(folder).glob(f".*{SUFFIX}.*{TEMP_SUFFIX}"):
+        try:
+            if now - tmp.stat().st_mtime > max_age_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue  # gone already, or not ours to delete
+    return removed
 
 
 def save_checkpoint(path: str | Path, model: LatentModel, train_config: TrainConfig, dataset: dict[str, Any], **extra: Any) -> Path:
@@ -121,7 +154,10 @@ def save_checkpoint(path: str | Path, model: LatentModel, train_config: TrainCon
 
 def read_header(data: bytes) -> dict[str, Any]:
     """Parse and check the safetensors header of `data`; returns the JSON header dict."""
-    if data[:4] == b"PK\x03\x04" or data[:1] == b"\x80":
+    # A safetensors header is JSON at offset 8; without that check, any file whose header
+    # length is 0x80 mod 256 (its first byte) would be mistaken for a pickle's PROTO opcode.
+    looks_like_safetensors = data[8:9] == b"{"
+    if not looks_like_safetensors and (data[:4] == b"PK\x03\x04" or data[:1] == b"\x80"):
         raise CheckpointError(
             "this is a PyTorch pickle (torch.save) file; only .safetensors checkpoints are accepted, and pickles are never loaded"
         )
@@ -134,7 +170,7 @@ def read_header(data: bytes) -> dict[str, Any]:
         raise CheckpointError(f"truncated file: header needs {n:,} bytes but only {len(data) - 8:,} follow")
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, 4300+ digit numbers, absurd nesting
         raise CheckpointError("not a safetensors file: the header is not JSON") from None
     if not isinstance(header, dict):
         raise CheckpointError("not a safetensors file: the header is not a JSON object")
@@ -154,7 +190,7 @@ def _metadata(header: dict[str, Any]) -> dict[str, str]:
 def _json_field(meta: dict[str, str], key: str) -> Any:
     try:
         return json.loads(meta[key])
-    except (KeyError, TypeError, json.JSONDecodeError):
+    except (KeyError, TypeError, ValueError, RecursionError):
         raise CheckpointError(f"checkpoint metadata field {key!r} is missing or not JSON") from None
 
 
@@ -164,6 +200,8 @@ def read_bytes(source: str | Path | bytes) -> bytes:
         data = bytes(source)
     else:
         path = Path(source)
+        if path.exists() and not path.is_file():  # a folder, a FIFO or /dev/zero would never end reading
+            raise CheckpointError(f"{path} is not a regular file")
         try:
             size = path.stat().st_size
             if size > MAX_CHECKPOINT_BYTES:
@@ -181,7 +219,8 @@ def read_bytes(source: str | Path | bytes) -> bytes:
 def load_checkpoint(source: str | Path | bytes, device: torch.device | str = "cpu") -> Checkpoint:
     """Load a checkpoint from a path or bytes. Raises CheckpointError with a one-line reason."""
     data = read_bytes(source)
-    meta = _metadata(read_header(data))
+    header = read_header(data)
+    meta = _metadata(header)
     try:
         model_config = ModelConfig.from_dict(_json_field(meta, "model_config"))
         train_config = TrainConfig.from_dict(_json_field(meta, "train_config"))
@@ -192,34 +231,39 @@ def load_checkpoint(source: str | Path | bytes, device: torch.device | str = "cp
     metrics = _json_field(meta, "metrics")
     if not isinstance(dataset, dict) or not isinstance(history, list) or not isinstance(metrics, dict):
         raise CheckpointError("checkpoint metadata has the wrong types (dataset, history or metrics)")
+    if not isinstance(dataset.get("name", ""), str):
+        raise CheckpointError("checkpoint metadata field 'dataset' has a name that is not a string")
+    # Names and shapes are checked against the header before anything is allocated, so a
+    # config that describes a giant model cannot make us build one.
+    expected = _expected_shapes(model_config)
+    declared = {k[len("model.") :]: v.get("shape") if isinstance(v, dict) else None for k, v in header.items() if k.startswith("model.")}
+    _check_names(model_config, set(expected), set(declared))
+    for name, shape in expected.items():
+        if declared[name] != list(shape):
+            raise CheckpointError(f"weight {name} has shape {_short(declared[name])}, the config needs {shape}")
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
         raise CheckpointError(f"corrupt safetensors data: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
-    model = build_model(model_config)
-    expected = model.state_dict()
     weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"weights do not match the stored {model_config.kind}/{model_config.arch} config: "
-            f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''}"
-        )
+    _check_names(model_config, set(expected), set(weights))
     for name, tensor in weights.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise CheckpointError(f"weight {name} has shape {tuple(tensor.shape)}, the config needs {tuple(expected[name].shape)}")
+        if tuple(tensor.shape) != expected[name]:
+            raise CheckpointError(f"weight {name} has shape {tuple(tensor.shape)}, the config needs {expected[name]}")
         if tensor.dtype != torch.float32:
             raise CheckpointError(f"weight {name} is {tensor.dtype}, expected float32")
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"weight {name} holds NaN or infinite values")
+    model = build_model(model_config)
     model.load_state_dict(weights, strict=True)
     model.to(device).eval()
     snapshots = tensors.get("aux.snapshots")
     index = tensors.get("aux.snapshot_index")
-    if snapshots is not None and (snapshots.ndim != 3 or snapshots.shape[-1] != 2 or index is None or index.shape != snapshots.shape[1:2]):
+    if snapshots is not None and not _valid_replay(snapshots, index, dataset.get("n_test")):
         snapshots, index = None, None  # optional extras: ignore a malformed replay rather than refuse the model
+    if not all(_valid_history_row(row) for row in history):
+        history = []  # likewise: curves that could not be drawn are dropped, the model is kept
     return Checkpoint(
         model=model,
         model_config=model_config,
@@ -232,6 +276,45 @@ def load_checkpoint(source: str | Path | bytes, device: torch.device | str = "cp
         pair=str(meta.get("pair", "")),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def _expected_shapes(model_config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """State-dict names and shapes of the model a config describes, built on the meta device (no memory)."""
+    with torch.device("meta"):
+        skeleton = build_model(model_config)
+    return {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _check_names(model_config: ModelConfig, expected: set[str], found: set[str]) -> None:
+    missing, unexpected = sorted(expected - found), sorted(found - expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"weights do not match the stored {model_config.kind}/{model_config.arch} config: "
+            f"missing {_short(missing[:3])}{'...' if len(missing) > 3 else ''}, "
+            f"unexpected {_short(unexpected[:3])}{'...' if len(unexpected) > 3 else ''}"
+        )
+
+
+HISTORY_KEYS = ("epoch", "train_recon", "train_kl", "train_elbo", "test_recon", "test_kl", "test_elbo")
+
+
+def _valid_history_row(row: Any) -> bool:
+    return isinstance(row, dict) and all(type(row.get(k)) in (int, float) for k in HISTORY_KEYS)
+
+
+def _valid_replay(snapshots: torch.Tensor, index: torch.Tensor | None, n_test: Any) -> bool:
+    """(E + 1, P, 2) finite float32 maps of P test images whose int64 indices lie in [0, n_test)."""
+    if snapshots.dtype != torch.float32 or snapshots.ndim != 3 or snapshots.shape[-1] != 2:
+        return False
+    if index is None or index.dtype != torch.int64 or index.shape != snapshots.shape[1:2] or type(n_test) is not int:
+        return False
+    in_range = index.numel() == 0 or (int(index.min()) >= 0 and int(index.max()) < n_test)
+    return in_range and bool(torch.isfinite(snapshots).all())
 
 
 def peek_metadata(path: str | Path) -> dict[str, Any]:

@@ -19,9 +19,15 @@ ARCHS = ("mlp", "conv")
 LATENT_DIM_RANGE = (1, 64)
 
 
+def _clip(text: str, limit: int = 300) -> str:
+    """Keep messages one short line even when the offending value came from a hostile file."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check(cond: bool, field_name: str, message: str) -> None:
     if not cond:
-        raise ConfigError(f"{field_name}: {message}")
+        raise ConfigError(f"{field_name}: {_clip(message)}")
 
 
 @dataclass
@@ -53,9 +59,9 @@ class ModelConfig:
             f"must be (C, H, W) with each size from 1 to 512, got {self.image_shape!r}",
         )
         _check(
-            len(self.hidden) >= 1 and all(1 <= h <= 8192 for h in self.hidden),
+            1 <= len(self.hidden) <= 8 and all(1 <= h <= 8192 for h in self.hidden),
             "hidden",
-            f"must be one or more widths from 1 to 8192, got {self.hidden!r}",
+            f"must be 1 to 8 layer widths from 1 to 8192, got {self.hidden[:9]!r}",
         )
         if self.arch == "conv":
             _, h, w = self.image_shape
@@ -138,13 +144,13 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown field(s) {unknown}; allowed: {sorted(names)}")
+        raise ConfigError(_clip(f"{cls.__name__}: unknown field(s) {unknown}; allowed: {sorted(names)}"))
     try:
         return cls(**data).validate()
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(1e999) from JSON
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(f"{cls.__name__}: {exc}") from None
+        raise ConfigError(_clip(f"{cls.__name__}: {exc}")) from None
 
 
 def to_json(cfg: ModelConfig | TrainConfig) -> str:

@@ -19,6 +19,7 @@ import functools
 import gzip
 import os
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
@@ -31,6 +32,7 @@ from vae.errors import DatasetError
 DEFAULT_DATASET = "digits"
 SPLIT_SEED = 0  # fixed, so the test split is the same whatever the training seed
 TEST_FRACTION = 0.2  # share of a single file pair held out as test set
+MIN_IMAGES = 10  # fewer cannot be split into a train and a test part
 TORCHVISION_SETS = {
     # name: (torchvision class name, class names)
     "mnist": ("MNIST", [str(i) for i in range(10)]),
@@ -159,7 +161,7 @@ def _read_idx(path: Path, kind: str) -> torch.Tensor:
                     plain.write_bytes(src.read())
                 return reader(str(plain))
         return reader(str(path))
-    except (AssertionError, ValueError, RuntimeError, OSError, EOFError, KeyError, IndexError) as exc:
+    except (AssertionError, ValueError, RuntimeError, OSError, EOFError, KeyError, IndexError, zlib.error) as exc:
         raise DatasetError(f"{path} is not a valid IDX {kind} file ({type(exc).__name__}: {exc})") from None
 
 
@@ -181,6 +183,8 @@ def _load_idx_folder(name: str, folder: Path, class_names: list[str]) -> Dataset
             f"{folder}: images {tuple(x_te.shape)} and labels {tuple(y_te.shape)} do not match "
             f"(expected (N, H, W) images and N labels)"
         )
+    if x_te.shape[0] < MIN_IMAGES or min(x_te.shape[1:]) < 1:
+        raise DatasetError(f"{folder}: the test files hold {x_te.shape[0]} images of {tuple(x_te.shape[1:])} pixels; at least {MIN_IMAGES} non-empty images are needed")
     has_train = paths["train_images"] is not None and paths["train_labels"] is not None
     if has_train:
         x_tr = _read_idx(paths["train_images"], "images")  # type: ignore[arg-type]

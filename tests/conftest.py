@@ -1,0 +1,121 @@
+"""Shared fixtures for the engine tests: real-data location, temp models dir, tiny configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from vae.config import ModelConfig, TrainConfig
+from vae.data import IDX_FILES, default_data_root, load_dataset
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Also declared in pytest.ini; repeated here so the marker exists under any rootdir.
+    config.addinivalue_line("markers", "slow: real data or longer training runs (still run in CI)")
+    # The test models are tiny: on a busy 2-core runner a second intra-op thread mostly spins
+    # and waits (measured here: 3 digits epochs took 0.2 s on 1 thread, 1.3-4.5 s on 2).
+    torch.set_num_threads(int(os.environ.get("VAE_TEST_THREADS", "1")))
+
+
+def _data_root() -> Path:
+    """$VAE_DATA_ROOT (a relative value is taken from the repo root, as CI sets it), else the app's default."""
+    env = os.environ.get("VAE_DATA_ROOT")
+    if not env:
+        return default_data_root()
+    root = Path(env).expanduser()
+    return root if root.is_absolute() else (REPO_ROOT / root).resolve()
+
+
+@pytest.fixture(scope="session")
+def mnist_raw() -> Path:
+    """The folder that holds the real MNIST test pair: `<data root>/MNIST/raw`."""
+    raw = _data_root() / "MNIST" / "raw"
+    stems = (IDX_FILES["test_images"], IDX_FILES["test_labels"])
+    found = all((raw / s).is_file() or (raw / f"{s}.gz").is_file() for s in stems)
+    if not found:
+        reason = (
+            f"real MNIST test pair not found in {raw}: set VAE_DATA_ROOT to a folder holding "
+            f"MNIST/raw/t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz"
+        )
+        if os.environ.get("VAE_REQUIRE_REAL_DATA") == "1":
+            pytest.fail(f"VAE_REQUIRE_REAL_DATA=1 but the {reason}", pytrace=False)
+        pytest.skip(reason)
+    return raw
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    """An empty folder to save checkpoints in."""
+    path = tmp_path / "models"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn digits: 1,438 train / 359 test, (N, 1, 8, 8)."""
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config():
+    """Factory: a model config small enough to train on digits in well under a second."""
+
+    def make(kind: str = "vae", arch: str = "mlp", latent_dim: int = 2, image_shape=(1, 8, 8)) -> ModelConfig:
+        return ModelConfig(
+            kind=kind, arch=arch, image_shape=image_shape, latent_dim=latent_dim, hidden=(32,), channels=(4, 8)
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_train_config():
+    """Factory: a short seeded digits run; keyword arguments override fields."""
+
+    def make(**overrides) -> TrainConfig:
+        fields = dict(dataset="digits", epochs=3, batch_size=64, lr=3e-3, seed=0, snapshot_points=0)
+        fields.update(overrides)
+        return TrainConfig(**fields).validate()
+
+    return make
+
+
+# --- shared by tests/test_security.py, test_failures.py, test_concurrency.py (reliability) ---
+
+
+@pytest.fixture(scope="session")
+def reliability_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app's default 2-D pair ("digits-2d"), trained for 2 epochs: the app starts without first-run training."""
+    from dataclasses import replace
+
+    from vae.workflow import default_run, train_models
+
+    folder = tmp_path_factory.mktemp("reliability-models")
+    data = load_dataset("digits")
+    model_config, train_config = default_run(data)
+    train_models(data, "both", model_config, replace(train_config, epochs=2, snapshot_points=50), folder, "digits-2d")
+    return folder
+
+
+@pytest.fixture
+def reliability_app_env(reliability_models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Env for AppTest runs of app.py on that pair; keeps st.navigation mode across runs (see tests/app/conftest.py)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def init_then_navigation_mode(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_then_navigation_mode)
+    monkeypatch.setenv("VAE_MODELS_DIR", str(reliability_models_dir))
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("VAE_NO_FRAGMENT", raising=False)
+    return reliability_models_dir
