@@ -4,6 +4,7 @@ sidebar (model choice, upload, download) and navigation over pages/."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import streamlit as st
 
@@ -17,7 +18,7 @@ st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:",
 DEFAULT_PAIR = "digits-2d"
 
 
-@st.cache_resource
+@st.cache_resource(max_entries=1)
 def _first_run_lock() -> threading.Lock:
     return threading.Lock()
 
@@ -71,13 +72,12 @@ def sidebar() -> None:
             ckpt = sel.primary
             mc = ckpt.model_config
             st.caption(f"{mc.arch.upper()} · {mc.latent_dim}-D latent · dataset **{ckpt.dataset.get('name')}**")
-            for kind, c in (("vae", sel.vae), ("ae", sel.ae)):
-                if c is not None:
-                    st.download_button(
-                        f"Download {kind.upper()} checkpoint", data=common.load_checkpoint_bytes(c),
-                        file_name=f"{sel.label.split(' ')[0]}-{kind}.safetensors", mime="application/octet-stream",
-                        key=f"download_{kind}", width="stretch",
-                    )
+            for kind, source in options[label].items():
+                name = Path(source.ref).name if source.kind == "file" else f"{sel.label.split(' ')[0]}.safetensors"
+                st.download_button(
+                    f"Download {kind.upper()} checkpoint", data=source.data(), file_name=name,
+                    mime="application/octet-stream", key=f"download_{kind}", width="stretch",
+                )
         st.divider()
         uploaded = st.file_uploader(
             f"Upload a .safetensors checkpoint (max {common.UPLOAD_LIMIT_MB} MB)", type=["safetensors"], key="upload",
@@ -98,6 +98,7 @@ def sidebar() -> None:
 ensure_default_models()
 pages = [
     st.Page("pages/explore.py", title="Explore", icon=":material/explore:", default=True),
+    st.Page("pages/live.py", title="Live pad", icon=":material/touch_app:"),
     st.Page("pages/compare.py", title="Compare AE vs VAE", icon=":material/compare:"),
     st.Page("pages/generate.py", title="Generate", icon=":material/grid_view:"),
     st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),

@@ -19,6 +19,7 @@ from vae.errors import LatentExplorerError
 from vae.workflow import ModelEntry, find_pairs, list_models, models_dir
 
 UPLOAD_LIMIT_MB = 64
+MAX_UPLOADS_PER_SESSION = 4  # older uploads are forgotten, so one session cannot fill the server's memory
 IMAGE_PX = 280  # decoded images are shown this wide, upscaled with nearest-neighbour pixels
 
 
@@ -44,12 +45,24 @@ def get_map(sha: str, method: str, n: int | None, _ckpt: Checkpoint, _data: Data
     return compute_map(_ckpt.model, _data.x_test, method, sha, n=n)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _file_bytes(path: str, mtime: float) -> bytes:
+    return Path(path).read_bytes()
+
+
 @dataclass
 class Source:
     """Where a selected model comes from: a file in the models folder or this session's upload."""
 
     kind: str  # "file" or "upload"
     ref: str  # path or sha256
+
+    def data(self) -> bytes:
+        """The checkpoint's bytes as stored, for the download button."""
+        if self.kind == "file":
+            path = Path(self.ref)
+            return _file_bytes(str(path), path.stat().st_mtime)
+        return st.session_state.get("uploads", {}).get(self.ref, b"")
 
     def load(self) -> Checkpoint:
         if self.kind == "file":
@@ -112,9 +125,15 @@ def handle_upload(file) -> str | None:  # type: ignore[no-untyped-def]
         ckpt = load_model_upload(sha, data)
     except LatentExplorerError as exc:
         return f"{file.name} was refused: {exc}"
-    st.session_state.setdefault("uploads", {})[sha] = data
-    st.session_state.setdefault("upload_labels", {})[sha] = Path(file.name).stem
-    st.session_state.setdefault("upload_kinds", {})[sha] = ckpt.kind
+    uploads = st.session_state.setdefault("uploads", {})
+    labels = st.session_state.setdefault("upload_labels", {})
+    kinds = st.session_state.setdefault("upload_kinds", {})
+    uploads.pop(sha, None)  # re-insert: the newest upload is last
+    uploads[sha], labels[sha], kinds[sha] = data, Path(file.name).stem, ckpt.kind
+    while len(uploads) > MAX_UPLOADS_PER_SESSION:
+        oldest = next(iter(uploads))
+        for store in (uploads, labels, kinds):
+            store.pop(oldest, None)
     return None
 
 
@@ -199,18 +218,3 @@ def require_selection() -> Selection:
         st.info("No model yet: train one on the **Train** page or upload a checkpoint in the sidebar.")
         st.stop()
     return sel
-
-
-def load_checkpoint_bytes(ckpt: Checkpoint) -> bytes:
-    """The bytes to offer for download: re-serialized from the loaded checkpoint."""
-    return _serialize(ckpt.sha256, ckpt)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _serialize(sha: str, _ckpt: Checkpoint) -> bytes:
-    from vae.checkpoint import checkpoint_bytes
-
-    return checkpoint_bytes(
-        _ckpt.model, _ckpt.train_config, _ckpt.dataset, history=_ckpt.history, metrics=_ckpt.metrics,
-        snapshots=_ckpt.snapshots, snapshot_index=_ckpt.snapshot_index, pair=_ckpt.pair,
-    )
