@@ -14,6 +14,7 @@ from vae.errors import LatentExplorerError
 from vae.workflow import default_run, list_models, models_dir, train_models
 
 st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
+st.markdown(common.PAGE_CSS, unsafe_allow_html=True)
 
 DEFAULT_PAIR = "digits-2d"
 

@@ -18,6 +18,21 @@ from vae.embed import LatentMap, compute_map, default_method
 from vae.errors import LatentExplorerError
 from vae.workflow import ModelEntry, find_pairs, list_models, models_dir
 
+def _leave_pages_folder_mode() -> None:
+    """Our pages live in `pages/` (the project layout), which makes Streamlit's old
+    pages-folder mode kick in for the very first request of a fresh server: a deep link such
+    as /compare would then run the page without app.py (no sidebar, no models). st.navigation
+    turns that mode off, but only once app.py has run; turn it off here and rerun, so the
+    request goes through app.py like every other one."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_folder_mode()
+
 UPLOAD_LIMIT_MB = 64
 MAX_UPLOADS_PER_SESSION = 4  # older uploads are forgotten, so one session cannot fill the server's memory
 IMAGE_PX = 280  # decoded images are shown this wide, upscaled with nearest-neighbour pixels
@@ -153,16 +168,26 @@ def map_for(ckpt: Checkpoint, method: str | None = None, n: int | None = None) -
 
 
 def to_pil(image: np.ndarray, width: int = IMAGE_PX) -> Image.Image:
-    """(H, W, C) float in [0, 1] -> PIL image upscaled with crisp nearest-neighbour pixels."""
+    """(H, W, C) float in [0, 1] -> PIL image upscaled by a whole factor (at most `width` wide)
+    with nearest-neighbour pixels, so every model pixel stays a crisp square."""
     arr = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
     arr = arr[..., 0] if arr.shape[-1] == 1 else arr
     img = Image.fromarray(arr)
-    scale = max(1, round(width / img.width))
+    scale = max(1, width // img.width)
     return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
 
 
-def show_image(image: np.ndarray, caption: str | None = None, width: int = IMAGE_PX) -> None:
-    st.image(to_pil(image, width), caption=caption, width=width)
+def show_image(image: np.ndarray, caption: str | None = None, width: int | str = IMAGE_PX) -> None:
+    """Show an image at `width` px (or "stretch" to fill the column; CSS keeps pixels crisp).
+    PNG, not Streamlit's default JPEG, so no compression noise is added."""
+    pil = to_pil(image, width if isinstance(width, int) else 2 * IMAGE_PX)
+    st.image(pil, caption=caption, width=pil.width if isinstance(width, int) else width, output_format="PNG")
+
+
+PAGE_CSS = """<style>
+img { image-rendering: pixelated; }
+[data-testid="stCaptionContainer"], [data-testid="stImageCaption"] { color: #262730; font-size: 1rem; }
+</style>"""
 
 
 def png_bytes(image: np.ndarray, width: int = IMAGE_PX) -> bytes:
@@ -186,13 +211,6 @@ def set_z(prefix: str, z: np.ndarray, ranges: list[tuple[float, float]]) -> None
     for i, v in enumerate(np.asarray(z, dtype=float).ravel()):
         lo, hi = ranges[i]
         st.session_state[z_key(prefix, i)] = float(min(max(v, lo), hi))
-
-
-def current_z(prefix: str, ranges: list[tuple[float, float]]) -> np.ndarray:
-    """The sliders' z as stored in session state (their default, the range midpoint, if unset)."""
-    return np.array(
-        [st.session_state.get(z_key(prefix, i), (lo + hi) / 2) for i, (lo, hi) in enumerate(ranges)], np.float32
-    )
 
 
 def latent_sliders(prefix: str, ranges: list[tuple[float, float]], columns: int = 2) -> np.ndarray:

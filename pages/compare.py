@@ -58,7 +58,7 @@ for col, (kind, (lmap, index)) in zip(cols, maps.items()):
     with col:
         fig = plots.latent_map(
             lmap.points_, data.y_test[index].numpy(), data.class_names, index, title=kind,
-            current=lmap.locate(common.current_z(prefix, ranges))[0], click_grid=grid, ranges=shared, height=460,
+            click_grid=grid, ranges=shared, height=460,
         )
         st.plotly_chart(fig, key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
 
@@ -71,7 +71,7 @@ def same_z_panel() -> None:
         z = common.latent_sliders(prefix, ranges, columns=2)
     for c, kind in ((c_vae, "VAE"), (c_ae, "AE")):
         with c:
-            common.show_image(images.decode_images(models[kind], z)[0], kind, width=240)
+            common.show_image(images.decode_images(models[kind], z)[0], kind, width="stretch")
 
 
 same_z_panel()
@@ -83,7 +83,7 @@ seed = st.session_state.get("compare_seed", 0)
 c1, c2 = st.columns(2, gap="large")
 for c, kind in ((c1, "VAE"), (c2, "AE")):
     with c:
-        common.show_image(images.tile(images.prior_samples(models[kind], 16, seed), 2, 8), kind, width=640)
+        common.show_image(images.tile(images.prior_samples(models[kind], 16, seed), 2, 8), kind, width="stretch")
 st.caption("Both decoders get the very same z's. The AE never learned what N(0, I) means, so its samples fall into holes.")
 
 st.subheader("Interpolation between two test images")
@@ -94,7 +94,7 @@ b = c_b.number_input("To test image #", 0, n_test - 1, min(1, n_test - 1), key="
 for kind in ("VAE", "AE"):
     mu = encode_means(models[kind], data.x_test[[int(a), int(b)]])
     strip = images.interpolation(models[kind], mu[0], mu[1], steps=10)
-    common.show_image(images.tile(strip, 1, 10), f"{kind}: straight line from the code of #{a} to #{b}", width=900)
+    common.show_image(images.tile(strip, 1, 10), f"{kind}: straight line from the code of #{a} to #{b}", width="stretch")
 
 
 @st.cache_data(max_entries=16, show_spinner="measuring smoothness…")

@@ -61,7 +61,7 @@ with left:
     gx, gy = np.meshgrid(np.linspace(gx0, gx1, 36), np.linspace(gy0, gy1, 36))
     grid = np.stack([gx.ravel(), gy.ravel()], 1)
     fig = plots.latent_map(
-        lmap.points_, labels, data.class_names, index, current=lmap.locate(common.current_z(prefix, ranges))[0], click_grid=grid,
+        lmap.points_, labels, data.class_names, index, click_grid=grid,
         axis_titles=("z₁", "z₂") if method == "identity" else (f"{method.upper()} 1", f"{method.upper()} 2"),
         ranges=axis_ranges,
     )
@@ -72,9 +72,9 @@ with left:
         mu = encode_means(ckpt.model, data.x_test[picked : picked + 1])
         c1, c2 = st.columns(2)
         with c1:
-            common.show_image(x_in, f"test image #{picked} (class {data.class_names[int(data.y_test[picked])]})", width=200)
+            common.show_image(x_in, f"test image #{picked} (class {data.class_names[int(data.y_test[picked])]})", width=224)
         with c2:
-            common.show_image(images.decode_images(ckpt.model, mu)[0], "its reconstruction from μ", width=200)
+            common.show_image(images.decode_images(ckpt.model, mu)[0], "its reconstruction from μ", width=224)
 
 colors = np.array([ImageColor.getrgb(plots.class_color(int(c))) for c in labels], dtype=np.uint8)
 thumb = images.scatter_thumbnail(lmap.points_, colors, axis_ranges)
@@ -87,12 +87,12 @@ def decode_panel() -> None:
         with st.expander(f"{dim} latent sliders", expanded=True):
             z = common.latent_sliders(prefix, ranges, columns=4)
     image = images.decode_images(ckpt.model, z)[0]
-    common.show_image(image, "decoded image", width=common.IMAGE_PX + 80)
-    c1, c2 = st.columns([1, 1])
+    common.show_image(image, "decoded image", width="stretch")
+    c1, c2 = st.columns([1, 2], vertical_alignment="center")
     with c1:
-        st.image(images.mark_position(thumb, lmap.locate(z)[0], axis_ranges), caption="where z is on the map", width=180)
+        st.image(images.mark_position(thumb, lmap.locate(z)[0], axis_ranges), caption="z on the map", width="stretch")
     with c2:
-        st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None)
+        st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
 
 
 if not os.environ.get("VAE_NO_FRAGMENT"):  # the benchmark's "without fragment" variant

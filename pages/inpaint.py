@@ -28,13 +28,13 @@ iterations = c3.slider("Iterations", 1, 100, 30, key="inpaint_iters")
 image = data.x_test[index].permute(1, 2, 0).numpy()
 known = images.make_mask(mask_kind, image.shape[:2])
 masked = np.where(known[..., None], image, 0.5)
-cols = st.columns(2 + int(sel.vae is not None) + int(sel.ae is not None))
+cols = st.columns(4, gap="medium")
 with cols[0]:
-    common.show_image(image, f"original #{index}", width=220)
+    common.show_image(image, f"original #{index}", width="stretch")
 with cols[1]:
-    common.show_image(masked, "what the model sees", width=220)
+    common.show_image(masked, "what the model sees", width="stretch")
 for col, (kind, c) in zip(cols[2:], [(k, c) for k, c in (("VAE", sel.vae), ("AE", sel.ae)) if c is not None]):
     with col:
         filled = images.fill_missing(c.model, image, known, iterations=iterations)
         err = float(np.abs(filled - image)[~known].mean())
-        common.show_image(filled, f"{kind} fill (error on hidden pixels {err:.3f})", width=220)
+        common.show_image(filled, f"{kind} fill · error {err:.3f}", width="stretch")

@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def pytest_configure(config: pytest.Config) -> None:
     # Also declared in pytest.ini; repeated here so the marker exists under any rootdir.
     config.addinivalue_line("markers", "slow: real data or longer training runs (still run in CI)")
+    config.addinivalue_line("markers", "e2e: drives the real Streamlit app in a browser")
     # The test models are tiny: on a busy 2-core runner a second intra-op thread mostly spins
     # and waits (measured here: 3 digits epochs took 0.2 s on 1 thread, 1.3-4.5 s on 2).
     torch.set_num_threads(int(os.environ.get("VAE_TEST_THREADS", "1")))

@@ -10,6 +10,16 @@ from plotly.colors import qualitative
 
 PALETTE = qualitative.D3 + qualitative.Plotly  # ten well separated colours first
 FONT = dict(size=16)
+AXIS_FONT = dict(tickfont=dict(size=15), title_font=dict(size=17))  # set on the axes too: Streamlit's theme overrides layout fonts
+
+
+def _readable(fig: go.Figure) -> go.Figure:
+    """Projector-sized text everywhere."""
+    fig.update_xaxes(**AXIS_FONT)
+    fig.update_yaxes(**AXIS_FONT)
+    fig.update_layout(font=FONT, legend=dict(font=dict(size=15)), title_font=dict(size=19))
+    fig.update_annotations(font_size=16)
+    return fig
 
 
 def class_color(i: int) -> str:
@@ -68,7 +78,8 @@ def latent_map(
     if ranges is not None:
         fig.update_xaxes(range=list(ranges[0]))
         fig.update_yaxes(range=list(ranges[1]))
-    return fig
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)  # equal scale: distances on the map are latent distances
+    return _readable(fig)
 
 
 def training_curves(history: dict[str, list[dict[str, float]]], height: int = 380) -> go.Figure:
@@ -96,7 +107,7 @@ def training_curves(history: dict[str, list[dict[str, float]]], height: int = 38
                 )
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT, legend=dict(orientation="h", y=-0.2))
     fig.update_xaxes(title_text="epoch")
-    return fig
+    return _readable(fig)
 
 
 def snapshot_map(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
@@ -109,7 +120,7 @@ def snapshot_map(points: np.ndarray, labels: np.ndarray, class_names: Sequence[s
 def bar_per_dim(values: Sequence[float], title: str, y_title: str, height: int = 300) -> go.Figure:
     fig = go.Figure(go.Bar(x=[f"z{i + 1}" for i in range(len(values))], y=list(values), marker_color="#1f77b4"))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10), font=FONT, yaxis_title=y_title)
-    return fig
+    return _readable(fig)
 
 
 def log_px_curve(ks: Sequence[int], estimates: Sequence[float], elbo: float, height: int = 380) -> go.Figure:
@@ -120,7 +131,7 @@ def log_px_curve(ks: Sequence[int], estimates: Sequence[float], elbo: float, hei
     fig.update_xaxes(type="log", title_text="K (importance samples)")
     fig.update_yaxes(title_text="nats")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, legend=dict(orientation="h", y=-0.25))
-    return fig
+    return _readable(fig)
 
 
 def axis_ranges(*point_sets: np.ndarray, pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:

@@ -1,0 +1,54 @@
+"""Fixtures for the AppTest tests: one small trained VAE + AE pair per session, env pointing at it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from vae.data import load_dataset
+from vae.workflow import default_run, train_models
+
+PAIR = "digits-2d"  # the first-run default's name, so the app behaves as after a first run
+
+
+@pytest.fixture(scope="session")
+def trained_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder holding the default 2-D digits pair, trained for only 5 epochs."""
+    folder = tmp_path_factory.mktemp("app-models")
+    data = load_dataset("digits")
+    model_config, train_config = default_run(data)
+    train_models(data, "both", model_config, replace(train_config, epochs=5), folder, PAIR)
+    return folder
+
+
+@pytest.fixture
+def app_env(trained_models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the app at the trained pair and at an empty map cache; returns the models folder."""
+    monkeypatch.setenv("VAE_MODELS_DIR", str(trained_models_dir))
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("VAE_NO_FRAGMENT", raising=False)
+    return trained_models_dir
+
+
+@pytest.fixture(autouse=True)
+def navigation_without_pages_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run app.py on every AppTest run, as a real server does once app.py has called st.navigation.
+
+    Streamlit turns on its old pages-folder mode (MPA v1) when a folder named `pages/` sits
+    next to the main script; st.navigation turns it off again, for the rest of the process.
+    AppTest resets that flag before every run, so without this each run after the first would
+    execute the page file alone, without app.py's sidebar. (On a real server the same thing
+    happens to the first request after a start when it is a deep link such as /compare; see
+    tests/e2e/test_app_browser.py.) Harmless once the folder has another name.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def init_then_navigation_mode(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_then_navigation_mode)

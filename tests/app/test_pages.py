@@ -1,0 +1,260 @@
+"""The Streamlit app without a browser (streamlit.testing.v1.AppTest): every page renders on
+the embedded default, sliders and map clicks drive the decoder, bad uploads are messages,
+and the first run trains the default pair."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
+from streamlit.testing.v1 import AppTest
+
+import vae.workflow
+from vae.checkpoint import load_checkpoint
+from vae.data import load_dataset
+from vae.embed import encode_means
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP = str(REPO_ROOT / "app.py")
+NOT_PAGES = {"common.py", "latent_pad.py", "__init__.py"}  # modules in pages/ that are not pages
+TIMEOUT = 60  # seconds per script run: generous, the CI machine may be busy
+
+
+def page_files() -> list[str]:
+    """Every page file in pages/, discovered, so pages added later are covered too."""
+    return sorted(p.name for p in (REPO_ROOT / "pages").glob("*.py") if p.name not in NOT_PAGES)
+
+
+def run_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def image_by_caption(at: AppTest, caption: str):  # type: ignore[no-untyped-def]
+    found = [img for img in at.image if caption in img.captions]
+    assert len(found) == 1, f"expected one image captioned {caption!r}, got {[i.captions for i in at.image]}"
+    return found[0]
+
+
+def decoded_url(at: AppTest) -> str:
+    """The media URL of the Explore page's decoded image; Streamlit names media by a hash of its bytes."""
+    return image_by_caption(at, "decoded image").value[0]
+
+
+def explore_sliders(at: AppTest, prefix: str):  # type: ignore[no-untyped-def]
+    sliders = [s for s in at.slider if (s.key or "").startswith(f"{prefix}_z")]
+    return sorted(sliders, key=lambda s: s.key)
+
+
+def explore_prefix(models_dir: Path) -> str:
+    """The Explore page's widget-key prefix for the pair's VAE (the pair's primary model)."""
+    ckpt = load_checkpoint(models_dir / "digits-2d-vae.safetensors")
+    return f"explore_{ckpt.sha256[:12]}"
+
+
+def select_on_chart(at: AppTest, key: str, point: dict) -> AppTest:
+    """Rerun as if the user clicked `point` on the Plotly chart with this key.
+
+    AppTest has no interaction for st.plotly_chart and its selection state is read-only in
+    session_state, so this adds the JSON widget state the browser would send for a click
+    (a JSON string, as PlotlyChartSelectionSerde reads it) to the widget states of the next run.
+    """
+    charts = [c for c in at.get("plotly_chart") if c.key == key]
+    assert len(charts) == 1, f"no plotly chart with key {key!r}"
+    chart = charts[0]
+    selection = {"selection": {"points": [point], "point_indices": [point.get("point_index", 0)], "box": [], "lasso": []}}
+    state = WidgetState(id=chart.proto.id, string_value=json.dumps(selection))  # value_type of plotly_chart
+    tree = chart.root
+    collect = tree.get_widget_states
+
+    def with_click() -> WidgetStates:
+        states = collect()
+        states.widgets.append(state)
+        return states
+
+    tree.get_widget_states = with_click  # this tree only; the next run builds a new one
+    return tree.run()
+
+
+# --- every page renders --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", page_files())
+def test_page_renders_on_the_default_pair(app_env: Path, page: str) -> None:
+    at = run_app()
+    at.switch_page(f"pages/{page}").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, f"{page} shows no title"
+    assert not at.main.error, [e.value for e in at.main.error]
+    assert at.sidebar.selectbox(key="model_choice").value == "digits-2d (VAE + AE pair)"  # the frame ran too
+
+
+@pytest.mark.parametrize("page", page_files())
+def test_page_renders_with_a_single_autoencoder(app_env: Path, page: str) -> None:
+    """A lone AE (no VAE, no pair): pages that need a VAE or a pair explain instead of failing."""
+    at = run_app()
+    choice = at.sidebar.selectbox(key="model_choice")
+    ae_label = next(o for o in choice.options if "(AE," in o)
+    choice.set_value(ae_label).run()
+    at.switch_page(f"pages/{page}").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.selectbox(key="model_choice").value == ae_label
+
+
+# --- Explore: sliders and clicks drive the decoder -----------------------------------------
+
+
+def test_moving_a_latent_slider_changes_the_decoded_image(app_env: Path) -> None:
+    at = run_app()
+    prefix = explore_prefix(app_env)
+    z1, z2 = explore_sliders(at, prefix)
+    start_value, start_url, start_code = z1.value, decoded_url(at), at.code[0].value
+
+    z1.set_value(z1.max).run()
+    assert not at.exception
+    assert decoded_url(at) != start_url
+    assert at.code[0].value != start_code
+    assert at.code[0].value.startswith(f"z = [{z1.max:+.2f}")
+
+    explore_sliders(at, prefix)[0].set_value(start_value).run()  # back: the same image again
+    assert decoded_url(at) == start_url
+    assert at.code[0].value == start_code
+
+
+def test_clicking_a_test_point_loads_its_code_into_the_sliders(app_env: Path) -> None:
+    at = run_app()
+    prefix = explore_prefix(app_env)
+    ckpt = load_checkpoint(app_env / "digits-2d-vae.safetensors")
+    x_test = load_dataset("digits").x_test
+    index = 7
+    mu = encode_means(ckpt.model, x_test[index : index + 1])[0]
+    point = {"x": float(mu[0]), "y": float(mu[1]), "customdata": index, "curve_number": 1, "point_number": 0, "point_index": 0}
+    before = decoded_url(at)
+
+    select_on_chart(at, f"{prefix}_map", point)
+
+    assert not at.exception, [e.value for e in at.exception]
+    sliders = explore_sliders(at, prefix)
+    expected = np.clip(mu, [s.min for s in sliders], [s.max for s in sliders])
+    np.testing.assert_allclose([s.value for s in sliders], expected, atol=1e-5)
+    assert any(c.startswith(f"test image #{index} ") for img in at.image for c in img.captions)
+    assert decoded_url(at) != before
+
+
+def test_clicking_empty_space_decodes_that_spot(app_env: Path) -> None:
+    at = run_app()
+    prefix = explore_prefix(app_env)
+    lo = np.array([s.min for s in explore_sliders(at, prefix)])
+    hi = np.array([s.max for s in explore_sliders(at, prefix)])
+    spot = lo + 0.2 * (hi - lo)  # identity map of a 2-D latent: the map position is z itself
+    point = {"x": float(spot[0]), "y": float(spot[1]), "customdata": -1, "curve_number": 0, "point_number": 3, "point_index": 3}
+
+    select_on_chart(at, f"{prefix}_map", point)
+
+    assert not at.exception, [e.value for e in at.exception]
+    np.testing.assert_allclose([s.value for s in explore_sliders(at, prefix)], spot, atol=1e-5)
+    assert at.code[0].value == "z = [" + ", ".join(f"{v:+.2f}" for v in spot) + "]"
+    assert not any(c.startswith("test image #") for img in at.image for c in img.captions)
+
+
+# --- uploads -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("random.safetensors", np.random.default_rng(0).bytes(4096)),
+        ("pickled.safetensors", pickle.dumps({"model.fc.weight": [1.0, 2.0], "__class__": "VAE"})),
+        ("empty.safetensors", b""),
+    ],
+    ids=["random-bytes", "pickle", "empty"],
+)
+def test_a_bad_upload_is_an_error_message_and_the_app_keeps_working(app_env: Path, name: str, content: bytes) -> None:
+    at = run_app()
+    labels_before = list(at.sidebar.selectbox(key="model_choice").options)
+    at.sidebar.file_uploader(key="upload").set_value((name, content, "application/octet-stream")).run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.sidebar.error]
+    assert any(name in e and "refused" in e for e in errors), errors
+    assert list(at.sidebar.selectbox(key="model_choice").options) == labels_before
+
+    prefix = explore_prefix(app_env)  # still working: the slider still decodes
+    before = decoded_url(at)
+    z1 = explore_sliders(at, prefix)[0]
+    z1.set_value(z1.min).run()
+    assert not at.exception
+    assert decoded_url(at) != before
+
+
+def test_a_good_upload_becomes_the_selected_model(app_env: Path) -> None:
+    at = run_app()
+    data = (app_env / "digits-2d-ae.safetensors").read_bytes()
+    at.sidebar.file_uploader(key="upload").set_value(("my-ae.safetensors", data, "application/octet-stream")).run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.sidebar.error, [e.value for e in at.sidebar.error]
+    assert at.sidebar.selectbox(key="model_choice").value == "my-ae (uploaded)"
+    assert at.title[0].value == "Explore the latent space"
+    assert image_by_caption(at, "decoded image")
+
+
+def _oversized_upload_page() -> None:
+    """Script for AppTest.from_function: handle_upload must refuse by size before reading."""
+    import streamlit as st
+
+    from pages.common import UPLOAD_LIMIT_MB, handle_upload
+
+    class TooBig:
+        name = "huge.safetensors"
+        size = (UPLOAD_LIMIT_MB + 1) * 2**20
+
+        def getvalue(self) -> bytes:
+            raise AssertionError("an oversized upload must be refused before it is read")
+
+    st.error(handle_upload(TooBig()) or "accepted")
+
+
+def test_an_oversized_upload_is_refused_before_it_is_read() -> None:
+    at = AppTest.from_function(_oversized_upload_page, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "huge.safetensors" in at.error[0].value and "limited to" in at.error[0].value
+
+
+# --- first run -----------------------------------------------------------------------------
+
+
+def test_first_run_trains_and_saves_the_default_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty models folder: app.py trains the default VAE + AE, saves both, then shows Explore.
+
+    The default's 60 epochs are cut to 3 here to keep the test short; everything else is the
+    real first-run path (the browser test runs the full default)."""
+    models = tmp_path / "models"
+    monkeypatch.setenv("VAE_MODELS_DIR", str(models))
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    default_run = vae.workflow.default_run
+
+    def short_default_run(*args, **kwargs):  # type: ignore[no-untyped-def]
+        model_config, train_config = default_run(*args, **kwargs)
+        return model_config, replace(train_config, epochs=3)
+
+    monkeypatch.setattr(vae.workflow, "default_run", short_default_run)  # app.py imports it on each run
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run(timeout=120)
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert sorted(p.name for p in models.iterdir()) == ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]
+    assert [s.state for s in at.status] == ["complete"]
+    assert at.status[0].label == "Trained and saved the default VAE + AE pair"
+    assert at.sidebar.selectbox(key="model_choice").value == "digits-2d (VAE + AE pair)"
+    assert image_by_caption(at, "decoded image")
+
+    at.run()  # the second run finds the models and trains nothing
+    assert not at.status
+    assert sorted(p.name for p in models.iterdir()) == ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]

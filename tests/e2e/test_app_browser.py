@@ -1,0 +1,91 @@
+"""The real app in Chromium: the first run trains and decodes, a slider redraws the decoded
+image, and every page in the sidebar renders without an exception (screenshots in test-artifacts/)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import DECODED_IMAGE_JS, FIRST_RUN_TIMEOUT_S, run_streamlit, save_screenshot, wait_until_idle
+
+pytestmark = pytest.mark.e2e
+
+PAIR_FILES = ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]
+
+
+def decoded_image(page: Any) -> Any:
+    return page.locator('[data-testid="stImage"]').filter(has_text="decoded image").locator("img")
+
+
+def open_explore(page: Any, url: str) -> str:
+    """Load the app (training the default pair if the folder is empty); returns the decoded image's src."""
+    page.goto(url)
+    decoded_image(page).wait_for(state="visible", timeout=FIRST_RUN_TIMEOUT_S * 1000)
+    wait_until_idle(page)
+    return decoded_image(page).get_attribute("src")
+
+
+def no_exceptions(page: Any) -> list[str]:
+    return page.locator('[data-testid="stException"]').all_inner_texts()
+
+
+def test_first_run_trains_and_a_slider_redraws_the_decoded_image(streamlit_server: str, e2e_models_dir: Path, page: Any) -> None:
+    src = open_explore(page, streamlit_server)
+    assert sorted(p.name for p in e2e_models_dir.iterdir()) == PAIR_FILES
+    assert not no_exceptions(page)
+    before = page.request.get(src).body()
+
+    slider = page.get_by_role("slider", name="z1")
+    value = slider.input_value()
+    slider.focus()
+    for _ in range(6):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        f"(old) => {{ const img = {DECODED_IMAGE_JS}; return img !== null && img.src !== old && img.complete; }}",
+        arg=src, timeout=30_000,
+    )
+    wait_until_idle(page)
+
+    new_src = decoded_image(page).get_attribute("src")
+    after = page.request.get(new_src).body()
+    assert float(slider.input_value()) > float(value)
+    assert new_src != src and after != before and after[:3] in (b"\xff\xd8\xff", b"\x89PN")  # a new JPEG/PNG
+    assert not no_exceptions(page)
+    save_screenshot(page, "explore-after-slider")
+
+
+def test_every_page_in_the_sidebar_renders(streamlit_server: str, page: Any) -> None:
+    open_explore(page, streamlit_server)
+    links = page.locator('[data-testid="stSidebarNavLink"]')
+    pages = [(links.nth(i).get_attribute("href"), links.nth(i).inner_text().split("\n")[-1].strip()) for i in range(links.count())]
+    assert len(pages) >= 6, pages
+
+    problems = []
+    for href, label in pages:
+        page.locator(f'[data-testid="stSidebarNavLink"][href="{href}"]').click()
+        page.wait_for_url(href)
+        wait_until_idle(page, timeout_s=90)
+        slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+        save_screenshot(page, f"page-{slug}")
+        title = page.locator("h1").first.inner_text().strip() if page.locator("h1").count() else ""
+        if errors := no_exceptions(page):
+            problems.append(f"{label}: exception {errors[0][:300]}")
+        if not all(word.lower() in title.lower() for word in label.split()):
+            problems.append(f"{label}: title is {title!r}")
+    assert not problems, problems
+
+
+def test_a_deep_link_on_a_fresh_server_shows_the_frame(streamlit_server: str, e2e_models_dir: Path, page: Any, tmp_path: Path) -> None:
+    open_explore(page, streamlit_server)  # makes sure the pair exists, so the fresh server need not train
+    with run_streamlit(e2e_models_dir, tmp_path / "cache", tmp_path / "streamlit.log") as url:
+        page.goto(f"{url}/compare")
+        page.locator('[data-testid="stSidebarNavLink"]').first.wait_for(timeout=60_000)
+        wait_until_idle(page)
+        save_screenshot(page, "deep-link-compare-fresh-server")
+        nav = [t.split("\n")[-1].strip() for t in page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()]
+        assert "common" not in nav, f"pages-folder navigation: {nav}"
+        assert page.get_by_text("Model or pair").count() == 1
+        assert page.locator("h1").first.inner_text().strip() == "Compare AE vs VAE"
