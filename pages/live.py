@@ -1,0 +1,121 @@
+"""Live pad: drag through the latent space and watch the image morph; the decoder runs in the
+browser on every frame (pages/latent_pad.py), Python hears the final z on release."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import streamlit as st
+
+from pages import common
+from pages.latent_pad import latent_pad
+from vae import images
+from vae.embed import encode_means
+
+sel = common.require_selection()
+st.title("Live latent pad")
+try:
+    data = common.dataset_for(sel.primary)
+except Exception as exc:  # noqa: BLE001 - missing data offline: message, not a traceback
+    common.show_error(exc)
+    st.stop()
+dim = sel.primary.model_config.latent_dim
+decoders = [("VAE", sel.vae), ("AE", sel.ae)] if sel.is_pair else [(sel.primary.kind.upper(), sel.primary)]
+models = dict(decoders)
+st.caption(
+    "Drag the crosshair, or click the map and use the arrow keys. Your browser decodes every frame itself; "
+    "when you let go, Python gets the final z and decodes it again with PyTorch below."
+    + (" One pad drives **both** decoders: the same z through the VAE and the AE." if sel.is_pair else "")
+)
+
+prefix = "live_" + "_".join(c.sha256[:10] for _, c in decoders)
+z_key, nonce_key, report_key, pick_key = f"{prefix}_z", f"{prefix}_nonce", f"{prefix}_report", f"{prefix}_pick"
+map_key, method_key = f"{prefix}_map_of", f"{prefix}_method"
+st.session_state.setdefault(z_key, np.zeros(dim, np.float32))
+st.session_state.setdefault(nonce_key, 0)
+
+
+def set_z(z: np.ndarray) -> None:
+    """Move the pad from Python: a new nonce tells the browser to take this z."""
+    st.session_state[z_key] = np.asarray(z, np.float32)
+    st.session_state[nonce_key] += 1
+    st.session_state.pop(report_key, None)
+
+
+def on_release(z: np.ndarray, pixels: list[np.ndarray | None]) -> None:
+    st.session_state[z_key] = z
+    st.session_state[report_key] = {"z": z, "pixels": pixels}
+    st.session_state[pick_key] = None  # the pad has left the picked test image
+
+
+def on_pick() -> None:
+    i = st.session_state.get(pick_key)
+    if i is not None:
+        model = models[st.session_state.get(map_key) or decoders[0][0]].model
+        set_z(encode_means(model, data.x_test[i : i + 1])[0])
+
+
+@st.fragment
+def live_panel() -> None:
+    """Everything interactive: a pad release or a control reruns only this."""
+    widths = ([1.1] if sel.is_pair else []) + ([1.3] if dim > 2 else []) + [2.6, 1.1]
+    cols = iter(st.columns(widths, vertical_alignment="bottom"))
+    map_label = next(cols).radio("Map of", list(models), horizontal=True, key=map_key) if sel.is_pair else decoders[0][0]
+    method = "identity"
+    if dim > 2:
+        choice = next(cols).radio("Map", ["PCA", "t-SNE"], horizontal=True, key=method_key, help="t-SNE takes a few seconds the first time, then it is cached")
+        method = "pca" if choice == "PCA" else "tsne"
+    map_ckpt = models[map_label]
+    with st.spinner("t-SNE of the test means (a few seconds; cached afterwards)…" if method == "tsne" else "encoding the test set…"):
+        lmap, index = common.map_for(map_ckpt, method)
+    labels = data.y_test[index].numpy()
+    next(cols).selectbox(
+        f"Jump to a test image (z = its μ under the {map_label})", [int(i) for i in index], index=None, key=pick_key,
+        format_func=lambda i: f"#{i} · class {data.class_names[int(data.y_test[i])]}", on_change=on_pick,
+        placeholder="pick a test image…",
+    )
+    next(cols).button("z = 0", on_click=set_z, args=(np.zeros(dim, np.float32),), key=f"{prefix}_origin", width="stretch",
+                      help="back to the prior's mean")
+
+    latent_pad(
+        key=f"{prefix}_pad", decoders=decoders, lmap=lmap, map_id=f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}",
+        labels=labels, class_names=data.class_names,
+        axis_titles=("z₁", "z₂") if method == "identity" else tuple(f"{'PCA' if method == 'pca' else 't-SNE'} {i}" for i in (1, 2)),
+        z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
+        slider_ranges=common.slider_ranges(lmap.mu_) if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
+    )
+
+    z = np.asarray(st.session_state[z_key], np.float32)
+    report = st.session_state.get(report_key)
+    st.subheader("In Python: the released z, decoded again by PyTorch")
+    cols = st.columns([2] + [1] * len(decoders), gap="large")
+    with cols[0]:
+        with st.container(key="live_z_report"):
+            st.code(json.dumps([float(v) for v in z]), language="json", wrap_lines=True)
+        picked = st.session_state.get(pick_key)
+        if picked is not None:
+            common.show_image(data.x_test[picked].permute(1, 2, 0).numpy(), f"test image #{picked}: z is its μ", width=140)
+        else:
+            st.caption("from the pad on release" if report else "set from Python (start or z = 0)")
+        log_prior = -0.5 * float(z @ z) - 0.5 * dim * math.log(2 * math.pi)
+        nearest = int(np.argmin(((lmap.mu_ - z) ** 2).sum(1)))
+        m1, m2 = st.columns(2)
+        m1.metric("log N(z; 0, I)", f"{log_prior:.2f}", help="log density of z under the prior, in nats")
+        m2.metric(
+            "nearest test code", f"class {data.class_names[int(labels[nearest])]}",
+            f"distance {float(np.linalg.norm(lmap.mu_[nearest] - z)):.2f}", delta_color="off", delta_arrow="off",
+            help=f"the test image whose μ under the {map_label} is closest to z",
+        )
+    for k, (col, (label, ckpt)) in enumerate(zip(cols[1:], decoders)):
+        with col:
+            server = images.decode_images(ckpt.model, z)[0]
+            common.show_image(server, f"{label} · PyTorch", width=220)
+            pixels = report["pixels"] if report else []
+            if k < len(pixels) and pixels[k] is not None:
+                gap = float(np.abs(pixels[k].transpose(1, 2, 0) - server).max())
+                st.metric("browser vs PyTorch", f"{gap:.1e}", help="largest difference of one pixel (of 1.0) between the two decodes")
+
+
+live_panel()

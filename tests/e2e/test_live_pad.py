@@ -1,0 +1,242 @@
+"""The Live pad in a real Chromium against a real `streamlit run app.py` (the server and the
+browser come from tests/e2e/conftest.py).
+
+One server for the module, on an empty models folder: the first session trains the default
+2-D VAE + AE pair (about 10-100 s, depending on the machine), then one session at projector
+size opens /live and drags, types and picks. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PROJECTOR = {"width": 1280, "height": 800}
+FIRST_RUN_S = 420  # first-run training on a busy 2-core machine, with margin
+READY = "() => { const s = window.__latentPadState && window.__latentPadState(); return !!(s && s.ready); }"
+NEXT_FRAME = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def pad_page(streamlit_server, browser):
+    """One session for the module (tests/e2e/conftest.py's server on an empty models folder)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport=PROJECTOR)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # "/" first: the first session trains the default pair (and a fresh server only knows
+    # app.py's st.navigation pages after app.py has run once).
+    pg.goto(streamlit_server + "/")
+    try:
+        pg.get_by_text("Explore the latent space").wait_for(timeout=FIRST_RUN_S * 1000)
+    except Exception:
+        pg.screenshot(path=str(ARTIFACTS / "live_pad_first_run_failed.png"))
+        raise
+    pg.goto(streamlit_server + "/live")
+    try:
+        pg.locator("canvas.lp-map").wait_for(timeout=120_000)
+        pg.wait_for_function(READY, timeout=120_000)
+    except Exception as exc:
+        pg.screenshot(path=str(ARTIFACTS / "live_pad_not_ready.png"))
+        raise AssertionError(f"the Live pad did not get ready: {exc}\npage: {pg.inner_text('body')[-1500:]}\nJS errors: {errors}") from None
+    pg.screenshot(path=str(ARTIFACTS / "live_pad_loaded.png"))
+    pg.errors = errors  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def checkpoints(e2e_models_dir, pad_page):
+    from vae.checkpoint import load_checkpoint
+
+    return {kind.upper(): load_checkpoint(next(e2e_models_dir.glob(f"*-{kind}.safetensors"))) for kind in ("vae", "ae")}
+
+
+def _state(page) -> dict:
+    return page.evaluate("() => window.__latentPadState()")
+
+
+def _decoded_pixels(page, label: str) -> list[int]:
+    """The painted decoded canvas (native size) of one decoder, red channel."""
+    return page.locator(f'canvas.lp-decoded[data-label="{label}"]').evaluate(
+        "(c) => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data).filter((_, i) => i % 4 === 0)"
+    )
+
+
+def _python_z(page) -> list[float]:
+    return json.loads(page.locator(".st-key-live_z_report code").inner_text())
+
+
+def _wait_python_z(page, z: list[float], timeout: float = 30) -> list[float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = _python_z(page)
+            if len(got) == len(z) and np.allclose(got, z, atol=1e-5, rtol=0):
+                return got
+        except Exception:  # noqa: BLE001 - the block is being replaced during a rerun
+            got = None
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Python shows z = {got}, the pad released {z}")
+        time.sleep(0.2)
+
+
+def _to_client(page, p: list[float]) -> tuple[float, float]:
+    box = page.locator("canvas.lp-map").bounding_box()
+    s = _state(page)
+    (x0, x1), (y0, y1) = s["ranges"]
+    pl = s["plot"]
+    return (box["x"] + pl["left"] + (p[0] - x0) / (x1 - x0) * pl["width"], box["y"] + pl["top"] + (y1 - p[1]) / (y1 - y0) * pl["height"])
+
+
+def test_drag_morphs_the_image_and_python_gets_the_final_z(pad_page):
+    s = _state(pad_page)
+    assert s["labels"] == ["VAE", "AE"] and s["latentDim"] == 2  # the default pair: compare mode
+    (x0, x1), (y0, y1) = s["ranges"]
+    start = [x0 + 0.25 * (x1 - x0), y0 + 0.7 * (y1 - y0)]
+    end = [x0 + 0.75 * (x1 - x0), y0 + 0.3 * (y1 - y0)]
+    sx, sy = _to_client(pad_page, start)
+    ex, ey = _to_client(pad_page, end)
+    pad_page.mouse.move(sx, sy)
+    pad_page.mouse.down()
+    pad_page.evaluate(NEXT_FRAME)
+    first = {label: _decoded_pixels(pad_page, label) for label in ("VAE", "AE")}
+    pad_page.screenshot(path=str(ARTIFACTS / "live_pad_drag_start.png"))
+    pad_page.mouse.move((sx + ex) / 2, (sy + ey) / 2, steps=8)
+    pad_page.evaluate(NEXT_FRAME)
+    middle = _decoded_pixels(pad_page, "VAE")
+    pad_page.mouse.move(ex, ey, steps=8)
+    pad_page.evaluate(NEXT_FRAME)
+    last = {label: _decoded_pixels(pad_page, label) for label in ("VAE", "AE")}
+    for label in ("VAE", "AE"):
+        assert first[label] != last[label], f"the {label} image did not change while dragging"
+    assert middle != first["VAE"] and middle != last["VAE"]
+    # what is painted is the decode of the current z (round(255 p))
+    z_now = _state(pad_page)["z"]
+    painted = np.array(last["VAE"])
+    expected = np.round(255 * np.array(pad_page.evaluate("(z) => window.__latentPadDecode(z, 0)", z_now)))
+    assert np.abs(painted - expected).max() <= 1
+    pad_page.mouse.up()
+
+    released = _state(pad_page)
+    assert released["seq"] >= 1
+    span = np.array([x1 - x0, y1 - y0])
+    px_size = span / np.array([released["plot"]["width"], released["plot"]["height"]])
+    assert np.all(np.abs(np.array(released["p"]) - end) <= px_size), (released["p"], end)
+    assert released["z"] == released["p"]  # a 2-D latent: the crosshair position is z
+    got = _wait_python_z(pad_page, released["z"])
+    np.testing.assert_allclose(got, end, atol=float(px_size.max()))
+    pad_page.get_by_text("browser vs PyTorch").first.wait_for(timeout=30_000)
+    pad_page.screenshot(path=str(ARTIFACTS / "live_pad_released.png"))
+
+
+def test_browser_decoder_equals_pytorch(pad_page, checkpoints):
+    labels = _state(pad_page)["labels"]
+    z = np.random.default_rng(0).standard_normal((8, 2)).astype(np.float32) * 2
+    for which, label in enumerate(labels):
+        model = checkpoints[label].model
+        js = np.array(pad_page.evaluate("([zs, w]) => zs.map((z) => window.__latentPadDecode(z, w))", [z.tolist(), which]))
+        with torch.no_grad():
+            ref = model.decode(torch.from_numpy(z)).reshape(len(z), -1).numpy()
+        assert js.shape == ref.shape
+        assert np.abs(js - ref).max() < 1e-4, f"{label}: browser and PyTorch differ by {np.abs(js - ref).max():.2e}"
+
+
+def test_browser_conv_and_wide_mlp_decoders_equal_pytorch(pad_page):
+    from vae import webexport
+    from vae.config import ModelConfig
+    from vae.models import build_model
+
+    configs = [
+        ModelConfig(kind="vae", arch="conv", image_shape=(1, 16, 16), latent_dim=3, hidden=(24,), channels=(8, 6)),
+        ModelConfig(kind="ae", arch="conv", image_shape=(3, 8, 8), latent_dim=2, hidden=(16,), channels=(5,)),
+        ModelConfig(kind="vae", arch="mlp", image_shape=(1, 28, 28), latent_dim=5, hidden=(64, 32)),
+    ]
+    for cfg in configs:
+        model = build_model(cfg, seed=1).eval()
+        z = np.random.default_rng(1).standard_normal((4, cfg.latent_dim)).astype(np.float32) * 2
+        js = np.array(pad_page.evaluate("([e, zs]) => window.__latentPadTest.decodeExport(e, zs)", [webexport.export_decoder(model), z.tolist()]))
+        with torch.no_grad():
+            ref = model.decode(torch.from_numpy(z)).reshape(len(z), -1).numpy()
+        assert np.abs(js - ref).max() < 1e-4, f"{cfg.arch} {cfg.image_shape}: differs by {np.abs(js - ref).max():.2e}"
+
+
+def test_browser_lift_and_locate_equal_latent_map(pad_page):
+    from vae import webexport
+    from vae.embed import LatentMap
+
+    rng = np.random.default_rng(2)
+    mu = (rng.standard_normal((80, 4)) * [2, 1, 0.5, 0.25]).astype(np.float32)
+    maps = [LatentMap("pca").fit(mu), LatentMap("tsne", n_neighbors=6).fit(mu, points=rng.standard_normal((80, 2)).astype(np.float32) * 5)]
+    p = rng.standard_normal((6, 2)).astype(np.float32) * 3
+    for lmap in maps:
+        exp = webexport.export_map(lmap)
+        lifted = np.array(pad_page.evaluate("([e, ps]) => window.__latentPadTest.lift(e, ps)", [exp, p.tolist()]))
+        located = np.array(pad_page.evaluate("([e, zs]) => window.__latentPadTest.locate(e, zs)", [exp, mu[:6].tolist()]))
+        np.testing.assert_allclose(lifted, lmap.lift(p), atol=1e-5, err_msg=lmap.method)
+        np.testing.assert_allclose(located, lmap.locate(mu[:6]), atol=1e-5, err_msg=lmap.method)
+
+
+def test_arrow_keys_nudge_the_crosshair(pad_page):
+    canvas = pad_page.locator("canvas.lp-map")
+    assert canvas.get_attribute("tabindex") == "0"
+    assert canvas.evaluate("(c) => getComputedStyle(c).touchAction") == "none"
+    before = _state(pad_page)
+    (x0, x1), (y0, y1) = before["ranges"]
+    canvas.focus()
+    pad_page.keyboard.press("ArrowLeft")
+    pad_page.keyboard.press("ArrowDown")
+    pad_page.evaluate(NEXT_FRAME)
+    after = _state(pad_page)
+    np.testing.assert_allclose(after["p"], [max(x0, before["p"][0] - 0.01 * (x1 - x0)), max(y0, before["p"][1] - 0.01 * (y1 - y0))], atol=1e-9)
+    assert after["seq"] > before["seq"]  # each key release reports to Python
+    _wait_python_z(pad_page, after["z"])
+
+
+def test_a_picked_test_image_moves_the_pad_to_its_mean(pad_page, checkpoints):
+    from vae.data import load_dataset
+    from vae.embed import encode_means
+
+    nonce = _state(pad_page)["nonce"]
+    pad_page.locator("[data-testid='stSelectbox']", has_text="Jump to a test image").click()
+    option = pad_page.get_by_role("option").nth(3)
+    text = option.inner_text()
+    option.click()
+    index = int(text.split("·")[0].strip().lstrip("#"))
+    pad_page.wait_for_function("(n) => window.__latentPadState().nonce !== n", arg=nonce, timeout=30_000)
+    pad_page.evaluate(NEXT_FRAME)
+    x = load_dataset("digits").x_test[index : index + 1]
+    mu = encode_means(checkpoints["VAE"].model, x)[0]
+    s = _state(pad_page)
+    np.testing.assert_allclose(s["z"], mu, atol=1e-5)
+    np.testing.assert_allclose(s["p"], mu, atol=1e-5)
+    _wait_python_z(pad_page, mu.tolist())
+    pad_page.screenshot(path=str(ARTIFACTS / "live_pad_picked.png"))
+
+
+def test_weights_are_sent_once_and_again_when_the_browser_lost_them(pad_page):
+    pad_page.get_by_role("button", name="z = 0").click()
+    pad_page.wait_for_function("() => window.__latentPadState().z.every((v) => v === 0)", timeout=30_000)
+    _wait_python_z(pad_page, [0.0, 0.0])
+    # a rerun sends only ids: the weights the browser decoded the first time are reused
+    assert pad_page.evaluate("() => window.__latentPadCache.size") == 3  # two decoders + one map
+    pad_page.evaluate("() => window.__latentPadCache.clear()")
+    pad_page.get_by_role("button", name="z = 0").click()  # a rerun without the weights: the pad asks for them
+    pad_page.wait_for_function("() => window.__latentPadCache.size === 3", timeout=30_000)
+    pad_page.wait_for_function(
+        "() => { const p = window.__latentPadLast; return p.decoders.every((d) => window.__latentPadCache.get(d.id) === d.dec); }",
+        timeout=30_000,
+    )  # the pad now decodes with the weights sent again
+
+
+def test_no_javascript_errors(pad_page):
+    assert not pad_page.errors, pad_page.errors  # type: ignore[attr-defined]

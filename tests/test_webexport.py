@@ -1,0 +1,154 @@
+"""The browser export of decoders and maps: shapes, exact base64 round trip, and the numpy
+reference decode (what the Live pad's JavaScript computes) against PyTorch."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vae import webexport
+from vae.config import ModelConfig
+from vae.embed import LatentMap
+from vae.models import build_model
+
+
+def _model(arch: str = "mlp", latent_dim: int = 2, image_shape=(1, 8, 8), hidden=(32,), channels=(8, 16), kind="vae"):
+    cfg = ModelConfig(kind=kind, arch=arch, image_shape=image_shape, latent_dim=latent_dim, hidden=hidden, channels=channels)
+    model = build_model(cfg, seed=0).eval()
+    with torch.no_grad():  # non-zero biases, so a mixed-up bias would show
+        for name, p in model.decoder.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.linspace(-0.5, 0.5, p.numel()).reshape(p.shape))
+    return model
+
+
+def _z(n: int, d: int, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal((n, d)) * 2).astype(np.float32)
+
+
+def test_base64_round_trip_is_bit_exact():
+    a = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
+    a[0, :4] = [np.float32(1e-38), -0.0, np.finfo(np.float32).max, np.float32(np.pi)]
+    text = webexport.encode_f32(a)
+    back = webexport.decode_f32(text, a.shape)
+    assert back.dtype == np.float32 and back.shape == a.shape
+    assert back.tobytes() == a.tobytes()
+    assert base64.b64decode(text) == a.astype("<f4").tobytes()  # little-endian float32, C order
+
+
+def test_decode_f32_refuses_a_partial_float():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        webexport.decode_f32(base64.b64encode(b"abcdef").decode())
+
+
+def test_mlp_export_lists_layers_with_torch_shapes():
+    model = _model("mlp", latent_dim=3, hidden=(32, 16))
+    exp = webexport.export_decoder(model)
+    assert [l["type"] for l in exp["layers"]] == ["linear", "relu", "linear", "relu", "linear", "sigmoid"]
+    assert [l["shape"] for l in exp["layers"] if l["type"] == "linear"] == [[16, 3], [32, 16], [64, 32]]
+    assert exp["latent_dim"] == 3 and exp["image_shape"] == [1, 8, 8]
+    assert exp["n_params"] == sum(p.numel() for p in model.decoder.parameters())
+    first = exp["layers"][0]
+    np.testing.assert_array_equal(webexport.decode_f32(first["weight"], first["shape"]), model.decoder.body[0][0].weight.detach().numpy())
+    json.dumps(exp)  # JSON-able as it is
+
+
+def test_conv_export_lists_unflatten_and_transposed_convolutions():
+    model = _model("conv", latent_dim=2, image_shape=(1, 8, 8), hidden=(16,), channels=(4, 6))
+    exp = webexport.export_decoder(model)
+    types = [l["type"] for l in exp["layers"]]
+    assert types == ["linear", "relu", "linear", "relu", "unflatten", "convT", "relu", "convT", "sigmoid"]
+    assert exp["layers"][4]["shape"] == [6, 2, 2]
+    conv = [l for l in exp["layers"] if l["type"] == "convT"]
+    assert [c["shape"] for c in conv] == [[6, 4, 4, 4], [4, 1, 4, 4]]
+    assert all(c["stride"] == [2, 2] and c["padding"] == [1, 1] and c["output_padding"] == [0, 0] for c in conv)
+
+
+def test_unsupported_layer_is_a_clear_error():
+    model = _model("mlp")
+    model.decoder.body.append(torch.nn.Tanh())
+    with pytest.raises(ValueError, match="Tanh"):
+        webexport.export_decoder(model)
+
+
+@pytest.mark.parametrize("latent_dim,hidden", [(1, (16,)), (2, (32,)), (5, (64, 24))])
+def test_reference_decode_equals_torch_mlp(latent_dim, hidden):
+    model = _model("mlp", latent_dim=latent_dim, hidden=hidden)
+    exp = json.loads(json.dumps(webexport.export_decoder(model)))  # through JSON, as the browser gets it
+    z = _z(64, latent_dim)
+    expected = model.decode(torch.from_numpy(z)).detach().numpy()
+    got = webexport.decode_from_export(exp, z)
+    assert got.shape == expected.shape == (64, 1, 8, 8)
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("image_shape,channels", [((1, 8, 8), (4, 6)), ((3, 8, 12), (5,)), ((1, 16, 16), (4, 4, 3))])
+def test_reference_decode_equals_torch_conv(image_shape, channels):
+    model = _model("conv", latent_dim=3, image_shape=image_shape, hidden=(20,), channels=channels)
+    exp = webexport.export_decoder(model)
+    z = _z(16, 3, seed=1)
+    expected = model.decode(torch.from_numpy(z)).detach().numpy()
+    np.testing.assert_allclose(webexport.decode_from_export(exp, z), expected, atol=1e-5, rtol=0)
+
+
+def test_reference_conv_transpose_handles_output_padding_and_odd_strides():
+    layer = torch.nn.ConvTranspose2d(3, 2, (3, 5), stride=(3, 2), padding=(1, 2), output_padding=(2, 1))
+    x = torch.from_numpy(_z(2, 3 * 4 * 5).reshape(2, 3, 4, 5))
+    exp = webexport._export_layer(layer)
+    got = webexport._conv_transpose(
+        x.numpy().astype(np.float64), webexport.decode_f32(exp["weight"], exp["shape"]).astype(np.float64),
+        webexport.decode_f32(exp["bias"]).astype(np.float64), exp["stride"], exp["padding"], exp["output_padding"],
+    )
+    np.testing.assert_allclose(got, layer(x).detach().numpy(), atol=1e-5, rtol=0)
+
+
+def test_reference_decode_accepts_one_z():
+    model = _model("mlp")
+    assert webexport.decode_from_export(webexport.export_decoder(model), np.zeros(2, np.float32)).shape == (1, 1, 8, 8)
+
+
+def _mu(n: int = 120, d: int = 4) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return (rng.standard_normal((n, d)) * np.linspace(2, 0.5, d)).astype(np.float32)
+
+
+@pytest.mark.parametrize("method,d", [("identity", 1), ("identity", 2), ("pca", 1), ("pca", 4)])
+def test_map_export_lift_and_locate_equal_latent_map(method, d):
+    mu = _mu(d=d)
+    lmap = LatentMap(method).fit(mu)
+    exp = json.loads(json.dumps(webexport.export_map(lmap, labels=np.arange(len(mu)) % 10)))
+    assert exp["n"] == len(mu) and len(exp["labels"]) == len(mu)
+    np.testing.assert_array_equal(webexport.decode_f32(exp["points"], (-1, 2)), lmap.points_)
+    p = np.random.default_rng(0).standard_normal((9, 2)).astype(np.float32)
+    np.testing.assert_allclose(webexport.lift_from_export(exp, p), lmap.lift(p), atol=1e-5)
+    np.testing.assert_allclose(webexport.locate_from_export(exp, mu[:9]), lmap.locate(mu[:9]), atol=1e-5)
+
+
+def test_map_export_tsne_lift_is_the_same_idw():
+    mu = _mu(60, 3)
+    points = np.random.default_rng(1).standard_normal((60, 2)).astype(np.float32) * 10
+    lmap = LatentMap("tsne", n_neighbors=5).fit(mu, points=points)
+    exp = webexport.export_map(lmap)
+    assert exp["lift"] == "idw" and exp["k"] == 5
+    p = np.concatenate([points[:3], np.random.default_rng(2).standard_normal((6, 2)).astype(np.float32) * 10])
+    np.testing.assert_allclose(webexport.lift_from_export(exp, p), lmap.lift(p), atol=1e-5)
+    np.testing.assert_allclose(webexport.lift_from_export(exp, points[:3]), mu[:3], atol=1e-6)  # an exact hit maps exactly
+    np.testing.assert_allclose(webexport.locate_from_export(exp, mu[:7]), lmap.locate(mu[:7]), atol=1e-5)
+
+
+def test_map_export_checks_label_count():
+    lmap = LatentMap("identity").fit(_mu(d=2))
+    with pytest.raises(ValueError, match="one label per map point"):
+        webexport.export_map(lmap, labels=np.zeros(3))
+
+
+def test_webexport_does_not_import_streamlit():
+    import subprocess
+    import sys
+
+    code = "import sys, vae.webexport; print('streamlit' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
