@@ -24,6 +24,30 @@ def _first_run_lock() -> threading.Lock:
     return threading.Lock()
 
 
+@st.cache_resource(max_entries=1)
+def _freeze_startup_objects() -> int:
+    """Once per server: exempt what the imports built from the cyclic garbage collector.
+
+    torch, scikit-learn and Plotly leave ~350,000 long-lived objects; every full collection
+    walked them all (~200 ms on a 2-core laptop, every other slider move), stalling every
+    session at once. Frozen objects are still freed by reference counting (bench/RESULTS.md,
+    "Classroom load")."""
+    import gc
+
+    import pandas  # noqa: F401 - the pages' heavy imports, so that they are frozen too
+    import plotly.subplots  # noqa: F401
+    import vae.metrics  # noqa: F401
+    import vae.plots  # noqa: F401
+    import vae.theory  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+_freeze_startup_objects()
+
+
 def ensure_default_models() -> None:
     """On an empty models folder, train the 2-D VAE + AE pair on digits, with progress."""
     if list_models(models_dir()):

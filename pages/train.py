@@ -44,7 +44,8 @@ running = job is not None and job.alive
 with st.form("train_form", border=True):
     c1, c2, c3, c4 = st.columns(4)
     dataset = c1.selectbox("Dataset", DATASET_NAMES, help="digits is embedded; the others need their files (see README)")
-    model = c2.selectbox("Model", MODEL_CHOICES, index=MODEL_CHOICES.index("both"), format_func={"vae": "VAE", "ae": "AE", "both": "VAE + AE (same nets, same seed)"}.get)
+    model = c2.selectbox("Model", MODEL_CHOICES, index=MODEL_CHOICES.index("both"), format_func={"vae": "VAE", "ae": "AE", "both": "VAE + AE"}.get,
+                         help="VAE + AE trains both with the same architecture and seed, for a fair comparison")
     arch = c3.selectbox("Architecture", ["mlp", "conv"])
     latent_dim = c4.number_input("Latent dim", LATENT_DIM_RANGE[0], LATENT_DIM_RANGE[1], 2)
     c5, c6, c7, c8, c9 = st.columns(5)
@@ -63,6 +64,23 @@ if st.session_state.get("train_error"):
     st.error(st.session_state["train_error"])
 
 
+@st.fragment(run_every=3.0)
+def curves_panel() -> None:
+    """Live loss curves, refreshed every few seconds rather than on every progress tick, and
+    rebuilt only when new epochs arrived: building the Plotly figure takes ~100 ms of the
+    server's GIL, which every other session's slider waits for (bench/RESULTS.md, "Classroom load")."""
+    job: TrainingJob | None = st.session_state.get(JOB_KEY)
+    history = job.snapshot().history if job is not None else {}
+    rows = sum(len(v) for v in history.values())
+    if not rows:
+        return
+    cached = st.session_state.get("train_curves_cache")
+    if cached is None or cached[0] is not job or cached[1] != rows:
+        cached = (job, rows, plots.training_curves(history))
+        st.session_state["train_curves_cache"] = cached
+    st.plotly_chart(cached[2], key=f"train_curves_{rows}")
+
+
 @st.fragment(run_every=0.7)
 def progress_panel() -> None:
     job: TrainingJob | None = st.session_state.get(JOB_KEY)
@@ -71,11 +89,11 @@ def progress_panel() -> None:
     state = job.snapshot()
     s = state.step
     text = f"{state.kind.upper()} epoch {int(s.get('epoch', 0))}/{int(s.get('epochs', 0))} · ELBO {s.get('elbo', 0):.2f} nats · {s.get('images_per_s', 0):,.0f} images/s" if s else "starting…"
+    if state.status == "queued":  # trainings run a few at a time, so the app stays responsive for everyone
+        text = f"queued: {state.message}"
     st.progress(min(1.0, state.fraction), text=text)
-    if state.status == "running" and st.button("Stop training", key="train_stop"):
+    if state.status in ("running", "queued") and st.button("Stop training", key="train_stop"):
         job.stop()
-    if state.history:
-        st.plotly_chart(plots.training_curves(state.history), key=f"train_curves_{len(sum(state.history.values(), []))}")
     if state.status == "done":
         st.success(f"Done in {time.time() - state.started:.0f} s: {state.message}")
         if st.button("Explore it", type="primary", key="train_explore"):
@@ -95,6 +113,7 @@ def progress_panel() -> None:
 
 
 progress_panel()
+curves_panel()
 
 sel = common.current_selection()
 if sel is not None and sel.primary.snapshots is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from vae.config import ARCHS, LATENT_DIM_RANGE, ModelConfig, TrainConfig
-from vae.errors import LatentExplorerError
+from vae.errors import ConfigError, LatentExplorerError
 
 
 def _progress_printer(stream=sys.stderr):  # type: ignore[no-untyped-def]
@@ -39,14 +39,18 @@ def _progress_printer(stream=sys.stderr):  # type: ignore[no-untyped-def]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vae.data import load_dataset
+    from vae.data import DATASET_NAMES, load_dataset
     from vae.models import default_model_config
-    from vae.workflow import train_models
+    from vae.workflow import check_name, train_models
+
+    if not (args.dataset in DATASET_NAMES or args.dataset.startswith("idx:")):
+        raise ConfigError(f"dataset: must be one of {', '.join(DATASET_NAMES)} or idx:<folder>, got {args.dataset!r}")
 
     train_config = TrainConfig(
         dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed
     ).validate()
     ModelConfig(arch=args.arch, latent_dim=args.latent_dim, hidden=tuple(args.hidden or (256,))).validate()  # fail before loading data
+    check_name(Path(args.out).name.removesuffix(".safetensors"))
     data = load_dataset(args.dataset, data_root=args.data_root)
     base = default_model_config(data.image_shape, arch=args.arch, latent_dim=args.latent_dim)
     if args.hidden:

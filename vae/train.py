@@ -1,8 +1,15 @@
 """fit(): train a VAE or AE on a Dataset with tensor-resident minibatches.
 
 The whole training set sits on the device as one tensor; each epoch draws a seeded
-permutation and slices batches from it, so there is no per-sample DataLoader overhead.
+permutation and gathers batches from it, so there is no per-sample DataLoader overhead.
 Progress leaves through a callback; the caller (CLI progress bar, Streamlit page) renders it.
+
+Speed (bench/train.py measures it against a conventional DataLoader loop): a step should be
+the model's own work and little else. Adam runs fused (one kernel over all parameters
+instead of ~10 tensor ops per parameter); batches are gathered with index_select (a row
+copy, several times faster than advanced indexing on the CPU); the running sums are read
+back, and checked for NaN, once every `report_every` steps rather than every step, so no
+step waits on a device-to-host copy.
 """
 
 from __future__ import annotations
@@ -111,7 +118,7 @@ def fit(
     x_test = data.x_test.to(dev)
     gen = torch.Generator(device=dev).manual_seed(config.seed)
     shuffle_gen = torch.Generator().manual_seed(config.seed)  # randperm on the CPU is the portable choice
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = _adam(model, config.lr, dev)
     beta = config.beta if model.stochastic else 0.0
 
     n = x_train.shape[0]
@@ -130,36 +137,46 @@ def fit(
 
     good_state = copy.deepcopy(model.state_dict())
     good_optim = copy.deepcopy(optimizer.state_dict())
+
+    def diverged(where: str) -> TrainingDiverged:
+        model.load_state_dict(good_state)
+        optimizer.load_state_dict(good_optim)
+        return TrainingDiverged(
+            f"the loss became non-finite {where} (lr={config.lr}); the weights of the last good "
+            f"epoch were kept. Try a smaller learning rate"
+        )
+
+    check_every = max(1, report_every)
     step = 0
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
         perm = torch.randperm(n, generator=shuffle_gen).to(dev)
+        # running sums of recon, KL, ELBO over the epoch; a NaN/inf in any step's loss makes
+        # them non-finite for good, so reading them now and then is enough to catch it
         sums = torch.zeros(3, device=dev)
         seen = 0
+        checked = step  # the steps up to here are known to be finite
         for i in range(steps_per_epoch):
-            xb = x_train[perm[i * batch : (i + 1) * batch]]
+            xb = x_train.index_select(0, perm[i * batch : (i + 1) * batch])
             terms = elbo_terms(model, xb, gen)
             loss = terms.loss(beta)
-            if not torch.isfinite(loss):
-                model.load_state_dict(good_state)
-                optimizer.load_state_dict(good_optim)
-                raise TrainingDiverged(
-                    f"the loss became {loss.item()} at epoch {epoch}, step {step + 1} "
-                    f"(lr={config.lr}); the weights of the last good epoch were kept. "
-                    f"Try a smaller learning rate"
-                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
-            sums += torch.stack([terms.recon.sum(), terms.kl.sum(), terms.elbo.sum()]).detach()
+            with torch.no_grad():
+                sums += torch.stack((terms.recon, terms.kl, terms.elbo)).sum(1)
             seen += xb.shape[0]
             stop = should_stop is not None and should_stop()
-            if callback is not None and (step % report_every == 0 or i == steps_per_epoch - 1 or stop):
+            if step % check_every == 0 or i == steps_per_epoch - 1 or stop:
                 recon, kl, elbo = (sums / seen).tolist()
-                rate = seen / max(1e-9, time.perf_counter() - epoch_start)
-                callback(Progress("step", step, total_steps, epoch, config.epochs, recon, kl, elbo, rate))
+                if not all(math.isfinite(v) for v in (recon, kl, elbo)):
+                    raise diverged(f"at epoch {epoch}, between steps {checked + 1} and {step}")
+                checked = step
+                if callback is not None:
+                    rate = seen / max(1e-9, time.perf_counter() - epoch_start)
+                    callback(Progress("step", step, total_steps, epoch, config.epochs, recon, kl, elbo, rate))
             if stop:
                 result.stopped = True
                 break
@@ -169,12 +186,7 @@ def fit(
         seconds = time.perf_counter() - epoch_start
         test = evaluate_elbo(model, x_test, generator=gen)
         if not all(math.isfinite(v) for v in (train_elbo, *test.values())):
-            model.load_state_dict(good_state)
-            optimizer.load_state_dict(good_optim)
-            raise TrainingDiverged(
-                f"the test loss became non-finite after epoch {epoch} (lr={config.lr}); "
-                f"the weights of the last good epoch were kept. Try a smaller learning rate"
-            )
+            raise diverged(f"on the test set after epoch {epoch}")
         good_state = copy.deepcopy(model.state_dict())
         good_optim = copy.deepcopy(optimizer.state_dict())
         record = {
@@ -205,6 +217,20 @@ def fit(
     if snaps:
         result.snapshots = torch.stack(snaps).cpu()
     return result
+
+
+def _adam(model: LatentModel, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """Adam; fused where torch has the fused kernel for this device (cpu, cuda).
+
+    Same update rule as the default (for-each-parameter) implementation, but one pass over
+    the memory per step instead of about a dozen tensor ops per parameter: on the 2-core
+    dev machine the 784-400-20 VAE's optimizer step went from about 3.5 ms to 1.2 ms
+    (bench/RESULTS.md has the whole-loop numbers).
+    """
+    params = list(model.parameters())
+    if device.type in ("cpu", "cuda") and all(p.dtype == torch.float32 for p in params):
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    return torch.optim.Adam(params, lr=lr)
 
 
 @torch.no_grad()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vae.checkpoint import SUFFIX, CheckpointError, peek_metadata, save_checkpoint
+from vae.checkpoint import SUFFIX, CheckpointError, peek_metadata, remove_stale_temp_files, save_checkpoint
 from vae.config import ModelConfig, TrainConfig
 from vae.data import Dataset, load_dataset
 from vae.errors import ConfigError
@@ -23,6 +24,7 @@ from vae.train import FitResult, Progress, fit
 
 MODEL_CHOICES = ("vae", "ae", "both")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SAVE_LOCK = threading.Lock()  # two sessions saving a pair under one name: one pair wins whole, never a mix
 
 
 def models_dir() -> Path:
@@ -85,12 +87,15 @@ def train_models(
         filename = f"{name}-{kind}{SUFFIX}" if pair else f"{name}{SUFFIX}"
         trained.append(TrainedModel(kind, Path(out_dir) / filename, model, result, metrics))
     # save only once every model of the run finished, so a pair is never half-written
-    for item in trained:
-        save_checkpoint(
-            item.path, item.model, train_config, data.info(),
-            history=item.result.history, metrics=item.metrics,
-            snapshots=item.result.snapshots, snapshot_index=item.result.snapshot_index, pair=pair,
-        )
+    with _SAVE_LOCK:
+        if Path(out_dir).is_dir():
+            remove_stale_temp_files(out_dir)  # left by a writer that was killed mid-save
+        for item in trained:
+            save_checkpoint(
+                item.path, item.model, train_config, data.info(),
+                history=item.result.history, metrics=item.metrics,
+                snapshots=item.result.snapshots, snapshot_index=item.result.snapshot_index, pair=pair,
+            )
     return trained
 
 
@@ -120,15 +125,19 @@ def list_models(folder: Path | None = None) -> list[ModelEntry]:
     folder = folder or models_dir()
     if not folder.is_dir():
         return []
+    found = []
+    for path in folder.glob(f"*{SUFFIX}"):
+        try:
+            found.append((path.stat().st_mtime, path))
+        except OSError:  # deleted since the glob
+            continue
     entries = []
-    for path in sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True):
+    for _, path in sorted(found, key=lambda t: t[0], reverse=True):
         try:
             meta = peek_metadata(path)
-            mc = meta["model_config"]
-            entries.append(
-                ModelEntry(path, mc["kind"], int(mc["latent_dim"]), mc["arch"], str(meta["dataset"].get("name", "?")), str(meta["pair"]))
-            )
-        except (CheckpointError, KeyError, TypeError, ValueError, AttributeError):
+            mc = ModelConfig.from_dict(meta["model_config"])  # typed and validated: a hostile header is skipped
+            entries.append(ModelEntry(path, mc.kind, mc.latent_dim, mc.arch, str(meta["dataset"].get("name", "?")), str(meta["pair"])))
+        except (CheckpointError, ConfigError, KeyError, TypeError, ValueError, AttributeError):
             continue
     return entries
 

@@ -1,0 +1,1 @@
+"""Benchmarks (speed, quality, latency); each writes its own section of bench/RESULTS.md."""

@@ -1,0 +1,280 @@
+"""App latency, measured in Chromium against a real `streamlit run app.py`, in one run.
+
+    python -m bench.app_latency [--changes 30] [--write]
+
+(c) cold start: a server on an EMPTY models folder; seconds from launching the process to
+    the first decoded image on screen (includes first-run training of the default pair).
+(a) slider -> image: on that server, press ArrowRight/ArrowLeft on the focused z1 slider
+    `--changes` times; each sample is from the keydown (performance.now() in the page) to
+    the first animation frame on which the decoded <img> shows a new, fully loaded src.
+(b) the same, on a second server started with VAE_NO_FRAGMENT=1 (pages/explore.py then
+    does not wrap the decode panel in st.fragment, so every slider change reruns the whole
+    page, map included). Same models folder and map cache, so only the fragment differs.
+(d) t-SNE map: vae.embed.compute_map on an 8-D VAE trained on digits for a few epochs, at
+    the default sample size (DEFAULT_SAMPLE['tsne'], capped by the test-set size), with
+    cache=False, then a cold disk-cached call and a second call that reads the cache.
+
+Targets: slider -> image p95 <= 250 ms; cold start <= 20 s; a cached map <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "RESULTS.md"
+SECTION = "## App latency"
+TARGET_SLIDER_P95_MS = 250
+TARGET_COLD_START_S = 20
+TARGET_CACHED_MAP_S = 1.0
+
+sys.path.insert(0, str(REPO))
+from tests.e2e.conftest import (  # noqa: E402  (shared with the browser tests)
+    CHROMIUM,
+    DECODED_IMAGE_JS,
+    VIEWPORT,
+    launch_chromium,
+    run_streamlit,
+    wait_until_idle,
+)
+
+# Timestamps stay in the page: keydown on the slider starts a sample, the first animation
+# frame that shows a new, loaded decoded image ends it. WebSocket sends are stamped too, so a
+# sample splits into "browser -> rerun request" and "request -> new image on screen".
+WS_HOOK_JS = """(() => {
+  window.__wsSends = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) { window.__wsSends.push(performance.now()); return send.call(this, data); };
+})();"""
+
+INSTALL_PROBE_JS = f"""() => {{
+  const first = {DECODED_IMAGE_JS};
+  window.__lat = {{ t0: null, samples: [], lastSrc: first ? first.src : null, late: 0 }};
+  document.addEventListener('keydown', (e) => {{
+    if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') window.__lat.t0 = performance.now();
+  }}, true);
+  const tick = () => {{
+    const img = {DECODED_IMAGE_JS};
+    if (img && img.src !== window.__lat.lastSrc && img.complete && img.naturalWidth > 0) {{
+      const t1 = performance.now();
+      if (window.__lat.t0 !== null) {{
+        const sent = window.__wsSends.find((t) => t >= window.__lat.t0 && t <= t1);
+        window.__lat.samples.push([t1 - window.__lat.t0, sent === undefined ? null : sent - window.__lat.t0]);
+      }} else window.__lat.late += 1;
+      window.__lat.lastSrc = img.src;
+      window.__lat.t0 = null;
+    }}
+    requestAnimationFrame(tick);
+  }};
+  requestAnimationFrame(tick);
+}}"""
+
+
+@dataclass
+class SliderRun:
+    samples_ms: list[float]  # keydown -> new decoded image on screen
+    request_ms: list[float]  # keydown -> the rerun request leaves the browser
+    presses: int  # key presses needed (a press whose image is byte-identical to the last shows no change)
+
+    def pct(self, q: float, values: list[float] | None = None) -> float:
+        s = sorted(self.samples_ms if values is None else values)
+        return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))] if s else float("nan")
+
+
+def wait_for_decoded_image(page, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function(
+        f"() => {{ const img = {DECODED_IMAGE_JS}; return img !== null && img.complete && img.naturalWidth > 0; }}",
+        timeout=timeout_s * 1000, polling="raf",
+    )
+
+
+def measure_slider(page, changes: int, settle_ms: int = 250, timeout_s: float = 3) -> SliderRun:  # type: ignore[no-untyped-def]
+    """Single ArrowRight presses on the focused z1 slider (ArrowLeft once it reaches its end)
+    until `changes` of them have produced a new decoded image. Each press is one step (1/200
+    of the range), so every sample shows a value the page has not shown before."""
+    wait_until_idle(page)
+    page.evaluate(INSTALL_PROBE_JS)
+    slider = page.get_by_role("slider", name="z1")
+    slider.focus()
+    key, presses = "ArrowRight", 0
+    while page.evaluate("() => window.__lat.samples.length") < changes and presses < 3 * changes:
+        done = page.evaluate("() => window.__lat.samples.length")
+        if key == "ArrowRight" and float(slider.input_value()) >= float(slider.get_attribute("max")):
+            key = "ArrowLeft"
+        page.keyboard.press(key)
+        presses += 1
+        try:
+            page.wait_for_function(f"() => window.__lat.samples.length > {done}", timeout=timeout_s * 1000, polling="raf")
+        except Exception:  # noqa: BLE001 - no visible change (same image bytes) or slower than timeout_s
+            page.evaluate("() => { window.__lat.t0 = null; }")
+        page.wait_for_timeout(settle_ms)
+    samples = page.evaluate("() => window.__lat.samples")
+    return SliderRun([s[0] for s in samples], [s[1] for s in samples if s[1] is not None], presses)
+
+
+def bench_browser(changes: int, work: Path) -> dict:
+    models, cache = work / "models", work / "cache"
+    models.mkdir()
+    out: dict = {}
+    with launch_chromium() as browser:
+        # (c) cold start, then (a) on the same server
+        context = browser.new_context(viewport=VIEWPORT)
+        context.add_init_script(WS_HOOK_JS)
+        page = context.new_page()
+        start = time.perf_counter()
+        with run_streamlit(models, cache, work / "fragment.log", timeout=120) as url:
+            out["healthy_s"] = time.perf_counter() - start
+            page.goto(url)
+            wait_for_decoded_image(page, timeout_s=600)
+            out["cold_start_s"] = time.perf_counter() - start
+            print(f"cold start: {out['cold_start_s']:.1f} s (server healthy after {out['healthy_s']:.1f} s)", file=sys.stderr)
+            page.reload()  # a fresh session on the now-trained server, as a second visitor gets it
+            wait_for_decoded_image(page, timeout_s=60)
+            out["fragment"] = measure_slider(page, changes)
+            print(f"with fragment: {out['fragment']}", file=sys.stderr)
+        context.close()
+        # (b) without the fragment: a second server, same models and map cache
+        context = browser.new_context(viewport=VIEWPORT)
+        context.add_init_script(WS_HOOK_JS)
+        page = context.new_page()
+        with run_streamlit(models, cache, work / "no-fragment.log", extra_env={"VAE_NO_FRAGMENT": "1"}, timeout=120) as url:
+            page.goto(url)
+            wait_for_decoded_image(page, timeout_s=120)
+            out["no_fragment"] = measure_slider(page, changes)
+            print(f"without fragment: {out['no_fragment']}", file=sys.stderr)
+        context.close()
+    return out
+
+
+def bench_tsne(work: Path, epochs: int = 5) -> dict:
+    """(d): t-SNE of an 8-D digits VAE's test means, uncached and disk-cached."""
+    from vae.checkpoint import checkpoint_bytes
+    from vae.config import TrainConfig
+    from vae.data import load_dataset
+    from vae.embed import DEFAULT_SAMPLE, compute_map
+    from vae.models import build_model, default_model_config
+    from vae.train import fit
+
+    data = load_dataset("digits")
+    config = default_model_config(data.image_shape, arch="mlp", latent_dim=8)
+    model = build_model(config, seed=0)
+    train_config = TrainConfig(dataset="digits", epochs=epochs, batch_size=128, seed=0, snapshot_points=0)
+    fit(model, data, train_config, device="cpu")
+    sha = hashlib.sha256(checkpoint_bytes(model, train_config, data.info())).hexdigest()
+
+    n = min(DEFAULT_SAMPLE["tsne"], data.x_test.shape[0])
+    t = time.perf_counter()
+    compute_map(model, data.x_test, "tsne", sha, cache=False)
+    uncached = time.perf_counter() - t
+    t = time.perf_counter()
+    compute_map(model, data.x_test, "tsne", sha, cache=work / "maps")  # computes and writes the cache
+    first_cached = time.perf_counter() - t
+    t = time.perf_counter()
+    compute_map(model, data.x_test, "tsne", sha, cache=work / "maps")  # reads it back
+    cached = time.perf_counter() - t
+    return {"n": n, "default_n": DEFAULT_SAMPLE["tsne"], "uncached_s": uncached, "first_cached_s": first_cached, "cached_s": cached, "epochs": epochs}
+
+
+def machine() -> str:
+    import streamlit
+    import torch
+
+    cpu = "unknown CPU"
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        chromium = CHROMIUM
+    return (f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, torch {torch.__version__} "
+            f"(CPU), Streamlit {streamlit.__version__}, {chromium} headless")
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "**misses**"
+
+
+def report(b: dict, t: dict, changes: int, command: str, load: tuple[float, float]) -> str:
+    fr, nf = b["fragment"], b["no_fragment"]
+    def split(r: SliderRun) -> str:
+        return (f"p50 **{r.pct(50):.0f} ms**, p95 **{r.pct(95):.0f} ms** ({len(r.samples_ms)} changes, {r.presses} presses); "
+                f"of which keydown → rerun request sent: p50 {r.pct(50, r.request_ms):.0f} ms")
+
+    rows = [
+        f"| (a) slider → decoded image, with st.fragment | {split(fr)} | p95 ≤ {TARGET_SLIDER_P95_MS} ms: {verdict(fr.pct(95) <= TARGET_SLIDER_P95_MS)} |",
+        f"| (b) the same without the fragment (VAE_NO_FRAGMENT=1) | {split(nf)} | with the fragment: {nf.pct(50) / fr.pct(50):.1f}x faster at p50, {nf.pct(95) / fr.pct(95):.1f}x at p95 |",
+        f"| (c) cold start to first decoded image (empty models folder) | {b['cold_start_s']:.1f} s "
+        f"(server healthy after {b['healthy_s']:.1f} s) | ≤ {TARGET_COLD_START_S} s: {verdict(b['cold_start_s'] <= TARGET_COLD_START_S)} |",
+        f"| (d) t-SNE map, {t['n']} points, cache=False | {t['uncached_s']:.2f} s | — |",
+        f"| (d) t-SNE map, cached on disk (second call) | {t['cached_s'] * 1000:.0f} ms "
+        f"(first call, computing and writing: {t['first_cached_s']:.2f} s) | ≤ {TARGET_CACHED_MAP_S:g} s: {verdict(t['cached_s'] <= TARGET_CACHED_MAP_S)} |",
+    ]
+    capped = "" if t["n"] == t["default_n"] else f" (the default sample is {t['default_n']}; digits has only {t['n']} test images)"
+    return "\n".join([
+        SECTION,
+        "",
+        f"`{command}` — Chromium (Playwright, headless) against `streamlit run app.py`; "
+        f"{changes} slider changes per variant (single ArrowRight steps on the focused z1 slider, 250 ms apart; a press "
+        f"whose decoded image is byte-identical to the previous one shows no change and is not a sample); timestamps from "
+        f"`performance.now()` in the page (keydown → first animation frame showing the new decoded image, loaded). "
+        f"t-SNE on an 8-D MLP VAE trained {t['epochs']} epochs on digits{capped}.",
+        "",
+        f"Machine: {machine()}. Load average {load[0]:.2f} before, {load[1]:.2f} after "
+        "(other work was running on this machine; the numbers include that contention).",
+        "",
+        "| measurement | result | target |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.app_latency", description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=30, help="slider changes per variant (default 30, at least 30 for p95)")
+    parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS.relative_to(REPO)}")
+    args = parser.parse_args(argv)
+    if args.changes < 2:
+        parser.error("--changes must be >= 2")
+    if not Path(CHROMIUM).is_file():
+        parser.error(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set VAE_CHROMIUM)")
+
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="app-latency-") as tmp:
+        work = Path(tmp)
+        browser_results = bench_browser(args.changes, work)
+        tsne = bench_tsne(work)
+    command = "python -m bench.app_latency " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = report(browser_results, tsne, args.changes, command.strip(), (load_before, os.getloadavg()[0]))
+    print(text)
+    if args.write:
+        write_section(RESULTS, text)
+        print(f"wrote the '{SECTION}' section of {RESULTS}", file=sys.stderr)
+    return 0
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace the `## App latency` section (or append it), keeping every other section as it is."""
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    body = section.rstrip("\n") + "\n\n"
+    new = pattern.sub(lambda _: body, old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + body
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(new.rstrip("\n") + "\n")
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
