@@ -32,6 +32,7 @@ import platform
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -61,19 +62,19 @@ PROBE_JS = """
     return null;
   };
   window.__probe = {start: null, src: null, done: null};
+  let polling = false;
+  const tick = () => {  // runs only while a sample is open, so an idle page costs nothing
+    const p = window.__probe;
+    if (p.start === null || p.done !== null) { polling = false; return; }
+    const img = decoded();
+    if (img && img.getAttribute('src') !== p.src && img.complete && img.naturalWidth > 0) p.done = performance.now();
+    requestAnimationFrame(tick);
+  };
   document.addEventListener('keydown', () => {
     const img = decoded();
     window.__probe = {start: performance.now(), src: img ? img.getAttribute('src') : null, done: null};
+    if (!polling) { polling = true; requestAnimationFrame(tick); }
   }, true);
-  const tick = () => {
-    const p = window.__probe;
-    if (p.start !== null && p.done === null) {
-      const img = decoded();
-      if (img && img.getAttribute('src') !== p.src && img.complete && img.naturalWidth > 0) p.done = performance.now();
-    }
-    requestAnimationFrame(tick);
-  };
-  requestAnimationFrame(tick);
   window.__decodedSrc = () => { const img = decoded(); return img ? img.getAttribute('src') : null; };
 })();
 """
@@ -126,6 +127,28 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants_cpu_seconds(root: int, exclude: int = -1) -> float:
+    """CPU time of the live descendants of `root` (not `root` itself), skipping the subtree of `exclude`."""
+    parents = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    total = 0.0
+    for pid in parents:
+        node, hops = pid, 0
+        while node not in (None, 0, 1, root, exclude) and hops < 32:
+            node, hops = parents.get(node), hops + 1
+        if node == root and pid != root:
+            try:
+                total += cpu_seconds(pid)
+            except (OSError, IndexError, ValueError):
+                continue
+    return total
 
 
 def machine_busy_seconds() -> tuple[float, float]:
@@ -347,6 +370,10 @@ def percentile(values: list[float], q: float) -> float:
 async def run(args: argparse.Namespace) -> dict:
     from playwright.async_api import async_playwright
 
+    if not args.port:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            args.port = sock.getsockname()[1]
     work = Path(tempfile.mkdtemp(prefix="classroom-"))
     models, cache = work / "models", work / "cache"
     if args.models_dir:
@@ -354,6 +381,8 @@ async def run(args: argparse.Namespace) -> dict:
     log = work / "server.log"
     launched = time.perf_counter()
     server = start_server(args.port, models, cache, log)
+    if args.client_nice:  # the server keeps normal priority; this process and the Chromium it starts yield to it
+        os.nice(args.client_nice)
     result: dict = {"sessions": args.sessions, "browsers": args.browsers, "seconds": args.seconds, "think_s": args.think}
     try:
         result["healthy_after_s"] = round(wait_healthy(args.port), 2)
@@ -390,6 +419,8 @@ async def run(args: argparse.Namespace) -> dict:
             start = time.perf_counter() + 1.0
             deadline = start + args.seconds
             cpu_before, machine_before = cpu_seconds(server.pid), machine_busy_seconds()
+            chromium_before, bench_before = descendants_cpu_seconds(os.getpid(), server.pid), cpu_seconds(os.getpid())
+            trainer_before = descendants_cpu_seconds(server.pid)
             result["window_epoch"] = [round(time.time() + 1.0, 1), round(time.time() + 1.0 + args.seconds, 1)]
             tasks = []
             for i, mover in enumerate(movers):
@@ -402,6 +433,9 @@ async def run(args: argparse.Namespace) -> dict:
             result["window_s"] = round(time.perf_counter() - start, 1)
             machine_after = machine_busy_seconds()
             result["server_cpu_s"] = round(cpu_seconds(server.pid) - cpu_before, 1)
+            result["chromium_cpu_s"] = round(descendants_cpu_seconds(os.getpid(), server.pid) - chromium_before, 1)
+            result["trainer_cpu_s"] = round(descendants_cpu_seconds(server.pid) - trainer_before, 1)
+            result["bench_cpu_s"] = round(cpu_seconds(os.getpid()) - bench_before, 1)
             result["machine_busy_pct"] = round(
                 100 * (machine_after[0] - machine_before[0]) / max(1e-9, machine_after[1] - machine_before[1]), 1)
             if trainer is not None:
@@ -472,7 +506,9 @@ def report(r: dict, command: str) -> str:
         f"{r['rss_mib']['end']:.0f} MiB at the end.",
         f"- CPU during the window: the server process used {r['server_cpu_s']} CPU-seconds in {r['window_s']} s "
         f"({1000 * r['server_cpu_s'] / max(1, r['all']['moves']):.0f} ms per move, training relay included); "
-        f"the whole machine was {r['machine_busy_pct']}% busy (both cores; the browsers, the websocket clients and the training process run on it too).",
+        f"the load generator {r['chromium_cpu_s'] + r['bench_cpu_s']:.1f} CPU-seconds (Chromium {r['chromium_cpu_s']}, "
+        f"the websocket clients and Playwright's driver calls {r['bench_cpu_s']}); "
+        f"the training worker process {r['trainer_cpu_s']}; the whole machine was {r['machine_busy_pct']}% busy (both cores).",
         f"- First start on an empty models folder (server launch → first session has the trained default pair): "
         f"{r['first_start_s']} s (healthy after {r['healthy_after_s']} s).",
     ]
@@ -497,19 +533,27 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(text)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=30, help="slider-moving sessions in all (default 30)")
     parser.add_argument("--browsers", type=int, default=4, help="how many of them are real Chromium pages (default 4)")
     parser.add_argument("--seconds", type=float, default=60, help="length of the measured window (default 60)")
     parser.add_argument("--think", type=float, nargs=2, default=(0.5, 1.5), metavar=("MIN", "MAX"), help="pause between moves, s")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--no-train", action="store_true", help="no training session")
     parser.add_argument("--train-epochs", type=int, default=10_000)
+    parser.add_argument("--client-nice", type=int, default=0,
+                        help="run the load generator (this process, Chromium) at this nice value, as if the clients "
+                             "were on their own machines; 0 = same priority as the server")
     parser.add_argument("--trainer-leaves", action="store_true", help="close the Train page once training runs (diagnostic)")
     parser.add_argument("--models-dir", type=Path, help="copy this models folder instead of starting empty")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of bench/RESULTS.md")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not 0 <= args.browsers <= args.sessions:
         parser.error("--browsers must be between 0 and --sessions")

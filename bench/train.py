@@ -135,8 +135,9 @@ def run_reference(data: Dataset, epochs: int, seed: int, workers: int = 0, fused
             loss.backward()
             optimizer.step()
             train_loss += loss.item()
-        seconds += time.perf_counter() - start
-        rates.append(len(dataset) / (time.perf_counter() - start))
+        elapsed = time.perf_counter() - start
+        seconds += elapsed
+        rates.append(len(dataset) / elapsed)
     images = epochs * len(dataset)
     name = "reference: DataLoader + PIL + ToTensor"
     name += (f", num_workers={workers}" if workers else "") + (", Adam(fused=True)" if fused_adam else "")
@@ -197,127 +198,164 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def measure_matmuls(gflops: dict[str, float]) -> None:
+    """Fill or improve `gflops` (label -> GFLOP/s) at the current torch thread count."""
+    for label, (m, k, n) in MATMULS.items():
+        gflops[label] = max(gflops.get(label, 0.0), matmul_gflops(m, k, n))
+        print(f"matmul {label}: {gflops[label]:.1f} GFLOP/s", file=sys.stderr)
+
+
+@dataclass
+class Comparison:
+    """Everything measured at one torch thread count."""
+
+    threads: int
+    gflops: dict[str, float]
+    ours: list[Run]
+    refs: list[Run]  # the compared reference, one per repeat
+    extra: list[Run]  # informational reference variants, one run each
+
+    @property
+    def loads(self) -> list[float]:
+        return [r.load for r in (*self.ours, *self.refs, *self.extra)]
+
+
+def compare(data: Dataset, threads: int, args: argparse.Namespace) -> Comparison:
+    """Alternate ours and the reference `args.repeats` times at `threads` torch threads."""
+    torch.set_num_threads(threads)
+    gflops: dict[str, float] = {}
+    measure_matmuls(gflops)  # before and after the training runs; the better rate is kept
+    ours: list[Run] = []
+    refs: list[Run] = []
+    extra: list[Run] = []
+    workers, *more_workers = args.ref_workers
+    for r in range(args.repeats):
+        tag = f"[{threads} threads, {r + 1}/{args.repeats}]"
+        ours.append(run_ours(data, args.epochs, args.seed))
+        print(tag, ours[-1], file=sys.stderr)
+        refs.append(run_reference(data, args.epochs, args.seed, workers))
+        print(tag, refs[-1], file=sys.stderr)
+        if r == 0:
+            for w in more_workers:
+                extra.append(run_reference(data, args.epochs, args.seed, w))
+                print(tag, extra[-1], file=sys.stderr)
+            if args.ref_fused:
+                extra.append(run_reference(data, args.epochs, args.seed, workers, fused_adam=True))
+                print(tag, extra[-1], file=sys.stderr)
+    measure_matmuls(gflops)
+    return Comparison(threads, gflops, ours, refs, extra)
+
+
+def median_run(runs: list[Run]) -> float:
+    return statistics.median(r.images_per_s for r in runs)
+
+
+def best_epoch(runs: list[Run]) -> float:
+    return max(rate for r in runs for rate in r.epoch_rates)
+
+
+def report(data: Dataset, comparisons: list[Comparison], args: argparse.Namespace, cmd: str, load_before: float) -> str:
+    flops_fwd = forward_flops_per_image(build_model(MODEL, seed=0))
+    flops_train = 3 * flops_fwd
+    square = "square (2048x2048)@(2048x2048)"
+    loads = [x for c in comparisons for x in c.loads]
+
+    def row(c: Comparison, name: str, runs: list[Run]) -> str:
+        med, best = median_run(runs), best_epoch(runs)
+        ref_med, ref_best = median_run(c.refs), best_epoch(c.refs)
+        elbo = ", ".join(f"{e:.2f}" for e in sorted({round(-r.test_elbo, 2) for r in runs}))
+        achieved = best * flops_train / 1e9
+        return (
+            f"| {name} | {c.threads} | {len(runs)} | {med:,.0f} | {med / ref_med:.2f}x | {best:,.0f} | "
+            f"{best / ref_best:.2f}x | {elbo} | {achieved:.1f} | {achieved / c.gflops[square]:.0%} |"
+        )
+
+    lines = [
+        SECTION,
+        "",
+        f"`{cmd}` — MLP VAE 784-400-20 (Bernoulli decoder), MNIST test-pair split "
+        f"({data.x_train.shape[0]:,} train / {data.x_test.shape[0]:,} test), batch {BATCH}, Adam lr {LR:g}, "
+        f"{args.epochs} epochs, seed {args.seed}; the same initial weights, loss, thread count and test "
+        f"evaluation on both sides.",
+        "",
+        f"Machine: {os.cpu_count()} cores, {cpu_model()}, torch {torch.__version__}, Python "
+        f"{platform.python_version()}. 1-minute load average {load_before:.2f} before the run, "
+        f"{min(loads):.2f} to {max(loads):.2f} at the end of the training runs.",
+        "",
+        "| training loop | threads | runs | images/s, median run | vs reference | images/s, best epoch "
+        "| vs reference | test −ELBO (nats) | GFLOP/s, best epoch | of peak matmul |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in comparisons:
+        lines += [row(c, c.ours[0].name, c.ours), row(c, c.refs[0].name, c.refs)]
+        lines += [row(c, run.name, [run]) for run in c.extra]
+    lines.append("")
+    for c in comparisons:
+        pairs = ", ".join(f"{o.images_per_s / f.images_per_s:.2f}x" for o, f in zip(c.ours, c.refs))
+        lines.append(
+            f"- **{c.threads} thread{'s' if c.threads > 1 else ''}: ours / reference = "
+            f"{median_run(c.ours) / median_run(c.refs):.2f}x by median run, "
+            f"{best_epoch(c.ours) / best_epoch(c.refs):.2f}x by best epoch** (alternating pairs: {pairs})."
+        )
+    lines += [
+        "",
+        f"FLOPs per training image = 3 × forward = 3 × 2 × Σ(in·out) over the Linear layers "
+        f"= 3 × {flops_fwd:,} = {flops_train:,}; GFLOP/s = images/s × {flops_train:,} / 1e9. "
+        f"Peak = the large square product at the same thread count.",
+        "",
+        "| fp32 torch.mm, GFLOP/s (best of 10) | " + " | ".join(f"{c.threads} thr." for c in comparisons) + " |",
+        "|---|" + "---:|" * len(comparisons),
+        *(f"| {label} | " + " | ".join(f"{c.gflops[label]:.1f}" for c in comparisons) + " |" for label in MATMULS),
+        "",
+    ]
+    for c in comparisons:
+        shapes = statistics.mean(c.gflops[k] for k in list(MATMULS)[:4])
+        lines.append(
+            f"At {c.threads} thread{'s' if c.threads > 1 else ''} the model's four big products average "
+            f"{shapes:.1f} GFLOP/s; our best epoch reaches {best_epoch(c.ours) * flops_train / 1e9 / shapes:.0%} "
+            f"of that, our median run {median_run(c.ours) * flops_train / 1e9 / shapes:.0%}."
+        )
+    lines += [
+        "",
+        "Notes: images/s counts the training loop only (each side's per-epoch test evaluation is "
+        "left out). The best epoch is the fastest single epoch of any run: the closest a shared "
+        "machine gets to an undisturbed measurement. The reference uses the default "
+        "`torch.optim.Adam`, as written in most code; the `Adam(fused=True)` row (`--ref-fused`) "
+        "shows how much of the gap the optimizer alone explains. With `num_workers > 0` the loader "
+        "processes compete with the training threads for the same cores. When other processes "
+        "keep a core busy, every two-thread op waits for its descheduled half, so two-thread runs "
+        "can drop 10x or more while one-thread runs barely move: the runs alternate and each "
+        "pair's ratio is listed so that such bursts show as spread, not as a result.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5, help="epochs per training run (default 5)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating ours/reference pairs (default 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ref-workers", type=int, nargs="+", default=[0],
-                        help="DataLoader num_workers for the reference; the first is the one compared (default 0)")
+                        help="DataLoader num_workers for the reference; the first is the one compared, "
+                        "the others get one informational run each (default 0)")
     parser.add_argument("--ref-fused", action="store_true",
                         help="also run the reference once with Adam(fused=True), to separate the data path from the optimizer")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads for both sides (0 = torch's default)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()],
+                        help=f"torch thread counts to compare at, both sides alike (default {torch.get_num_threads()}, torch's own)")
     parser.add_argument("--data-root", default=None, help="default: $VAE_DATA_ROOT, else ../shared/datasets")
     parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS.relative_to(REPO)}")
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.repeats < 1 or any(w < 0 for w in args.ref_workers):
-        parser.error("--epochs and --repeats must be >= 1 and --ref-workers >= 0")
+    if args.epochs < 1 or args.repeats < 1 or min(args.ref_workers) < 0 or min(args.threads) < 1:
+        parser.error("--epochs, --repeats and --threads must be >= 1, --ref-workers >= 0")
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    threads = torch.get_num_threads()
     root = Path(args.data_root).expanduser() if args.data_root else default_data_root()
     data = load_dataset("mnist", data_root=root, download=False)
     print(data.description, file=sys.stderr)
-    load_before = os.getloadavg()
-
-    gflops: dict[str, float] = {}
-
-    def measure_matmuls() -> None:  # run before and after training; the better rate is kept
-        for label, (m, k, n) in MATMULS.items():
-            gflops[label] = max(gflops.get(label, 0.0), matmul_gflops(m, k, n))
-            print(f"matmul {label}: {gflops[label]:.1f} GFLOP/s", file=sys.stderr)
-
-    measure_matmuls()
-
-    ours: list[Run] = []
-    refs: dict[int, list[Run]] = {w: [] for w in args.ref_workers}
-    extra: list[Run] = []
-    for r in range(args.repeats):
-        ours.append(run_ours(data, args.epochs, args.seed))
-        print(f"[{r + 1}/{args.repeats}] {ours[-1]}", file=sys.stderr)
-        for w in args.ref_workers:
-            if w and r:  # the extra worker settings are informational: one run each
-                continue
-            refs[w].append(run_reference(data, args.epochs, args.seed, w))
-            print(f"[{r + 1}/{args.repeats}] {refs[w][-1]}", file=sys.stderr)
-        if args.ref_fused and not r:
-            extra.append(run_reference(data, args.epochs, args.seed, 0, fused_adam=True))
-            print(f"[{r + 1}/{args.repeats}] {extra[-1]}", file=sys.stderr)
-    measure_matmuls()
-
-    compared = refs[args.ref_workers[0]]
-    flops_fwd = forward_flops_per_image(build_model(MODEL, seed=0))
-    flops_train = 3 * flops_fwd
-    peak = gflops["square (2048x2048)@(2048x2048)"]
-    model_shapes = statistics.mean(gflops[k] for k in list(MATMULS)[:4])
-
-    def median_run(runs: list[Run]) -> float:
-        return statistics.median(r.images_per_s for r in runs)
-
-    def best_epoch(runs: list[Run]) -> float:
-        return max(rate for r in runs for rate in r.epoch_rates)
-
-    ref_median, ref_best = median_run(compared), best_epoch(compared)
-    ours_median, ours_best = median_run(ours), best_epoch(ours)
-    pair_ratios = [o.images_per_s / f.images_per_s for o, f in zip(ours, compared)]
-    loads = [r.load for r in (*ours, *(x for runs in refs.values() for x in runs), *extra)]
-
-    def row(name: str, runs: list[Run]) -> str:
-        med, best = median_run(runs), best_epoch(runs)
-        elbo = ", ".join(f"{e:.2f}" for e in sorted({round(-r.test_elbo, 2) for r in runs}))
-        return (
-            f"| {name} | {len(runs)} | {med:,.0f} | {med / ref_median:.2f}x | {best:,.0f} | {best / ref_best:.2f}x | "
-            f"{elbo} | {best * flops_train / 1e9:.1f} | {best * flops_train / 1e9 / peak:.0%} |"
-        )
-
+    load_before = os.getloadavg()[0]
+    comparisons = [compare(data, threads, args) for threads in args.threads]
     cmd = "python -m bench.train " + " ".join(argv if argv is not None else sys.argv[1:])
-    lines = [
-        SECTION,
-        "",
-        f"`{cmd.strip()}` — MLP VAE 784-400-20 (Bernoulli decoder), MNIST test-pair split "
-        f"({data.x_train.shape[0]:,} train / {data.x_test.shape[0]:,} test), batch {BATCH}, Adam lr {LR:g}, "
-        f"{args.epochs} epochs, seed {args.seed}, the same initial weights and loss on both sides.",
-        "",
-        f"Machine: {os.cpu_count()} cores, {cpu_model()}, torch {torch.__version__}, {threads} torch threads "
-        f"(both sides), Python {platform.python_version()}. 1-minute load average {load_before[0]:.2f} "
-        f"before the run, {min(loads):.2f} to {max(loads):.2f} at the end of each training run.",
-        "",
-        "| training loop | runs | images/s, median run | vs reference | images/s, best epoch "
-        "| vs reference | test −ELBO (nats) | GFLOP/s, best epoch | of peak matmul |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        row(ours[0].name, ours),
-        *(row(refs[w][0].name, refs[w]) for w in args.ref_workers),
-        *(row(run.name, [run]) for run in extra),
-        "",
-        f"**Speed-up (ours / reference): {ours_median / ref_median:.2f}x by median run, "
-        f"{ours_best / ref_best:.2f}x by best epoch** (per alternating pair: "
-        + ", ".join(f"{p:.2f}x" for p in pair_ratios)
-        + ").",
-        "",
-        f"FLOPs per training image = 3 × forward = 3 × 2 × Σ(in·out) over the Linear layers "
-        f"= 3 × {flops_fwd:,} = {flops_train:,}; GFLOP/s = images/s × {flops_train:,} / 1e9.",
-        "",
-        "| fp32 torch.mm on this machine (best of 10) | GFLOP/s |",
-        "|---|---:|",
-        *(f"| {label} | {g:.1f} |" for label, g in gflops.items()),
-        "",
-        f"Peak used above: the large square product ({peak:.1f} GFLOP/s). At the model's own shapes "
-        f"the four big products average {model_shapes:.1f} GFLOP/s; our best epoch reaches "
-        f"{ours_best * flops_train / 1e9 / model_shapes:.0%} of that, our median run "
-        f"{ours_median * flops_train / 1e9 / model_shapes:.0%}.",
-        "",
-        "Notes: images/s counts the training loop only (each side's per-epoch test evaluation is "
-        "left out). The best epoch is the fastest single epoch of any run: the closest this shared "
-        "machine gets to an undisturbed measurement. The reference uses the default "
-        "`torch.optim.Adam`, as written in most code; the `Adam(fused=True)` row (`--ref-fused`) "
-        "shows how much of the gap the optimizer alone explains. With `num_workers > 0` the loader "
-        "processes compete with the training threads for the same 2 cores. Other processes share "
-        "this machine; a busy core stalls the two-thread matmuls of both sides, which is why the "
-        "runs alternate and the per-pair ratios are listed: read their spread as the noise.",
-        "",
-    ]
-    text = "\n".join(lines)
+    text = report(data, comparisons, args, cmd.strip(), load_before)
     print(text)
     if args.write:
         write_section(RESULTS, text)

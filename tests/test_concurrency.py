@@ -98,8 +98,9 @@ def test_cached_models_are_only_read(reliability_app_env: Path) -> None:
     z1 = sliders(a)[0]
     z1.set_value(z1.min).run()
 
-    # a training in session a, saved under a new name, through the Train page's job
-    job = TrainingJob("digits", "both", TINY, TrainConfig(epochs=1, snapshot_points=10), reliability_app_env, "class-run")
+    # a training in this very process (thread mode; the app's default worker process could not touch them anyway)
+    job = TrainingJob("digits", "both", TINY, TrainConfig(epochs=1, snapshot_points=10), reliability_app_env, "class-run",
+                      mode="thread")
     job.start().join(120)
     assert job.snapshot().status == "done"
     try:
