@@ -162,6 +162,16 @@ def dataset_for(ckpt: Checkpoint) -> Dataset:
     return data
 
 
+def dataset_or_stop(ckpt: Checkpoint) -> Dataset:
+    """The checkpoint's dataset, or a message (e.g. MNIST missing offline) and the page stops."""
+    try:
+        return dataset_for(ckpt)
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the page shows a message, not a traceback
+        show_error(exc)
+        st.stop()
+        raise  # unreachable: st.stop() ends the script run
+
+
 def map_for(ckpt: Checkpoint, method: str | None = None, n: int | None = None) -> tuple[LatentMap, np.ndarray]:
     data = dataset_for(ckpt)
     return get_map(ckpt.sha256, method or default_method(ckpt.model_config.latent_dim), n, ckpt, data)

@@ -18,11 +18,7 @@ if not sel.is_pair:
     st.stop()
 vae_ckpt, ae_ckpt = sel.vae, sel.ae
 assert vae_ckpt is not None and ae_ckpt is not None
-try:
-    data = common.dataset_for(vae_ckpt)
-except Exception as exc:  # noqa: BLE001
-    common.show_error(exc)
-    st.stop()
+data = common.dataset_or_stop(vae_ckpt)
 dim = vae_ckpt.model_config.latent_dim
 method = "identity" if dim <= 2 else "pca"
 maps = {kind: common.map_for(c, method) for kind, c in (("VAE", vae_ckpt), ("AE", ae_ckpt))}

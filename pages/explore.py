@@ -15,11 +15,7 @@ from vae.embed import encode_means
 sel = common.require_selection()
 ckpt = sel.primary
 st.title("Explore the latent space")
-try:
-    data = common.dataset_for(ckpt)
-except Exception as exc:  # noqa: BLE001 - missing data offline: message, not a traceback
-    common.show_error(exc)
-    st.stop()
+data = common.dataset_or_stop(ckpt)
 dim = ckpt.model_config.latent_dim
 st.caption(
     f"{ckpt.kind.upper()} · {dim}-D latent · each dot is the mean μ of one test image's code. "

@@ -11,11 +11,7 @@ from vae import images
 sel = common.require_selection()
 st.title("Fill in missing pixels")
 ckpt = sel.primary
-try:
-    data = common.dataset_for(ckpt)
-except Exception as exc:  # noqa: BLE001
-    common.show_error(exc)
-    st.stop()
+data = common.dataset_or_stop(ckpt)
 st.caption(
     "The hidden pixels start grey; each iteration encodes the image, decodes its code and puts the known "
     "pixels back, so the model's idea of a likely image fills the gap."

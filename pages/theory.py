@@ -16,11 +16,7 @@ if sel.vae is None:
     st.warning("The ELBO needs a VAE; the selected model is a plain autoencoder. Pick a VAE or a pair in the sidebar.")
     st.stop()
 ckpt = sel.vae
-try:
-    data = common.dataset_for(ckpt)
-except Exception as exc:  # noqa: BLE001
-    common.show_error(exc)
-    st.stop()
+data = common.dataset_or_stop(ckpt)
 
 c_pick, c_seed = st.columns([3, 1])
 with c_pick:

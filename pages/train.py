@@ -64,6 +64,16 @@ if st.session_state.get("train_error"):
     st.error(st.session_state["train_error"])
 
 
+def thin(rows: list[dict], max_points: int = 200) -> list[dict]:
+    """At most ~max_points evenly spaced rows, the last one always kept: a 10,000-epoch curve
+    costs the same to draw as a 200-epoch one (drawing grows with points: 5,000 took 0.45 s)."""
+    if len(rows) <= max_points:
+        return rows
+    step = -(-len(rows) // max_points)
+    kept = rows[::step]
+    return kept if kept[-1] is rows[-1] else [*kept, rows[-1]]
+
+
 @st.fragment(run_every=3.0)
 def curves_panel() -> None:
     """Live loss curves, refreshed every few seconds rather than on every progress tick, and
@@ -76,7 +86,7 @@ def curves_panel() -> None:
         return
     cached = st.session_state.get("train_curves_cache")
     if cached is None or cached[0] is not job or cached[1] != rows:
-        cached = (job, rows, plots.training_curves(history))
+        cached = (job, rows, plots.training_curves({k: thin(v) for k, v in history.items()}))
         st.session_state["train_curves_cache"] = cached
     st.plotly_chart(cached[2], key=f"train_curves_{rows}")
 
