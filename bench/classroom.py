@@ -85,6 +85,7 @@ class Mover:
     name: str
     kind: str  # "browser" or "light"
     latencies_ms: list[float] = field(default_factory=list)
+    started_at: list[float] = field(default_factory=list)  # time.time() of each move's start
     unchanged: int = 0  # light moves whose image was byte-identical (no new URL): timed to the end of the run
     errors: list[str] = field(default_factory=list)
 
@@ -285,6 +286,7 @@ async def light_mover(mover: Mover, session: LightSession, seed: int, start: flo
             try:
                 ms, changed = await session.move(rng)
                 mover.latencies_ms.append(ms)
+                mover.started_at.append(time.time() - ms / 1000)
                 mover.unchanged += not changed
             except (asyncio.TimeoutError, RuntimeError, OSError) as exc:
                 mover.errors.append(f"{type(exc).__name__}: {exc}")
@@ -463,6 +465,8 @@ async def run(args: argparse.Namespace) -> dict:
         }
     result["light"]["unchanged_images"] = sum(m.unchanged for m in movers if m.kind == "light")
     result["error_samples"] = [f"{m.name}: {e}" for m in movers for e in m.errors][:10]
+    slow = sorted(((ms, t, m.name) for m in movers for ms, t in zip(m.latencies_ms, m.started_at)), reverse=True)[:5]
+    result["slowest_moves"] = [{"ms": round(ms), "started": round(t, 2), "session": name} for ms, t, name in slow]
     result["server_log_tail"] = log.read_text()[-2000:] if any(m.errors for m in movers) or os.environ.get("CLASSROOM_LAUNCHER") else ""
     shutil.rmtree(work, ignore_errors=True)
     return result
