@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -38,7 +39,11 @@ def test_three_sessions_move_sliders_while_a_fourth_trains(pretrained: Path) -> 
     args = classroom.build_parser().parse_args(
         ["--sessions", "3", "--browsers", "1", "--seconds", "10", "--models-dir", str(pretrained)]
     )
-    result = asyncio.run(classroom.run(args))
+    # The session-scoped Playwright sync API (conftest's `browser`) keeps an asyncio loop running
+    # on this thread once any earlier test used it, and asyncio.run refuses to nest; a worker
+    # thread has no running loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        result = pool.submit(asyncio.run, classroom.run(args)).result()
 
     assert result["all"]["errors"] == 0, result["error_samples"]
     assert result["browser"]["moves"] >= 1 and result["light"]["moves"] >= 2, result
