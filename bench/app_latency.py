@@ -231,8 +231,9 @@ def report(b: dict, t: dict, changes: int, command: str, load: tuple[float, floa
         f"`performance.now()` in the page (keydown → first animation frame showing the new decoded image, loaded). "
         f"t-SNE on an 8-D MLP VAE trained {t['epochs']} epochs on digits{capped}.",
         "",
-        f"Machine: {machine()}. Load average {load[0]:.2f} before, {load[1]:.2f} after "
-        "(other work was running on this machine; the numbers include that contention).",
+        f"Machine: {machine()}. Load average {load[0]:.2f} before, {load[1]:.2f} after"
+        + (" (other work was running on this machine; the numbers include that contention)." if load[0] > 1.5 else
+           " (nothing else was running; the figure after is this benchmark's own load)."),
         "",
         "| measurement | result | target |",
         "|---|---|---|",

@@ -210,3 +210,18 @@ def test_batch_larger_than_dataset_is_one_step_per_epoch(digits, tiny_model_conf
     reports: list[Progress] = []
     fit(build_model(tiny_model_config(), seed=0), digits, tiny_train_config(epochs=2, batch_size=65_536), callback=reports.append, device="cpu")
     assert [r.step for r in reports if r.kind == "epoch"] == [1, 2]
+
+
+def test_max_threads_applies_during_training_and_is_put_back(digits, tiny_model_config, tiny_train_config):
+    """torch's thread count is process-wide: a server that trains with 1 thread must not keep 1
+    (or a diverging run must not leave it changed) for everything it does afterwards."""
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    seen: list[int] = []
+    fit(build_model(tiny_model_config(), seed=0), digits, tiny_train_config(epochs=1, max_threads=wanted),
+        callback=lambda p: seen.append(torch.get_num_threads()), device="cpu")
+    assert seen and set(seen) == {wanted}
+    assert torch.get_num_threads() == before
+    with pytest.raises(TrainingDiverged):
+        fit(build_model(tiny_model_config("vae"), seed=0), digits, tiny_train_config(epochs=2, lr=10.0, max_threads=wanted), device="cpu")
+    assert torch.get_num_threads() == before

@@ -110,9 +110,28 @@ def fit(
             f"image_shape: the model expects {model.config.image_shape} images but dataset "
             f"{data.name!r} has {data.image_shape}; build the model for this dataset"
         )
+    if not config.max_threads or config.max_threads == torch.get_num_threads():
+        return _fit(model, data, config, callback, should_stop, device, report_every)
+    # torch's intra-op thread count is process-wide: set it for this run and put it back, so a
+    # server that trains once (first run) does not keep the training setting for everything after.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(config.max_threads)
+    try:
+        return _fit(model, data, config, callback, should_stop, device, report_every)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _fit(
+    model: LatentModel,
+    data: Dataset,
+    config: TrainConfig,
+    callback: Callable[[Progress], None] | None,
+    should_stop: Callable[[], bool] | None,
+    device: torch.device | str | None,
+    report_every: int,
+) -> FitResult:
     dev = torch.device(device) if device is not None else pick_device()
-    if config.max_threads:
-        torch.set_num_threads(config.max_threads)
     model.to(dev).train()
     x_train = data.x_train.to(dev)
     x_test = data.x_test.to(dev)

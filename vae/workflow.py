@@ -100,8 +100,13 @@ def train_models(
 
 
 def default_run(data: Dataset, which: str = "both", latent_dim: int = 2, arch: str = "mlp") -> tuple[ModelConfig, TrainConfig]:
-    """Configs of the first-run default: a 2-D MLP on the embedded digits, seconds to train."""
-    return default_model_config(data.image_shape, arch=arch, latent_dim=latent_dim), TrainConfig(dataset=data.name, epochs=60, batch_size=128)
+    """Configs of the first-run default: a 2-D MLP on the embedded digits, seconds to train.
+
+    One torch thread: on a model this small a second thread costs more in synchronisation than
+    it gives (2.1 s vs 2.4-3.5 s for the VAE's 60 epochs on 2 cores), and in the server it
+    leaves a core to the sessions and the browser (bench/RESULTS.md, "App latency")."""
+    train_config = TrainConfig(dataset=data.name, epochs=60, batch_size=128, max_threads=1)
+    return default_model_config(data.image_shape, arch=arch, latent_dim=latent_dim), train_config
 
 
 @dataclass
