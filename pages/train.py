@@ -88,7 +88,7 @@ def curves_panel() -> None:
     if cached is None or cached[0] is not job or cached[1] != rows:
         cached = (job, rows, plots.training_curves({k: thin(v) for k, v in history.items()}))
         st.session_state["train_curves_cache"] = cached
-    st.plotly_chart(cached[2], key=f"train_curves_{rows}")
+    st.plotly_chart(cached[2], key="train_curves")
 
 
 @st.fragment(run_every=0.7)
