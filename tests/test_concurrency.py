@@ -164,8 +164,31 @@ def test_a_queued_job_starts_when_the_slot_frees(one_slot, tmp_path: Path) -> No
     assert [p.name for p in tmp_path.glob("*.safetensors")] == ["second.safetensors"]
 
 
+def test_stop_pressed_while_saving_reports_what_was_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop arrives after the last epoch, while the files are written: they are saved, and the
+    job says so instead of "nothing was saved"."""
+    import vae.workflow
+
+    real_save = vae.workflow.save_checkpoint
+    job = TrainingJob("digits", "both", TINY, TrainConfig(epochs=1, snapshot_points=0), tmp_path, "late", mode="thread")
+
+    def save_while_user_presses_stop(*args, **kwargs):  # type: ignore[no-untyped-def]
+        job.stop()
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(vae.workflow, "save_checkpoint", save_while_user_presses_stop)
+    job.start().join(120)
+    state = job.snapshot()
+    files = sorted(p.name for p in tmp_path.glob("*.safetensors"))
+    assert files == ["late-ae.safetensors", "late-vae.safetensors"]
+    assert state.status == "done", state
+    assert sorted(Path(p).name for p in state.saved) == files
+    assert "nothing was saved" not in state.message and "late-vae.safetensors" in state.message
+
+
 def test_training_runs_in_a_lower_priority_worker_process(tmp_path: Path) -> None:
-    """The default: its own process (own GIL, own torch threads), nice +10; stop ends it, nothing saved."""
+    """The default: its own process (own GIL, own torch threads), at nice +TRAINING_NICE (19);
+    stop ends it, nothing saved."""
     threads_before = torch.get_num_threads()
     base = os.getpriority(os.PRIO_PROCESS, 0)
     job = TrainingJob("digits", "vae", TINY, TrainConfig(epochs=10_000, snapshot_points=0), tmp_path, "proc").start()

@@ -242,15 +242,18 @@ class TrainingJob:
         self._finish()
 
     def _finish(self) -> None:
+        # What was saved decides, not whether Stop was pressed: a stop that arrives after the
+        # last epoch (while the metrics are computed or the files written) saves everything.
         with self._lock:
-            if self._stop.is_set():
+            if not self.results:
                 self._state.status = "stopped"
                 self._state.message = "stopped by the user; nothing was saved"
-            else:
-                self._state.status = "done"
-                self._state.fraction = 1.0
-                self._state.saved = [str(r.path) for r in self.results]
-                self._state.message = "saved " + ", ".join(r.path.name for r in self.results)
+                return
+            self._state.status = "done"
+            self._state.fraction = 1.0
+            self._state.saved = [str(r.path) for r in self.results]
+            late = "training had already finished when Stop was pressed; " if self._stop.is_set() else ""
+            self._state.message = late + "saved " + ", ".join(r.path.name for r in self.results)
 
     def _fail(self, error: str) -> None:
         with self._lock:
