@@ -315,3 +315,56 @@ def test_memory_stays_flat_over_slider_reruns_in_the_app(reliability_app_env: Pa
     gc.collect()
     assert set(at.session_state) == keys
     assert len(gc.get_objects()) - objects < 200, "live objects grow with every rerun"
+
+
+@pytest.mark.slow
+def test_server_memory_stays_flat_over_1000_slider_moves(reliability_models_dir: Path, tmp_path: Path) -> None:
+    """A real `streamlit run app.py`: four sessions make 1,000 slider moves between them over
+    the websocket, as browsers do (bench/classroom.py's client: rerun the slider fragment, then
+    fetch the new image). After a warm-up, the server's resident memory must not grow with the
+    number of moves: every cache, media file and session entry a move creates has to be bounded."""
+    import asyncio
+    import random
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench import classroom
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = classroom.start_server(port, reliability_models_dir, tmp_path / "cache", tmp_path / "server.log")
+
+    async def drive() -> dict[str, float]:
+        sessions = [classroom.LightSession(port) for _ in range(4)]
+        for s in sessions:
+            await s.open()
+        rngs = [random.Random(i) for i in range(len(sessions))]
+
+        async def moves(total: int) -> int:
+            changed = 0
+            for i in range(total):
+                k = i % len(sessions)
+                _, new_image = await sessions[k].move(rngs[k])
+                changed += new_image
+            return changed
+
+        try:
+            await moves(200)  # warm-up: first-call allocations, the map cache, every session's first images
+            after_warmup = classroom.rss_mib(server.pid)
+            changed = await moves(1000)
+            samples = [classroom.rss_mib(server.pid)]
+            return {"after_warmup": after_warmup, "changed": changed, "end": samples[0]}
+        finally:
+            for s in sessions:
+                await s.close()
+
+    try:
+        classroom.wait_healthy(port)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # see test_classroom_smoke: no loop on this thread
+            result = pool.submit(asyncio.run, drive()).result(timeout=300)
+    finally:
+        classroom.stop_server(server)
+    assert result["changed"] > 600, result  # most moves decoded a new image (bouncing at a slider end can repeat one)
+    growth = result["end"] - result["after_warmup"]
+    assert growth < 4, f"server memory grew {growth:.1f} MiB over 1,000 slider moves: {result}"
