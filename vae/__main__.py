@@ -12,8 +12,12 @@ from typing import Sequence
 from vae.config import ARCHS, LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.errors import ConfigError, LatentExplorerError
 
+SEED_RANGE = (0, 2**32 - 1)  # what numpy's and torch's seeding both accept, as TrainConfig.seed
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
-def _progress_printer(stream=sys.stderr):  # type: ignore[no-untyped-def]
+
+def _progress_printer(stream=None):  # type: ignore[no-untyped-def]
+    """A one-line progress bar on `stream` (default: sys.stderr as it is when training runs)."""
     last = [0.0]
 
     def show(kind: str, p) -> None:  # type: ignore[no-untyped-def]
@@ -30,12 +34,46 @@ def _progress_printer(stream=sys.stderr):  # type: ignore[no-untyped-def]
         )
         if p.kind == "epoch" and p.record:
             line += f"  test ELBO {p.record['test_elbo']:8.2f}"
-        stream.write(line)
+        out = stream or sys.stderr  # looked up per call, so a redirected stderr gets the bar
+        out.write(line)
         if p.kind == "epoch" and p.epoch == p.epochs:
-            stream.write("\n")
-        stream.flush()
+            out.write("\n")
+        out.flush()
 
     return show
+
+
+def check_device(name: str | None) -> str | None:
+    """`--device`: cpu, cuda[:i] or mps, and only one this machine has; None picks the best available."""
+    if name is None:
+        return None
+    import torch
+
+    allowed = "cpu, cuda, cuda:<index> or mps (or leave --device out for the best available)"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device: must be {allowed}, got {name!r}") from None
+    if device.type not in DEVICE_TYPES:
+        raise ConfigError(f"device: must be {allowed}, got {name!r}")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError("device: cuda was asked for, but torch finds no CUDA GPU here; use --device cpu or leave --device out")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device: {name!r} does not exist; this machine has cuda:0 to cuda:{count - 1}")
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError("device: mps was asked for, but this machine has no usable Apple GPU (MPS); use --device cpu or leave --device out")
+    return name
+
+
+def check_seed(seed: int) -> int:
+    lo, hi = SEED_RANGE
+    if not lo <= seed <= hi:
+        raise ConfigError(f"seed: must be an integer from {lo} to 2**32-1, got {seed}")
+    return seed
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -43,6 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vae.models import default_model_config
     from vae.workflow import check_name, train_models
 
+    check_device(args.device)
     if not (args.dataset in DATASET_NAMES or args.dataset.startswith("idx:")):
         raise ConfigError(f"dataset: must be one of {', '.join(DATASET_NAMES)} or idx:<folder>, got {args.dataset!r}")
 
@@ -73,15 +112,23 @@ def _fmt(v: object) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def _load_model_and_data(checkpoint: str, dataset: str | None, data_root: str | None):  # type: ignore[no-untyped-def]
+    """The checkpoint and the dataset to run it on (default: the one it was trained on), checked to fit."""
     from vae.checkpoint import load_checkpoint
     from vae.data import load_dataset
-    from vae.metrics import full_report
 
-    ckpt = load_checkpoint(args.checkpoint)
-    data = load_dataset(args.dataset or ckpt.dataset.get("name", "digits"), data_root=args.data_root)
+    ckpt = load_checkpoint(checkpoint)
+    data = load_dataset(dataset or ckpt.dataset.get("name", "digits"), data_root=data_root)
     if data.image_shape != tuple(ckpt.model_config.image_shape):
         raise LatentExplorerError(f"dataset {data.name!r} has {data.image_shape} images; the model needs {tuple(ckpt.model_config.image_shape)}")
+    return ckpt, data
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from vae.metrics import full_report
+
+    check_seed(args.seed)
+    ckpt, data = _load_model_and_data(args.checkpoint, args.dataset, args.data_root)
     report = full_report(ckpt.model, data.x_test, k=args.k, seed=args.seed)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -108,14 +155,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+MIN_MAP_POINTS = {"identity": 1, "pca": 2, "tsne": 3}  # PCA needs 2 points for 2 axes; t-SNE's perplexity (>= 2) < points
+
+
+def check_map_request(method: str, latent_dim: int, n: int | None, n_test: int) -> int:
+    """`embed --method/--n` against the model and its test set; returns the number of points mapped."""
+    from vae.embed import DEFAULT_SAMPLE
+
+    if method == "identity" and latent_dim > 2:
+        raise ConfigError(f"method: identity draws a latent of at most 2 dimensions and this model has {latent_dim}; use --method pca or tsne")
+    need = 1 if method == "identity" or (method == "pca" and latent_dim == 1) else MIN_MAP_POINTS[method]
+    if n is not None and n < need:
+        raise ConfigError(f"n: a {method} map needs at least {need} test points, got {n}")
+    points = min(n or DEFAULT_SAMPLE[method], n_test)
+    if points < need:
+        raise ConfigError(f"the test set has only {n_test} images; a {method} map needs at least {need}; use --method pca")
+    return points
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
-    from vae.checkpoint import load_checkpoint
-    from vae.data import load_dataset
     from vae.embed import compute_map, default_method
 
-    ckpt = load_checkpoint(args.checkpoint)
-    data = load_dataset(ckpt.dataset.get("name", "digits"), data_root=args.data_root)
+    ckpt, data = _load_model_and_data(args.checkpoint, None, args.data_root)
     method = args.method or default_method(ckpt.model_config.latent_dim)
+    check_map_request(method, ckpt.model_config.latent_dim, args.n, data.x_test.shape[0])
     start = time.perf_counter()
     fitted, index = compute_map(ckpt.model, data.x_test, method, ckpt.sha256, n=args.n, on_status=lambda s: print(s, file=sys.stderr))
     print(f"{method} map of {len(index)} test points ready in {time.perf_counter() - start:.2f} s (cached for the app)")
