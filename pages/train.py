@@ -130,9 +130,13 @@ if sel is not None and sel.primary.snapshots is not None:
     st.divider()
     st.subheader(f"Replay: how the map of **{sel.label}** formed")
     ckpts = [(k, c) for k, c in (("VAE", sel.vae), ("AE", sel.ae)) if c is not None and c.snapshots is not None]
-    n_epochs = min(c.snapshots.shape[0] for _, c in ckpts) - 1
-    epoch = st.slider("Epoch", 0, n_epochs, n_epochs, key=f"replay_{sel.label}")
-    data = common.dataset_for(sel.primary)
+    data = common.dataset_or_stop(sel.primary)
+    last = min(c.snapshots.shape[0] for _, c in ckpts) - 1  # snapshot 0 is the map before training
+    if last > 0:
+        epoch = st.slider("Epoch", 0, last, last, key=f"replay_{sel.label}")
+    else:  # a run stopped in its first epoch holds one snapshot: nothing to slide over
+        epoch = 0
+        st.caption("This checkpoint holds a single snapshot (the map before training), so there is nothing to replay yet.")
     cols = st.columns(len(ckpts), gap="large")
     frames = {k: c.snapshots[epoch].numpy() for k, c in ckpts}
     shared = plots.axis_ranges(*frames.values())

@@ -14,10 +14,14 @@ import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 from streamlit.testing.v1 import AppTest
 
+import torch
+
 import vae.workflow
-from vae.checkpoint import load_checkpoint
+from vae.checkpoint import load_checkpoint, save_checkpoint
+from vae.config import ModelConfig
 from vae.data import load_dataset
 from vae.embed import encode_means
+from vae.models import build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = str(REPO_ROOT / "app.py")
@@ -225,6 +229,69 @@ def test_an_oversized_upload_is_refused_before_it_is_read() -> None:
     at = AppTest.from_function(_oversized_upload_page, default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     assert "huge.safetensors" in at.error[0].value and "limited to" in at.error[0].value
+
+
+# --- Train: replay of a checkpoint's map ---------------------------------------------------
+
+
+def save_replay_checkpoint(folder: Path, name: str, n_snapshots: int, dataset_name: str = "digits") -> Path:
+    """An untrained 2-D VAE on digits whose replay holds `n_snapshots` maps of 50 test images;
+    `dataset_name` is what the checkpoint claims it was trained on."""
+    data = load_dataset("digits")
+    model_config, train_config = vae.workflow.default_run(data)
+    config = ModelConfig(**{**model_config.to_dict(), "kind": "vae"}).validate()
+    snapshots = torch.randn(n_snapshots, 50, 2, generator=torch.Generator().manual_seed(0))
+    return save_checkpoint(
+        folder / f"{name}.safetensors", build_model(config, seed=0), train_config, {**data.info(), "name": dataset_name},
+        snapshots=snapshots, snapshot_index=torch.arange(50),
+    )
+
+
+def run_train_page_on(folder: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The Train page with `folder` as the models folder (its newest model selected)."""
+    monkeypatch.setenv("VAE_MODELS_DIR", str(folder))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_replay_of_a_model_whose_dataset_is_missing_is_a_message(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    save_replay_checkpoint(models, "elsewhere", 5, dataset_name=f"idx:{tmp_path / 'not-here'}")
+
+    at = run_train_page_on(models, monkeypatch)
+
+    assert at.title[0].value == "Train"
+    assert any("not-here" in e.value and "does not exist" in e.value for e in at.main.error), [e.value for e in at.main.error]
+    assert not [s for s in at.slider if (s.key or "").startswith("replay_")]
+
+
+def test_replay_with_a_single_snapshot_shows_that_map_without_a_slider(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    save_replay_checkpoint(models, "one-snapshot", 1)
+
+    at = run_train_page_on(models, monkeypatch)
+
+    assert not at.main.error, [e.value for e in at.main.error]
+    assert not [s for s in at.slider if (s.key or "").startswith("replay_")]
+    assert [c.key for c in at.get("plotly_chart")] == ["replay_VAE"]
+    assert any("single snapshot" in c.value for c in at.caption)
+
+
+def test_replay_slider_spans_every_snapshot(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    save_replay_checkpoint(models, "three-snapshots", 3)
+
+    at = run_train_page_on(models, monkeypatch)
+
+    (epoch,) = [s for s in at.slider if (s.key or "").startswith("replay_")]
+    assert (epoch.min, epoch.max, epoch.value) == (0, 2, 2)
+    epoch.set_value(0).run()
+    assert not at.exception, [e.value for e in at.exception]
 
 
 # --- first run -----------------------------------------------------------------------------
