@@ -640,23 +640,25 @@ def latent_pad(
 
     The map `lmap` (with `labels` per point) is drawn and used to lift the crosshair to z.
     `z` with a new `z_nonce` moves the crosshair from Python. On release, `on_release(z,
-    pixels)` runs before the rerun: z (D,) float32, pixels per decoder as the browser computed
-    them ((C, H, W) float32, or None for images above MAX_REPORTED_PIXELS).
-    """
+    pixels)` runs before the rerun: z (D,) float32 and finite, pixels per decoder as the
+    browser computed them ((C, H, W) float32, or None for images above MAX_REPORTED_PIXELS or
+    a malformed report). A release whose z is not D finite numbers is ignored
+    (`webexport.read_release`)."""
     sent: set[str] = st.session_state.setdefault(SENT_KEY, set())
     payloads = [(f"dec-{ckpt.sha256[:16]}", label, ckpt) for label, ckpt in decoders]
-    shape = tuple(decoders[0][1].model_config.image_shape)
+    config = decoders[0][1].model_config
 
     def released() -> None:
-        report = (st.session_state.get(key) or {}).get("release") or {}
-        if "z" not in report:
-            return
-        pixels = [None if p is None else np.asarray(p, np.float32).reshape(shape) for p in report.get("pixels") or []]
-        on_release(np.asarray(report["z"], np.float32), pixels)
+        # the browser's values are untrusted: a malformed report is ignored and z stays as it was
+        checked = webexport.read_release(
+            (st.session_state.get(key) or {}).get("release"), config.latent_dim, config.image_shape, len(decoders)
+        )
+        if checked is not None:
+            on_release(*checked)
 
     def missing() -> None:
-        wanted = (st.session_state.get(key) or {}).get("missing") or []
-        sent.difference_update(wanted if isinstance(wanted, list) else [])
+        wanted = (st.session_state.get(key) or {}).get("missing")
+        sent.difference_update([w for w in wanted if isinstance(w, str)] if isinstance(wanted, list) else [])
 
     (x0, x1), (y0, y1) = plots.axis_ranges(lmap.points_)
     data = {

@@ -152,3 +152,51 @@ def test_webexport_does_not_import_streamlit():
 
     code = "import sys, vae.webexport; print('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+# ---- what the browser sends back: read_release ------------------------------------------------
+
+
+def test_read_release_returns_z_and_pixels_as_float32():
+    pixels = np.linspace(0, 1, 4).tolist()
+    z, got = webexport.read_release({"z": [1, -2.5, 0.25], "p": [0, 0], "seq": 3, "pixels": [pixels, None]}, 3, (1, 2, 2), 2)
+    assert z.dtype == np.float32 and z.tolist() == [1.0, -2.5, 0.25]
+    assert got[0].dtype == np.float32 and got[0].shape == (1, 2, 2)
+    np.testing.assert_array_equal(got[0].ravel(), np.float32(pixels))
+    assert got[1] is None
+
+
+@pytest.mark.parametrize(
+    "z",
+    [
+        None, "1,2", 3.0, {"0": 1, "1": 2},  # not a list
+        [], [1.0], [1.0, 2.0, 3.0],  # wrong length for a 2-D latent
+        [1.0, float("nan")], [float("inf"), 0.0], [1e39, 0.0], [10**400, 0],  # not finite (in float32)
+        ["1", 2], [True, 0], [None, 0], [[1], 0], [{}, 0],  # not numbers
+    ],
+)
+def test_read_release_refuses_a_malformed_z(z):
+    assert webexport.read_release({"z": z, "pixels": []}, 2, (1, 2, 2), 1) is None
+
+
+@pytest.mark.parametrize("report", [None, [], "release", 7, {}, {"pixels": [[0.5] * 4]}])
+def test_read_release_refuses_a_report_that_is_not_a_release(report):
+    assert webexport.read_release(report, 2, (1, 2, 2), 1) is None
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [None, "x", 5, [None], [[0.5] * 3], [[0.5] * 5], [[[0.5, 0.5], [0.5, 0.5]]], [[0.5, 0.5, 0.5, float("nan")]], [["0.5"] * 4]],
+)
+def test_read_release_drops_malformed_pixels_but_keeps_z(pixels):
+    z, got = webexport.read_release({"z": [0.5, -0.5], "pixels": pixels}, 2, (1, 2, 2), 1)
+    assert z.tolist() == [0.5, -0.5]
+    assert got == [None]
+
+
+def test_read_release_has_one_pixel_entry_per_decoder():
+    ok = [0.25] * 4
+    _, got = webexport.read_release({"z": [0, 0], "pixels": [ok, ok, ok]}, 2, (1, 2, 2), 2)
+    assert len(got) == 2 and all(g is not None for g in got)  # extra entries are ignored
+    _, got = webexport.read_release({"z": [0, 0], "pixels": [ok]}, 2, (1, 2, 2), 2)
+    assert got[0] is not None and got[1] is None  # missing ones are None

@@ -17,12 +17,16 @@ Layer types, applied in order to a flat (N, D) batch:
 
 The map export carries what `LatentMap.lift` and `locate` need: `slice` (identity: the
 position is z), `linear` (PCA: mean and components) or `idw` (t-SNE: points, mu, k).
+
+What comes back from the browser is untrusted: `read_release` checks a pad's release report
+(z and the browser's pixels) before any of it reaches numpy or the page.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterator
+import math
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -195,3 +199,47 @@ def locate_from_export(export: dict[str, Any], z: np.ndarray) -> np.ndarray:
     if export["lift"] == "idw":
         return _idw(decode_f32(export["mu"], (-1, d)), decode_f32(export["points"], (-1, 2)), z, export["k"])
     return (np.concatenate([z, np.zeros_like(z)], 1) if d == 1 else z).astype(np.float32)
+
+
+# ---- what the browser sends back -----------------------------------------------------------
+
+
+def _finite_numbers(values: Any, count: int) -> np.ndarray | None:
+    """`values` as (count,) float32 if it is a list of exactly `count` finite JSON numbers, else None."""
+    if not isinstance(values, (list, tuple)) or len(values) != count:
+        return None
+    # bool is an int in Python, and numpy would happily parse "1.5": only real numbers pass
+    if not all(type(v) in (int, float) for v in values):
+        return None
+    try:
+        out = np.asarray(values, dtype=np.float64)
+    except (OverflowError, ValueError):  # an int too large for a float
+        return None
+    with np.errstate(over="ignore"):
+        out = out.astype(np.float32)
+    return out if bool(np.isfinite(out).all()) else None  # also refuses values beyond float32's range
+
+
+def read_release(
+    report: Any, latent_dim: int, image_shape: Sequence[int], n_decoders: int,
+) -> tuple[np.ndarray, list[np.ndarray | None]] | None:
+    """A pad's release report {z, pixels, ...} as the browser sent it -> (z, pixels), or None.
+
+    z must be a list of `latent_dim` finite numbers, else the whole report is refused (None).
+    pixels: one entry per decoder, each (C, H, W) float32 when the browser sent C*H*W finite
+    numbers and None otherwise (missing, too large to send, or malformed); always `n_decoders`
+    entries, whatever the browser sent.
+    """
+    if not isinstance(report, dict):
+        return None
+    z = _finite_numbers(report.get("z"), int(latent_dim))
+    if z is None:
+        return None
+    shape = tuple(int(s) for s in image_shape)
+    sent = report.get("pixels")
+    sent = sent if isinstance(sent, list) else []
+    pixels: list[np.ndarray | None] = []
+    for k in range(n_decoders):
+        values = _finite_numbers(sent[k], math.prod(shape)) if k < len(sent) else None
+        pixels.append(None if values is None else values.reshape(shape))
+    return z, pixels
