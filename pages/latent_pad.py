@@ -299,7 +299,7 @@ class Pad {
       decoders = data.decoders.map((d) => ({ label: d.label, id: d.id, dec: built(d.id, d.export, buildDecoder) }));
       map = built(data.map.id, data.map.export, buildMap);
     } catch (err) {
-      this.note.innerHTML = `<span class="lp-error">The browser decoder could not be built: ${err.message}</span>`;
+      this.showError(`The browser decoder could not be built: ${err.message}`);
       return;
     }
     if (missing.length) {
@@ -310,7 +310,7 @@ class Pad {
     }
     const bad = decoders.find((d) => d.dec.latentDim !== map.D);
     if (bad) {
-      this.note.innerHTML = `<span class="lp-error">${bad.label} has a ${bad.dec.latentDim}-D latent, the map ${map.D}-D.</span>`;
+      this.showError(`${bad.label} has a ${bad.dec.latentDim}-D latent, the map ${map.D}-D.`);
       return;
     }
     this.decoders = decoders; this.map = map;
@@ -324,6 +324,13 @@ class Pad {
       this.setZ(Float64Array.from(z));
     }
     this.schedule();
+  }
+
+  // Plain text in the note (never innerHTML: a message may carry a label or an error text).
+  showError(message) {
+    const span = document.createElement('span');
+    span.className = 'lp-error'; span.textContent = message;
+    this.note.replaceChildren(span);
   }
 
   build() {
