@@ -93,6 +93,7 @@ def measure_live(page, url: str, seconds: float) -> dict:
     return {
         "events": k, "seconds": seconds, "decoders": len(state["labels"]), "labels": state["labels"],
         "frames_per_s": (s["frames"] - 1) / span_s, "decodes_per_s": (s["decodes"] - len(state["labels"])) / span_s,
+        "events_per_s": k / seconds,
         "latency_p50": pct(s["latency"], 50), "latency_p95": pct(s["latency"], 95),
         "handler_p50": pct(s["handler"], 50), "handler_p95": pct(s["handler"], 95),
         "decode_p50": pct(s["decode"], 50), "decode_p95": pct(s["decode"], 95),
@@ -111,8 +112,10 @@ async ({ seconds, intervalMs }) => {
     button: 0, buttons: type === 'pointerup' ? 0 : 1, clientX: cx + rx * Math.sin(2.1 * t), clientY: cy + ry * Math.sin(3.3 * t + 0.5) }));
   window.__latentPadStats.reset();
   fire('pointerdown', 0);
-  let events = 1;
+  let events = 1, ticks = 0, dragging = true;
   const t0 = performance.now();
+  const tick = () => { if (!dragging) return; ticks += 1; requestAnimationFrame(tick); };  // the display's frames
+  requestAnimationFrame(tick);
   await new Promise((done) => {
     const timer = setInterval(() => {
       const t = (performance.now() - t0) / 1000;
@@ -120,9 +123,11 @@ async ({ seconds, intervalMs }) => {
       fire('pointermove', t); events += 1;
     }, intervalMs);
   });
+  dragging = false;
+  const dragMs = performance.now() - t0;
   await new Promise((r2) => setTimeout(r2, 200));
   const st = window.__latentPadStats;
-  return { events, frames: st.frames, decodes: st.decodes, first: st.firstFrame, last: st.lastFrame };
+  return { events, ticks, dragMs, frames: st.frames, decodes: st.decodes, first: st.firstFrame, last: st.lastFrame };
 }
 """
 
@@ -130,7 +135,9 @@ async ({ seconds, intervalMs }) => {
 def measure_synthetic(page, seconds: float) -> dict:
     s = page.evaluate(SYNTHETIC_DRAG, {"seconds": seconds, "intervalMs": 4})
     span_s = max((s["last"] - s["first"]) / 1000, 1e-9)
-    return {"events": s["events"], "frames_per_s": (s["frames"] - 1) / span_s, "decodes_per_s": s["decodes"] / s["frames"] * (s["frames"] - 1) / span_s}
+    return {"events": s["events"], "frames_per_s": (s["frames"] - 1) / span_s,
+            "decodes_per_s": s["decodes"] / s["frames"] * (s["frames"] - 1) / span_s,
+            "display_fps": s["ticks"] / (s["dragMs"] / 1000), "painted_share": s["frames"] / max(1, s["ticks"])}
 
 
 def measure_server(page, url: str, samples: int) -> dict:
@@ -174,27 +181,32 @@ def table(live: dict, server: dict, browser: str) -> str:
     speed95 = server["p95"] / live["latency_p95"]
     names = " + ".join(live["labels"])
     synth = live["synthetic"]
+    per = live["decoders"]
     rows = [
-        "| path | updates painted / s while dragging | decodes / s | input → painted image p50 | p95 |",
+        "| path | updates painted / s while dragging | decodes / s, each decoder | input → painted image p50 | p95 |",
         "|---|---:|---:|---:|---:|",
-        f"| Live pad: decoder in the browser ({names}, one pad) | {live['frames_per_s']:.1f} | {live['decodes_per_s']:.1f} "
-        f"| {live['latency_p50']:.1f} ms | {live['latency_p95']:.1f} ms |",
+        f"| Live pad: decoder in the browser ({names}, one pad), real mouse via CDP at {live['events_per_s']:.0f} moves/s "
+        f"| {live['frames_per_s']:.1f} | {live['decodes_per_s'] / per:.1f} | {live['latency_p50']:.1f} ms | {live['latency_p95']:.1f} ms |",
         f"| Live pad, synthetic pointer events at ~{synth['events'] / live['seconds']:.0f}/s (dispatched in the page) "
-        f"| {synth['frames_per_s']:.1f} | {synth['decodes_per_s']:.1f} | — | — |",
+        f"| {synth['frames_per_s']:.1f} | {synth['decodes_per_s'] / per:.1f} | — | — |",
         f"| Explore: st.slider → rerun → PyTorch → PNG ({server['samples']} key presses) | — | — "
         f"| {server['p50']:.0f} ms | {server['p95']:.0f} ms |",
         "",
         f"- Browser decode alone: p50 {live['decode_p50']:.3f} ms, p95 {live['decode_p95']:.3f} ms per decoder; "
         f"{live['throughput']:,.0f} decodes/s in a tight loop (no painting). Handler → painted: p50 {live['handler_p50']:.1f} ms, "
         f"p95 {live['handler_p95']:.1f} ms. {live['samples']} pointer events over the drag.",
-        "- The first row drives a real mouse through Playwright (CDP); Chromium handles about one such move per "
-        "frame, so its rate is the input's. The second row feeds events faster than the display to show the sustained rate.",
+        "- Updates are requestAnimationFrame-throttled: one decode per decoder per display frame, so the painted rate "
+        "is the smaller of the input's rate and the display's. Headless Chromium's frame clock ran at "
+        f"{synth['display_fps']:.1f} frames/s during the synthetic drag (it stays near 60 even with "
+        "--disable-frame-rate-limit), and the pad painted a fresh decode on {:.0%} of those frames. ".format(synth["painted_share"])
+        + "Playwright's mouse (CDP) delivers fewer moves than the display has frames, so the first row's rate is the input's.",
         "- Input → painted counts from the pointer event's timeStamp to the end of the requestAnimationFrame that "
-        "decoded and drew it (putImageData); updates are rAF-throttled, so they cannot exceed the display's refresh rate.",
-        f"- Targets: ≥ 60 decodes/s {ok(live['decodes_per_s'] >= 60)} ({live['decodes_per_s']:.0f}/s over {live['decoders']} decoder(s); "
-        f"painted updates are capped by the display's ~60 Hz frames, and one decoder alone decodes "
-        f"{live['throughput']:,.0f}/s); p95 ≤ 16 ms {ok(live['latency_p95'] <= 16)}; "
-        f"≥ 10× faster than the server path {ok(speed50 >= 10)} (p50 {speed50:.0f}×, p95 {speed95:.0f}×).",
+        "decoded and drew it (putImageData).",
+        f"- Targets: ≥ 60 decodes/s: {ok(synth['decodes_per_s'] / per >= 60)} as painted — {synth['decodes_per_s'] / per:.1f}/s per decoder "
+        f"with input faster than the display, i.e. every frame of a {synth['display_fps']:.0f} Hz display "
+        f"({synth['decodes_per_s']:.0f}/s over the {per} decoders); the decoder itself sustains {live['throughput']:,.0f}/s. "
+        f"p95 ≤ 16 ms {ok(live['latency_p95'] <= 16)}; ≥ 10× faster than the server path: p50 {ok(speed50 >= 10)} "
+        f"({speed50:.0f}×), p95 {ok(speed95 >= 10)} ({speed95:.0f}×).",
         f"- Machine: {machine()}; {browser} headless (--disable-gpu); Python {platform.python_version()}.",
         "- Command: `python bench/live_pad.py --write`",
     ]
