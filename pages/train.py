@@ -13,14 +13,17 @@ from vae.data import DATASET_NAMES, load_dataset
 from vae.errors import LatentExplorerError
 from vae.jobs import TrainingJob
 from vae.models import default_model_config
-from vae.workflow import MODEL_CHOICES, check_name, models_dir
+from vae.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir
 
 st.title("Train")
 JOB_KEY = "train_job"
 
 
 def start_job(form: dict) -> None:
-    """Validate everything at the edge, then start the background job."""
+    """Validate everything at the edge, then start the background job. Files of the same
+    name are replaced only when the form's "overwrite" box is ticked."""
+    st.session_state.pop("train_error", None)
+    st.session_state.pop("train_overwrite_warning", None)
     try:
         name = check_name(form["name"].strip())
         train_config = TrainConfig(
@@ -30,10 +33,19 @@ def start_job(form: dict) -> None:
         ModelConfig(arch=form["arch"], latent_dim=int(form["latent_dim"])).validate()
         data = load_dataset(form["dataset"])  # fails here, with a message, when missing offline
         model_config = default_model_config(data.image_shape, arch=form["arch"], latent_dim=int(form["latent_dim"])).validate()
+        targets = checkpoint_paths(models_dir(), name, form["model"])
     except LatentExplorerError as exc:
         st.session_state["train_error"] = str(exc)
         return
-    st.session_state.pop("train_error", None)
+    existing = [p.name for p in targets.values() if p.exists()]
+    if existing and not form["overwrite"]:
+        files = " and ".join(f"**{n}**" for n in existing)
+        st.session_state["train_overwrite_warning"] = (
+            f"{files} already {'exist' if len(existing) > 1 else 'exists'} in the models folder; training under the name "
+            f"**{name}** would replace {'them' if len(existing) > 1 else 'it'}. Choose another name, or tick "
+            "**Overwrite existing files** and press Train again."
+        )
+        return
     job = TrainingJob(form["dataset"], form["model"], model_config, train_config, models_dir(), name)
     st.session_state[JOB_KEY] = job.start()
 
@@ -54,14 +66,19 @@ with st.form("train_form", border=True):
     batch_size = c7.number_input("Batch size", 1, 65_536, 128)
     lr = c8.number_input("Learning rate", 1e-6, 10.0, 1e-3, format="%.4f", step=1e-4)
     seed = c9.number_input("Seed", 0, 2**31 - 1, 0)
-    name = st.text_input("Save as", value=f"{dataset}-{latent_dim}d-run", help="file name in the models folder")
+    c_name, c_overwrite = st.columns([3, 1], vertical_alignment="bottom")
+    name = c_name.text_input("Save as", value=f"{dataset}-{latent_dim}d-run", help="file name in the models folder")
+    overwrite = c_overwrite.checkbox("Overwrite existing files", key="train_overwrite",
+                                     help="replace the checkpoint(s) of that name, if there are any; otherwise Train refuses")
     submitted = st.form_submit_button("Train", type="primary", disabled=running)
 if submitted and not running:
     start_job(dict(dataset=dataset, model=model, arch=arch, latent_dim=latent_dim, beta=beta, epochs=epochs,
-                   batch_size=batch_size, lr=lr, seed=seed, name=name))
+                   batch_size=batch_size, lr=lr, seed=seed, name=name, overwrite=overwrite))
     job = st.session_state.get(JOB_KEY)
 if st.session_state.get("train_error"):
     st.error(st.session_state["train_error"])
+if st.session_state.get("train_overwrite_warning"):
+    st.warning(st.session_state["train_overwrite_warning"], icon=":material/warning:")
 
 
 def thin(rows: list[dict], max_points: int = 200) -> list[dict]:

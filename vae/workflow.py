@@ -38,6 +38,16 @@ def check_name(name: str) -> str:
     return name
 
 
+def checkpoint_paths(out_dir: Path, name: str, which: str) -> dict[str, Path]:
+    """Kind -> the file `train_models` writes for it: `<name>.safetensors` for one model,
+    `<name>-vae.safetensors` and `<name>-ae.safetensors` for a pair."""
+    if which not in MODEL_CHOICES:
+        raise ConfigError(f"model: must be one of {MODEL_CHOICES}, got {which!r}")
+    if which == "both":
+        return {kind: Path(out_dir) / f"{name}-{kind}{SUFFIX}" for kind in ("vae", "ae")}
+    return {which: Path(out_dir) / f"{name}{SUFFIX}"}
+
+
 @dataclass
 class TrainedModel:
     kind: str
@@ -70,10 +80,10 @@ def train_models(
     train_config.validate()
     if isinstance(data, str):
         data = load_dataset(data, data_root=data_root)
-    kinds = ["vae", "ae"] if which == "both" else [which]
+    paths = checkpoint_paths(out_dir, name, which)
     pair = name if which == "both" else ""
     trained: list[TrainedModel] = []
-    for kind in kinds:
+    for kind, path in paths.items():
         cfg = ModelConfig(**{**model_config.to_dict(), "kind": kind, "image_shape": data.image_shape}).validate()
         model = build_model(cfg, seed=train_config.seed)
         result = fit(
@@ -84,8 +94,7 @@ def train_models(
         if result.stopped:
             return trained
         metrics = full_report(model, data.x_test, seed=train_config.seed)
-        filename = f"{name}-{kind}{SUFFIX}" if pair else f"{name}{SUFFIX}"
-        trained.append(TrainedModel(kind, Path(out_dir) / filename, model, result, metrics))
+        trained.append(TrainedModel(kind, path, model, result, metrics))
     # save only once every model of the run finished, so a pair is never half-written
     with _SAVE_LOCK:
         if Path(out_dir).is_dir():

@@ -16,11 +16,13 @@ from streamlit.testing.v1 import AppTest
 
 import torch
 
+import vae.jobs
 import vae.workflow
 from vae.checkpoint import load_checkpoint, save_checkpoint
 from vae.config import ModelConfig
 from vae.data import load_dataset
 from vae.embed import encode_means
+from vae.jobs import JobState
 from vae.models import build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -292,6 +294,80 @@ def test_replay_slider_spans_every_snapshot(app_env: Path, tmp_path: Path, monke
     assert (epoch.min, epoch.max, epoch.value) == (0, 2, 2)
     epoch.set_value(0).run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+# --- Train: starting a job ----------------------------------------------------------------
+
+
+class FakeJob:
+    """Stands in for vae.jobs.TrainingJob on the Train page: records what it was asked to train
+    and reports whatever state a test puts into it; trains nothing."""
+
+    started: list[tuple] = []
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.args = args
+        self.state = JobState(status="running", kind="vae", fraction=0.25, step={"epoch": 1, "epochs": 4, "elbo": -80.0})
+
+    def start(self) -> "FakeJob":
+        FakeJob.started.append(self.args)
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.state.status in ("pending", "queued", "running")
+
+    def snapshot(self) -> JobState:
+        return self.state
+
+    def stop(self) -> None:
+        self.state.status = "stopped"
+
+
+@pytest.fixture
+def fake_jobs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """The Train page starts FakeJobs (pages/train.py imports TrainingJob on every run); returns their args."""
+    monkeypatch.setattr(FakeJob, "started", [])
+    monkeypatch.setattr(vae.jobs, "TrainingJob", FakeJob)
+    return FakeJob.started
+
+
+def submit_training(at: AppTest, name: str, overwrite: bool = False) -> AppTest:
+    next(t for t in at.text_input if t.label == "Save as").set_value(name)
+    at.checkbox(key="train_overwrite").set_value(overwrite)
+    return next(b for b in at.button if b.label == "Train").click().run()
+
+
+def test_training_under_an_existing_name_asks_before_overwriting(app_env: Path, fake_jobs: list[tuple]) -> None:
+    at = run_app()
+    at.switch_page("pages/train.py").run()
+    before = {p.name: p.stat().st_mtime_ns for p in app_env.iterdir()}
+
+    submit_training(at, "digits-2d")  # the default pair's name, model "VAE + AE"
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert fake_jobs == []
+    (warning,) = at.main.warning
+    assert "digits-2d-vae.safetensors" in warning.value and "digits-2d-ae.safetensors" in warning.value
+    assert "Overwrite existing files" in warning.value
+
+    submit_training(at, "digits-2d", overwrite=True)
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.main.warning
+    assert [(args[1], args[5]) for args in fake_jobs] == [("both", "digits-2d")]
+    assert {p.name: p.stat().st_mtime_ns for p in app_env.iterdir()} == before  # a FakeJob trains nothing
+
+
+def test_training_under_a_new_name_starts_without_asking(app_env: Path, fake_jobs: list[tuple]) -> None:
+    at = run_app()
+    at.switch_page("pages/train.py").run()
+
+    submit_training(at, "brand-new")
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.main.warning and not at.main.error
+    assert [(args[1], args[5]) for args in fake_jobs] == [("both", "brand-new")]
 
 
 # --- first run -----------------------------------------------------------------------------
