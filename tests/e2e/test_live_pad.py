@@ -3,18 +3,23 @@ browser come from tests/e2e/conftest.py).
 
 One server for the module, on an empty models folder: the first session trains the default
 2-D VAE + AE pair (about 10-100 s, depending on the machine), then one session at projector
-size opens /live and drags, types and picks. Screenshots go to test-artifacts/.
+size opens /live and drags, types and picks; a second session, in a touch browser context,
+drags with touch events. A second server, on a folder with a tiny 4-D VAE, checks the pad
+above two dimensions (PCA map, one slider per dimension). Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from tests.e2e.conftest import run_streamlit, wait_until_idle
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PROJECTOR = {"width": 1280, "height": 800}
@@ -25,33 +30,73 @@ NEXT_FRAME = "() => new Promise((r) => requestAnimationFrame(() => requestAnimat
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
-@pytest.fixture(scope="module")
-def pad_page(streamlit_server, browser):
-    """One session for the module (tests/e2e/conftest.py's server on an empty models folder)."""
+def _open_live(context, url: str, name: str):
+    """A page of `context` on the server at `url`, with the Live pad ready; JS errors in `page.errors`."""
     ARTIFACTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport=PROJECTOR)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     # "/" first: the first session trains the default pair (and a fresh server only knows
     # app.py's st.navigation pages after app.py has run once).
-    pg.goto(streamlit_server + "/")
+    pg.goto(url + "/")
     try:
         pg.get_by_text("Explore the latent space").wait_for(timeout=FIRST_RUN_S * 1000)
     except Exception:
-        pg.screenshot(path=str(ARTIFACTS / "live_pad_first_run_failed.png"))
+        pg.screenshot(path=str(ARTIFACTS / f"{name}_first_run_failed.png"))
         raise
-    pg.goto(streamlit_server + "/live")
+    pg.goto(url + "/live")
     try:
         pg.locator("canvas.lp-map").wait_for(timeout=120_000)
         pg.wait_for_function(READY, timeout=120_000)
     except Exception as exc:
-        pg.screenshot(path=str(ARTIFACTS / "live_pad_not_ready.png"))
+        pg.screenshot(path=str(ARTIFACTS / f"{name}_not_ready.png"))
         raise AssertionError(f"the Live pad did not get ready: {exc}\npage: {pg.inner_text('body')[-1500:]}\nJS errors: {errors}") from None
-    pg.screenshot(path=str(ARTIFACTS / "live_pad_loaded.png"))
+    pg.screenshot(path=str(ARTIFACTS / f"{name}_loaded.png"))
     pg.errors = errors  # type: ignore[attr-defined]
-    yield pg
+    return pg
+
+
+@pytest.fixture(scope="module")
+def pad_page(streamlit_server, browser):
+    """One session for the module (tests/e2e/conftest.py's server on an empty models folder)."""
+    context = browser.new_context(viewport=PROJECTOR)
+    yield _open_live(context, streamlit_server, "live_pad")
     context.close()
+
+
+@pytest.fixture
+def touch_page(streamlit_server, browser, pad_page):
+    """A second session in a touch-capable context (pad_page first: the server has trained by then)."""
+    context = browser.new_context(viewport=PROJECTOR, has_touch=True)
+    try:
+        yield _open_live(context, streamlit_server, "live_pad_touch")
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def models_4d(tmp_path_factory):
+    """A models folder with one tiny 4-D VAE on digits (2 epochs: the pad needs weights, not quality)."""
+    from vae.data import load_dataset
+    from vae.workflow import default_run, train_models
+
+    folder = tmp_path_factory.mktemp("e2e-models-4d")
+    data = load_dataset("digits")
+    model_config, train_config = default_run(data, "vae", latent_dim=4)
+    train_models(data, "vae", model_config, replace(train_config, epochs=2, snapshot_points=0), folder, "digits-4d")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pad4_page(models_4d, browser, tmp_path_factory):
+    """A second server, on the 4-D folder, and one session on its Live pad."""
+    work = tmp_path_factory.mktemp("e2e-server-4d")
+    with run_streamlit(models_4d, work / "cache", work / "streamlit.log") as url:
+        context = browser.new_context(viewport=PROJECTOR)
+        try:
+            yield _open_live(context, url, "live_pad_4d")
+        finally:
+            context.close()
 
 
 @pytest.fixture(scope="module")
@@ -238,5 +283,151 @@ def test_weights_are_sent_once_and_again_when_the_browser_lost_them(pad_page):
     )  # the pad now decodes with the weights sent again
 
 
+def _release_from_browser(page, report) -> None:
+    """Send `report` as the pad's release state, as a crafted component message would, and wait for the rerun."""
+    page.evaluate("(r) => window.__latentPadLast.setStateValue('release', r)", report)
+    wait_until_idle(page)
+
+
+def _exceptions(page) -> list[str]:
+    return page.locator('[data-testid="stException"]').all_inner_texts()
+
+
+def test_a_crafted_release_is_ignored_and_python_keeps_its_z(pad_page):
+    pad_page.get_by_role("button", name="z = 0").click()
+    _wait_python_z(pad_page, [0.0, 0.0])
+    wait_until_idle(pad_page)
+    crafted = [
+        {"z": [1.0, 2.0, 3.0], "p": [0, 0], "seq": 900, "pixels": []},  # a 3-D z for a 2-D latent
+        {"z": [1.0], "seq": 901},
+        {"z": ["1", 2.0], "seq": 902},
+        {"z": [1.0, None], "seq": 903},  # NaN and Infinity arrive as null in JSON
+        {"z": 7, "seq": 904},
+        {"z": [[1.0], [2.0]], "seq": 905},
+        "release",
+        [1.0, 2.0],
+    ]
+    for report in crafted:
+        _release_from_browser(pad_page, report)
+        assert not _exceptions(pad_page), (report, _exceptions(pad_page))
+        assert _python_z(pad_page) == [0.0, 0.0], report
+    # a good z with pixels of the wrong size: z is taken, the pixels are not
+    _release_from_browser(pad_page, {"z": [0.5, -0.5], "p": [0.5, -0.5], "seq": 910, "pixels": [[0.5] * 3, "x"]})
+    _wait_python_z(pad_page, [0.5, -0.5])
+    assert not _exceptions(pad_page), _exceptions(pad_page)
+    assert pad_page.get_by_text("browser vs PyTorch").count() == 0  # no browser pixels to compare with
+
+
+def test_an_error_message_is_text_not_markup(pad_page):
+    message = '<img src=x onerror="window.__injected = 1"><b>bold</b>'
+    note = pad_page.evaluate(
+        """(m) => { const p = window.__latentPadLast; p.showError(m);
+                    return { text: p.note.textContent, elements: p.note.querySelectorAll('img, b').length,
+                             cls: p.note.firstElementChild.className }; }""",
+        message,
+    )
+    assert note == {"text": message, "elements": 0, "cls": "lp-error"}
+    pad_page.wait_for_timeout(200)
+    assert pad_page.evaluate("() => window.__injected") is None
+
+
 def test_no_javascript_errors(pad_page):
     assert not pad_page.errors, pad_page.errors  # type: ignore[attr-defined]
+
+
+def _touch(cdp, kind: str, points: list[tuple[float, float]]) -> None:
+    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y} for x, y in points]})
+
+
+def test_touch_drag_morphs_the_image_and_python_gets_the_final_z(touch_page):
+    pg = touch_page
+    assert pg.evaluate("() => navigator.maxTouchPoints") > 0
+    s = _state(pg)
+    (x0, x1), (y0, y1) = s["ranges"]
+    start = [x0 + 0.7 * (x1 - x0), y0 + 0.25 * (y1 - y0)]
+    end = [x0 + 0.3 * (x1 - x0), y0 + 0.8 * (y1 - y0)]
+    (sx, sy), (ex, ey) = _to_client(pg, start), _to_client(pg, end)
+    cdp = pg.context.new_cdp_session(pg)
+    _touch(cdp, "touchStart", [(sx, sy)])
+    pg.evaluate(NEXT_FRAME)
+    first = {label: _decoded_pixels(pg, label) for label in ("VAE", "AE")}
+    for i in range(1, 13):
+        _touch(cdp, "touchMove", [(sx + (ex - sx) * i / 12, sy + (ey - sy) * i / 12)])
+    pg.evaluate(NEXT_FRAME)
+    moving = _state(pg)
+    assert moving["seq"] == s["seq"]  # still down: nothing reported yet
+    last = {label: _decoded_pixels(pg, label) for label in ("VAE", "AE")}
+    for label in ("VAE", "AE"):
+        assert first[label] != last[label], f"the {label} image did not change while dragging with a finger"
+    painted = np.array(last["VAE"])
+    assert np.abs(painted - np.round(255 * np.array(pg.evaluate("(z) => window.__latentPadDecode(z, 0)", moving["z"])))).max() <= 1
+    _touch(cdp, "touchEnd", [])
+    pg.evaluate(NEXT_FRAME)
+
+    released = _state(pg)
+    assert released["seq"] == s["seq"] + 1  # one release, one report
+    px_size = np.array([x1 - x0, y1 - y0]) / np.array([released["plot"]["width"], released["plot"]["height"]])
+    assert np.all(np.abs(np.array(released["p"]) - end) <= px_size), (released["p"], end)
+    assert released["z"] == released["p"]
+    got = _wait_python_z(pg, released["z"])
+    np.testing.assert_allclose(got, end, atol=float(px_size.max()))
+    pg.get_by_text("browser vs PyTorch").first.wait_for(timeout=30_000)
+    pg.screenshot(path=str(ARTIFACTS / "live_pad_touch_released.png"))
+    assert not pg.errors, pg.errors  # type: ignore[attr-defined]
+
+
+def test_above_two_dimensions_sliders_and_the_lifted_z(pad4_page, models_4d):
+    from vae.checkpoint import load_checkpoint
+    from vae.data import load_dataset
+    from vae.embed import compute_map
+
+    pg = pad4_page
+    s = _state(pg)
+    assert s["latentDim"] == 4 and s["labels"] == ["VAE"]
+    sliders = pg.locator(".lp-slider input[type=range]")
+    assert sliders.count() == 4  # one per dimension
+    assert [sliders.nth(d).get_attribute("aria-label") for d in range(4)] == [f"latent dimension {d + 1}" for d in range(4)]
+    ckpt = load_checkpoint(next(models_4d.glob("*.safetensors")))
+    lmap, _ = compute_map(ckpt.model, load_dataset("digits").x_test, "pca", ckpt.sha256, cache=False)  # the page's map
+
+    # the crosshair: drag on the PCA map, z is the lifted position (4 numbers)
+    (x0, x1), (y0, y1) = s["ranges"]
+    start = [x0 + 0.2 * (x1 - x0), y0 + 0.5 * (y1 - y0)]
+    end = [x0 + 0.8 * (x1 - x0), y0 + 0.35 * (y1 - y0)]
+    (sx, sy), (ex, ey) = _to_client(pg, start), _to_client(pg, end)
+    pg.mouse.move(sx, sy)
+    pg.mouse.down()
+    pg.evaluate(NEXT_FRAME)
+    first = _decoded_pixels(pg, "VAE")
+    pg.mouse.move(ex, ey, steps=10)
+    pg.evaluate(NEXT_FRAME)
+    assert _decoded_pixels(pg, "VAE") != first, "the image did not change while dragging"
+    pg.mouse.up()
+    released = _state(pg)
+    px_size = np.array([x1 - x0, y1 - y0]) / np.array([released["plot"]["width"], released["plot"]["height"]])
+    assert np.all(np.abs(np.array(released["p"]) - end) <= px_size), (released["p"], end)
+    lifted = lmap.lift(np.array([released["p"]], np.float32))[0]
+    assert len(released["z"]) == 4
+    np.testing.assert_allclose(released["z"], lifted, atol=1e-4)
+    got = _wait_python_z(pg, released["z"])
+    assert len(got) == 4
+    np.testing.assert_allclose(got, lifted, atol=1e-4)
+
+    # one slider moves one coordinate of z, and the image
+    wait_until_idle(pg)
+    before, before_img = _state(pg), _decoded_pixels(pg, "VAE")
+    d = 2
+    slider = sliders.nth(d)
+    lo, hi = float(slider.get_attribute("min")), float(slider.get_attribute("max"))
+    slider.focus()
+    pg.keyboard.press("End")
+    pg.evaluate(NEXT_FRAME)
+    after = _state(pg)
+    assert abs(after["z"][d] - hi) <= (hi - lo) / 400 + 1e-9 and abs(after["z"][d] - before["z"][d]) > 1e-3
+    assert [v for k, v in enumerate(after["z"]) if k != d] == [v for k, v in enumerate(before["z"]) if k != d]
+    assert _decoded_pixels(pg, "VAE") != before_img, "the image did not change with the slider"
+    assert after["seq"] > before["seq"]  # the slider's change event reports to Python
+    got = _wait_python_z(pg, after["z"])
+    assert got[d] != before["z"][d]
+    pg.screenshot(path=str(ARTIFACTS / "live_pad_4d_slider.png"))
+    assert not _exceptions(pg) and not pg.errors, (_exceptions(pg), pg.errors)  # type: ignore[attr-defined]
