@@ -259,3 +259,92 @@ def test_real_mnist_test_pair_split(mnist_raw):
     _load_cached.cache_clear()
     again = load_dataset("mnist", data_root=root, download=False)
     assert torch.equal(ds.x_test, again.x_test) and torch.equal(ds.y_train, again.y_train)
+
+
+# --- torchvision names: the raw folder is read directly, torchvision only downloads -------
+
+
+@pytest.fixture
+def no_torchvision_class(monkeypatch):
+    """Constructing torchvision's MNIST class (its existence check or a download) fails the test."""
+    import torchvision.datasets as tvd
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torchvision's dataset class was used although the files are on disk")
+
+    monkeypatch.setattr(tvd, "MNIST", refuse)
+
+
+def write_full_set(raw: Path, gz: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A train pair (first 30 images) and a t10k pair (last 20) in a torchvision raw folder."""
+    images, labels = tiny_pair()
+    write_pair(raw, images[:30], labels[:30], gz=gz, prefix="train")
+    write_pair(raw, images[30:], labels[30:], gz=gz)
+    return images, labels
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_full_gz_set_in_raw_folder_uses_the_standard_split(tmp_path, download, no_torchvision_class):
+    raw = tmp_path / "MNIST" / "raw"
+    images, labels = write_full_set(raw, gz=True)
+    assert all(p.suffix == ".gz" for p in raw.iterdir())  # nothing uncompressed: torchvision's check would fail
+    ds = load_dataset("mnist", data_root=tmp_path, download=download)
+    assert torch.equal(ds.x_train[:, 0], torch.from_numpy(images[:30]).float() / 255)
+    assert torch.equal(ds.y_train, torch.from_numpy(labels[:30]).long())
+    assert torch.equal(ds.x_test[:, 0], torch.from_numpy(images[30:]).float() / 255)
+    assert torch.equal(ds.y_test, torch.from_numpy(labels[30:]).long())
+    assert "standard split: 30 train / 20 test" in ds.description
+    assert sorted(p.name for p in raw.iterdir()) == sorted(f"{s}.gz" for s in (
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))  # nothing extracted
+
+
+def test_raw_folder_reads_the_same_tensors_as_torchvision(tmp_path):
+    """The uncompressed set torchvision itself accepts: our reading gives exactly its tensors."""
+    import torchvision.datasets as tvd
+
+    write_full_set(tmp_path / "MNIST" / "raw", gz=False)
+    ds = load_dataset("mnist", data_root=tmp_path, download=False)
+    for train, x, y in ((True, ds.x_train, ds.y_train), (False, ds.x_test, ds.y_test)):
+        reference = tvd.MNIST(str(tmp_path), train=train, download=False)
+        assert torch.equal(x, reference.data.float().div(255).unsqueeze(1))
+        assert torch.equal(y, reference.targets.long())
+
+
+def test_train_images_without_train_labels_split_the_test_pair(tmp_path, no_torchvision_class):
+    raw = tmp_path / "MNIST" / "raw"
+    images, labels = tiny_pair()
+    write_pair(raw, images, labels, gz=True)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_images(images[:5])))  # labels never arrived
+    ds = load_dataset("mnist", data_root=tmp_path, download=True)  # no download: the test pair is there
+    assert ds.x_train.shape == (40, 1, H, W) and ds.x_test.shape == (10, 1, H, W)
+    assert_pairs_intact(ds.x_train, ds.y_train)
+    assert "train-labels-idx1-ubyte[.gz] is missing" in ds.description and "40 train / 10 test" in ds.description
+
+
+def test_torchvision_class_only_downloads_into_the_raw_folder(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    images, labels = tiny_pair()
+    calls = []
+
+    class FakeKMNIST:  # stands in for the download: writes the gz files where torchvision puts them
+        def __init__(self, root, train, download):
+            calls.append((root, train, download))
+            raw = Path(root) / "KMNIST" / "raw"
+            write_pair(raw, images[:30], labels[:30], gz=True, prefix="train")
+            write_pair(raw, images[30:], labels[30:], gz=True)
+
+    monkeypatch.setattr(tvd, "KMNIST", FakeKMNIST)
+    ds = load_dataset("kmnist", data_root=tmp_path, download=True)
+    assert calls == [(str(tmp_path.resolve()), False, True)]
+    assert torch.equal(ds.y_train, torch.from_numpy(labels[:30]).long()) and ds.class_names[0] == "o"
+    assert "standard split" in ds.description
+
+
+def test_a_download_that_leaves_no_files_is_a_message(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    monkeypatch.setattr(tvd, "KMNIST", lambda root, train, download: None)
+    with pytest.raises(DatasetError) as err:
+        load_dataset("kmnist", data_root=tmp_path, download=True)
+    assert "could not be downloaded" in str(err.value) and str(tmp_path / "KMNIST" / "raw") in str(err.value)

@@ -8,9 +8,10 @@ Names:
   idx:<folder>    any folder with MNIST-format IDX files (t10k pair, optionally the train pair)
 
 The torchvision sets live under a data root: `--data-root`, else `$VAE_DATA_ROOT`, else
-`~/.cache/latent-explorer/data`, in torchvision's layout (`<root>/MNIST/raw/...`). A raw
-folder that holds only the 10,000-image test pair is split deterministically into train
-and test, and the description says so.
+`~/.cache/latent-explorer/data`, in torchvision's layout (`<root>/MNIST/raw/...`). The raw
+folder is read like an IDX folder (plain or .gz files); torchvision's class is used only to
+download into it. A raw folder that holds only the 10,000-image test pair (or lacks one of the
+train files) is split deterministically into train and test, and the description says so.
 """
 
 from __future__ import annotations
@@ -195,8 +196,10 @@ def _load_idx_folder(name: str, folder: Path, class_names: list[str]) -> Dataset
         how = f"the standard split: {len(xtr):,} train / {len(xte):,} test"
     else:
         xtr, ytr, xte, yte = _split(_images_to_float(x_te), y_te.long())
+        missing = [IDX_FILES[k] for k in ("train_images", "train_labels") if paths[k] is None]
+        found = "only the test pair was found" if len(missing) == 2 else f"{missing[0]}[.gz] is missing"
         how = (
-            f"only the {x_te.shape[0]:,}-image test pair was found, so it was split "
+            f"{found}, so the {x_te.shape[0]:,}-image test pair was split "
             f"deterministically (seed {SPLIT_SEED}) into {len(xtr):,} train / {len(xte):,} test"
         )
     n_classes = int(max(int(ytr.max()), int(yte.max()))) + 1
@@ -212,33 +215,44 @@ def _load_idx_folder(name: str, folder: Path, class_names: list[str]) -> Dataset
     )
 
 
-def _load_torchvision(name: str, root: Path, download: bool) -> Dataset:
-    import torchvision.datasets as tvd
+def _has_test_pair(folder: Path) -> bool:
+    return folder.is_dir() and all(_find_idx(folder, IDX_FILES[k]) for k in ("test_images", "test_labels"))
 
+
+def _load_torchvision(name: str, root: Path, download: bool) -> Dataset:
+    """Read `<root>/<Class>/raw` with the IDX readers; torchvision's class only downloads into it.
+
+    torchvision's own existence check wants all four files uncompressed, so a raw folder of
+    .gz files (or one with just the test pair) would look empty to it; reading the folder
+    ourselves accepts whatever `_load_idx_folder` accepts, plain or gzipped.
+    """
     cls_name, class_names = TORCHVISION_SETS[name]
     raw = root / cls_name / "raw"
-    has_train = raw.is_dir() and any(_find_idx(raw, IDX_FILES[k]) for k in ("train_images",))
-    if raw.is_dir() and not has_train and _find_idx(raw, IDX_FILES["test_images"]):
-        return _load_idx_folder(name, raw, class_names)  # only the test pair: split it
-    dataset_cls = getattr(tvd, cls_name)
+    if not _has_test_pair(raw):
+        if not download:
+            raise _not_available(name, raw, "is not on disk (download disabled)", f"no t10k pair in {raw}")
+        _download(name, cls_name, root, raw)
+    return _load_idx_folder(name, raw, class_names)
+
+
+def _download(name: str, cls_name: str, root: Path, raw: Path) -> None:
+    """Fetch the four IDX files into `raw` with torchvision (it checks their MD5 sums)."""
+    import torchvision.datasets as tvd
+
     try:
-        train = dataset_cls(str(root), train=True, download=download)
-        test = dataset_cls(str(root), train=False, download=download)
+        getattr(tvd, cls_name)(str(root), train=False, download=True)
     except (RuntimeError, URLError, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        verb = "could not be downloaded" if download else "is not on disk (download disabled)"
-        raise DatasetError(
-            f"dataset {name!r} {verb} ({first_line}). Put its IDX files "
-            f"(at least t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz) in {raw}, "
-            f"or set VAE_DATA_ROOT / --data-root to a folder that has {cls_name}/raw; "
-            f"the 'digits' dataset works offline"
-        ) from None
-    return Dataset(
-        name=name,
-        description=f"torchvision {cls_name} from {root}: {len(train):,} train / {len(test):,} test",
-        x_train=_images_to_float(train.data),
-        y_train=train.targets.long(),
-        x_test=_images_to_float(test.data),
-        y_test=test.targets.long(),
-        class_names=tuple(class_names),
+        raise _not_available(name, raw, "could not be downloaded", first_line) from None
+    if not _has_test_pair(raw):  # torchvision moved its layout: say where the files were expected
+        raise _not_available(name, raw, "could not be downloaded", f"torchvision left no t10k pair in {raw}")
+
+
+def _not_available(name: str, raw: Path, verb: str, reason: str) -> DatasetError:
+    cls_name = raw.parent.name
+    return DatasetError(
+        f"dataset {name!r} {verb} ({reason}). Put its IDX files "
+        f"(at least t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz) in {raw}, "
+        f"or set VAE_DATA_ROOT / --data-root to a folder that has {cls_name}/raw; "
+        f"the 'digits' dataset works offline"
     )
