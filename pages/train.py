@@ -17,6 +17,12 @@ from vae.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir
 
 st.title("Train")
 JOB_KEY = "train_job"
+LIVE_STATES = ("pending", "queued", "running")
+
+
+def is_live(job: TrainingJob | None) -> bool:
+    """Whether the job may still make progress (so the page keeps polling it)."""
+    return job is not None and job.alive and job.snapshot().status in LIVE_STATES
 
 
 def start_job(form: dict) -> None:
@@ -75,6 +81,9 @@ if submitted and not running:
     start_job(dict(dataset=dataset, model=model, arch=arch, latent_dim=latent_dim, beta=beta, epochs=epochs,
                    batch_size=batch_size, lr=lr, seed=seed, name=name, overwrite=overwrite))
     job = st.session_state.get(JOB_KEY)
+# The panels below poll the job on timers only while it can still change: a timer reruns its
+# fragment even when there is nothing to show, and 30 idle Train pages would keep the server busy.
+live = is_live(job)
 if st.session_state.get("train_error"):
     st.error(st.session_state["train_error"])
 if st.session_state.get("train_overwrite_warning"):
@@ -91,7 +100,6 @@ def thin(rows: list[dict], max_points: int = 200) -> list[dict]:
     return kept if kept[-1] is rows[-1] else [*kept, rows[-1]]
 
 
-@st.fragment(run_every=3.0)
 def curves_panel() -> None:
     """Live loss curves, refreshed every few seconds rather than on every progress tick, and
     rebuilt only when new epochs arrived: building the Plotly figure takes ~100 ms of the
@@ -108,11 +116,12 @@ def curves_panel() -> None:
     st.plotly_chart(cached[2], key="train_curves")
 
 
-@st.fragment(run_every=0.7)
 def progress_panel() -> None:
     job: TrainingJob | None = st.session_state.get(JOB_KEY)
     if job is None:
         return
+    if live and not is_live(job):  # it just ended: one full run draws the result and stops the timers
+        st.rerun()
     state = job.snapshot()
     s = state.step
     text = f"{state.kind.upper()} epoch {int(s.get('epoch', 0))}/{int(s.get('epochs', 0))} · ELBO {s.get('elbo', 0):.2f} nats · {s.get('images_per_s', 0):,.0f} images/s" if s else "starting…"
@@ -139,8 +148,8 @@ def progress_panel() -> None:
         st.warning(state.message)
 
 
-progress_panel()
-curves_panel()
+st.fragment(progress_panel, run_every=0.7 if live else None)()
+st.fragment(curves_panel, run_every=3.0 if live else None)()
 
 sel = common.current_selection()
 if sel is not None and sel.primary.snapshots is not None:

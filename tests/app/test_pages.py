@@ -370,6 +370,45 @@ def test_training_under_a_new_name_starts_without_asking(app_env: Path, fake_job
     assert [(args[1], args[5]) for args in fake_jobs] == [("both", "brand-new")]
 
 
+@pytest.fixture
+def timers(monkeypatch: pytest.MonkeyPatch) -> list[list[float]]:
+    """Per AppTest run, the intervals of the fragment timers (st.fragment(run_every=...)) the
+    run asked the browser for; AppTest itself never fires them."""
+    import streamlit.testing.v1.local_script_runner as runner
+
+    seen: list[list[float]] = []
+    parse = runner.parse_tree_from_messages
+
+    def recording(messages):  # type: ignore[no-untyped-def]
+        seen.append(sorted(m.auto_rerun.interval for m in messages if m.WhichOneof("type") == "auto_rerun"))
+        return parse(messages)
+
+    monkeypatch.setattr(runner, "parse_tree_from_messages", recording)
+    return seen
+
+
+def test_train_page_polls_only_while_a_job_runs(app_env: Path, fake_jobs: list[tuple], timers: list[list[float]]) -> None:
+    at = run_app()
+    at.switch_page("pages/train.py").run()
+    assert timers[-1] == []  # no job: no timers
+
+    submit_training(at, "brand-new")
+    job = at.session_state["train_job"]
+    assert timers[-1] == pytest.approx([0.7, 3.0])  # progress and curves refresh while it trains
+    assert "VAE epoch 1/4" in at.get("progress")[0].proto.text
+
+    job.state.history = {"vae": [{"epoch": 1.0, "train_elbo": -90.0, "test_elbo": -95.0, "train_recon": -80.0, "train_kl": 10.0,
+                                  "test_recon": -85.0, "test_kl": 10.0}]}
+    job.state.status, job.state.fraction, job.state.message = "done", 1.0, "saved brand-new-vae.safetensors, brand-new-ae.safetensors"
+    at.run()  # what the fragment's st.rerun() does once it sees the end
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert timers[-1] == []
+    assert "saved brand-new-vae.safetensors" in at.success[0].value
+    assert [c.key for c in at.get("plotly_chart")][:1] == ["train_curves"]
+    assert next(b for b in at.button if b.label == "Train").proto.disabled is False
+
+
 # --- first run -----------------------------------------------------------------------------
 
 
