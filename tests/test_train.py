@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -135,6 +136,31 @@ def test_should_stop_keeps_finished_epochs(digits, tiny_model_config, tiny_train
         device="cpu",
     )
     assert result.stopped and len(result.history) == 2
+
+
+def test_a_stop_on_the_last_step_of_an_epoch_keeps_that_epoch(digits, tiny_model_config, tiny_train_config):
+    """The epoch completed, so it gets its row and snapshot (the same as an unstopped run's), then training stops."""
+    steps_per_epoch = math.ceil(len(digits.x_train) / 64)  # 23
+    calls = {"n": 0}
+
+    def stop_at_end_of_epoch_2() -> bool:
+        calls["n"] += 1
+        return calls["n"] == 2 * steps_per_epoch
+
+    reports: list[Progress] = []
+    cfg = tiny_train_config(epochs=5, batch_size=64, snapshot_points=20)
+    stopped_model = build_model(tiny_model_config(), seed=0)
+    result = fit(stopped_model, digits, cfg, reports.append, stop_at_end_of_epoch_2, device="cpu")
+    assert result.stopped is True and calls["n"] == 2 * steps_per_epoch
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert result.snapshots.shape == (3, 20, 2)  # before training and after epochs 1 and 2
+    assert reports[-1].kind == "epoch" and reports[-1].epoch == 2 and reports[-1].record == result.history[-1]
+
+    full_model = build_model(tiny_model_config(), seed=0)
+    full = fit(full_model, digits, replace(cfg, epochs=2), device="cpu")
+    assert without_timing(result.history) == without_timing(full.history)
+    assert torch.equal(result.snapshots, full.snapshots)
+    assert same_weights(weights(stopped_model), weights(full_model))
 
 
 def test_not_stopped_when_finished(digits, tiny_model_config, tiny_train_config):

@@ -199,8 +199,8 @@ def _fit(
             if stop:
                 result.stopped = True
                 break
-        if result.stopped:
-            break
+        if result.stopped and seen < n:
+            break  # stopped inside the epoch: a partial epoch gets no row
         train_recon, train_kl, train_elbo = (sums / seen).tolist()
         seconds = time.perf_counter() - epoch_start
         test = evaluate_elbo(model, x_test, generator=gen)
@@ -231,6 +231,8 @@ def _fit(
                     record["images_per_s"], record=record, snapshot=snapshot,
                 )
             )
+        if result.stopped:
+            break  # the stop came on the epoch's last step: the epoch finished and kept its row
     model.eval()
     result.seconds = time.perf_counter() - start
     if snaps:
