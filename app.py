@@ -3,25 +3,19 @@ sidebar (model choice, upload, download) and navigation over pages/."""
 
 from __future__ import annotations
 
-import threading
+import time
 from pathlib import Path
 
 import streamlit as st
 
 from pages import common
-from vae.data import load_dataset
 from vae.errors import LatentExplorerError
-from vae.workflow import default_run, list_models, models_dir, train_models
+from vae.workflow import first_run_training, list_models, models_dir
 
 st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
 st.markdown(common.PAGE_CSS, unsafe_allow_html=True)
 
 DEFAULT_PAIR = "digits-2d"
-
-
-@st.cache_resource(max_entries=1)
-def _first_run_lock() -> threading.Lock:
-    return threading.Lock()
 
 
 @st.cache_resource(max_entries=1)
@@ -49,27 +43,27 @@ _freeze_startup_objects()
 
 
 def ensure_default_models() -> None:
-    """On an empty models folder, train the 2-D VAE + AE pair on digits, with progress."""
+    """On an empty models folder, wait for the default 2-D VAE + AE pair, with progress.
+
+    The training runs once per server in a background thread (vae.workflow.first_run_training),
+    not in this script run: a click here only restarts the waiting, and a second browser shows
+    the same progress instead of a blank page. Every waiting page goes on by itself once it is done."""
     if list_models(models_dir()):
         return
-    with _first_run_lock():
-        if list_models(models_dir()):  # another session finished it while we waited
+    training = first_run_training(models_dir(), DEFAULT_PAIR)
+    with st.status("First start: training the default models, a 2-D VAE and a 2-D AE on the embedded digits…",
+                   expanded=True) as status:
+        st.write("This happens once, on an empty models folder, and takes from a few seconds to a minute. "
+                 "Every open page goes on by itself when it is done.")
+        bar = st.progress(0.0, text="starting")
+        while (state := training.snapshot()).status == "running":
+            bar.progress(min(1.0, state.fraction), text=state.text)  # where a rerun or a closed tab ends this wait (not the training)
+            time.sleep(0.5)
+        if state.status == "failed":
+            status.update(label=f"First-run training failed: {state.error}", state="error")
             return
-        with st.status("First run: training a 2-D VAE and a 2-D AE on the embedded digits…", expanded=True) as status:
-            bar = st.progress(0.0, text="starting")
-            data = load_dataset("digits")
-            model_config, train_config = default_run(data)
-
-            def show(kind: str, p) -> None:  # type: ignore[no-untyped-def]
-                done = (0 if kind == "vae" else 1) + p.fraction
-                bar.progress(done / 2, text=f"{kind.upper()} epoch {p.epoch}/{p.epochs}: ELBO {p.elbo:.1f} nats")
-
-            try:
-                train_models(data, "both", model_config, train_config, models_dir(), DEFAULT_PAIR, callback=show)
-            except LatentExplorerError as exc:
-                status.update(label=f"First-run training failed: {exc}", state="error")
-                return
-            status.update(label="Trained and saved the default VAE + AE pair", state="complete", expanded=False)
+        bar.progress(1.0, text="done")
+        status.update(label="Trained and saved the default VAE + AE pair", state="complete", expanded=False)
 
 
 def sidebar() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -440,3 +441,64 @@ def test_first_run_trains_and_saves_the_default_pair(tmp_path: Path, monkeypatch
     at.run()  # the second run finds the models and trains nothing
     assert not at.status
     assert sorted(p.name for p in models.iterdir()) == ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]
+
+
+def test_first_run_trains_once_while_sessions_come_and_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default pair trains in the background, not in a script run: a session that stops
+    waiting (a rerun, a closed tab) does not abort or restart it, and a second session sees the
+    same progress until it is done, then its page."""
+    models = tmp_path / "models"
+    monkeypatch.setenv("VAE_MODELS_DIR", str(models))
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    train_models, gate, calls = vae.workflow.train_models, threading.Event(), []
+
+    def gated_short_training(data, which, model_config, train_config, out_dir, name, callback=None, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(name)
+
+        def progress(kind, p):  # type: ignore[no-untyped-def]
+            gate.wait(60)  # held until the test lets it go on
+            callback(kind, p)
+
+        return train_models(data, which, model_config, replace(train_config, epochs=3), out_dir, name, callback=progress, **kwargs)
+
+    monkeypatch.setattr(vae.workflow, "train_models", gated_short_training)
+
+    first = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    with pytest.raises(RuntimeError, match="timed out"):  # the first session gives up waiting: its run is stopped
+        first.run(timeout=3)
+    assert calls == ["digits-2d"] and not models.exists()
+
+    threading.Timer(2.0, gate.set).start()
+    second = AppTest.from_file(APP, default_timeout=TIMEOUT).run(timeout=120)  # waits, then shows its page
+
+    assert not second.exception, [e.value for e in second.exception]
+    assert calls == ["digits-2d"]  # trained once: not restarted by the stopped run nor by the second session
+    assert [(s.state, s.label) for s in second.status] == [("complete", "Trained and saved the default VAE + AE pair")]
+    assert any("Every open page goes on by itself" in m.value for m in second.markdown)
+    assert image_by_caption(second, "decoded image")
+
+    first.run()  # the first session comes back: the models are there
+    assert not first.exception, [e.value for e in first.exception]
+    assert not first.status and image_by_caption(first, "decoded image")
+    assert sorted(p.name for p in models.iterdir()) == ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]
+
+
+def test_a_failed_first_run_is_a_message_and_the_next_run_tries_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    models = tmp_path / "models"
+    monkeypatch.setenv("VAE_MODELS_DIR", str(models))
+    calls = []
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        raise vae.workflow.ConfigError("disk on fire")
+
+    monkeypatch.setattr(vae.workflow, "train_models", failing)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert [(s.state, s.label) for s in at.status] == [("error", "First-run training failed: disk on fire")]
+    assert any("No model yet" in i.value for i in at.info)  # the app goes on without models: Train and upload work
+
+    at.run()
+    assert len(calls) == 2 and at.status[0].state == "error"
+
