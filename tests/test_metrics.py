@@ -11,6 +11,7 @@ from torch import nn
 
 from vae.config import ModelConfig, TrainConfig
 from vae.embed import encode_means
+from vae.losses import log_px_importance
 from vae.metrics import full_report, interpolation_smoothness, path_smoothness, prior_report
 from vae.models import AE, build_model
 from vae.train import fit
@@ -173,3 +174,48 @@ def test_vae_lines_change_more_evenly_than_the_ae(pair, digits) -> None:
     vae, ae = (full_report(pair[k], digits.x_test, k=1, seed=0) for k in ("vae", "ae"))
     assert vae["prior"]["jump_ratio"] < ae["prior"]["jump_ratio"]
     assert vae["interpolation"]["jump_ratio"] < ae["interpolation"]["jump_ratio"]
+
+
+# ---------------------------------------------------------------- log p(x) estimate (vae/losses.py, used by elbo_report)
+
+
+def log_px_as_before(model, x: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
+    """The earlier formulation: every chunk decoded at once against `chunk` repeated copies of x."""
+    mu, logvar = model.encode(x)
+    log_w, done = [], 0
+    while done < k:
+        m = min(chunk, k - done)
+        eps = torch.randn((m, *mu.shape))
+        z = mu + torch.exp(0.5 * logvar) * eps
+        logits = model.decode_logits(z.reshape(-1, mu.shape[1]))
+        log_px_z = -torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, x.repeat(m, 1, 1, 1), reduction="none").flatten(1).sum(1).reshape(m, -1)
+        log_pz = -0.5 * (math.log(2 * math.pi) + z.pow(2)).sum(-1)
+        log_qz = -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+        log_w.append(log_px_z + log_pz - log_qz)
+        done += m
+    return torch.logsumexp(torch.cat(log_w), 0) - math.log(k)
+
+
+@pytest.mark.parametrize("max_elements", [None, 50 * 64 * 3, 1])  # one pass per chunk, 3 samples at a time, 1 at a time
+def test_log_px_equals_the_repeated_copies_formulation(tiny_model_config, digits, max_elements) -> None:
+    model = build_model(tiny_model_config("vae", latent_dim=3), seed=0).eval()
+    x = digits.x_test[:50]
+    with torch.no_grad():
+        torch.manual_seed(0)
+        expected = log_px_as_before(model, x, k=25, chunk=10)
+    torch.manual_seed(0)
+    got = log_px_importance(model, x, k=25, chunk=10, **({} if max_elements is None else {"max_elements": max_elements}))
+    assert got.shape == (50,)
+    assert torch.allclose(got, expected, rtol=0, atol=1e-4)
+
+
+def test_log_px_decodes_at_most_max_elements_pixels_at_once(tiny_model_config, digits, monkeypatch) -> None:
+    model = build_model(tiny_model_config("vae"), seed=0).eval()
+    rows: list[int] = []
+    decode = model.decode_logits
+    monkeypatch.setattr(model, "decode_logits", lambda z: (rows.append(z.shape[0]), decode(z))[1])
+    x = digits.x_test[:40]  # 40 images x 64 pixels = 2,560 per sample
+    log_px_importance(model, x, k=30, chunk=12, max_elements=4 * 2560)
+    assert sum(rows) == 30 * 40  # every sample of every image decoded once
+    assert max(rows) * 64 <= 4 * 2560 and max(rows) == 4 * 40
