@@ -3,27 +3,20 @@ image display and latent sliders. The only Streamlit module besides the pages th
 
 from __future__ import annotations
 
-import hashlib
-import io
-from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
 import streamlit as st
-from PIL import Image
 
-from vae.checkpoint import MAX_CHECKPOINT_BYTES, Checkpoint, load_checkpoint
-from vae.data import Dataset, load_dataset
-from vae.embed import LatentMap, compute_map, default_method
-from vae.errors import LatentExplorerError
-from vae.workflow import ModelEntry, find_pairs, list_models, models_dir
 
 def _leave_pages_folder_mode() -> None:
     """Our pages live in `pages/` (the project layout), which makes Streamlit's old
     pages-folder mode kick in for the very first request of a fresh server: a deep link such
     as /compare would then run the page without app.py (no sidebar, no models). st.navigation
     turns that mode off, but only once app.py has run; turn it off here and rerun, so the
-    request goes through app.py like every other one."""
+    request goes through app.py like every other one.
+
+    It runs before this module's heavy imports (torch: seconds on a busy machine): the rerun
+    is raised inside the import, and Python drops a module whose import raised, so a session
+    that started importing it meanwhile (two browsers opening a fresh server) got
+    "ImportError: cannot import name 'common' from 'pages'"."""
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
@@ -32,6 +25,21 @@ def _leave_pages_folder_mode() -> None:
 
 
 _leave_pages_folder_mode()
+
+# The rest is imported after the check above on purpose (see its docstring).
+import hashlib  # noqa: E402
+import io  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from vae.checkpoint import MAX_CHECKPOINT_BYTES, Checkpoint, load_checkpoint  # noqa: E402
+from vae.data import Dataset, load_dataset  # noqa: E402
+from vae.embed import LatentMap, compute_map, default_method  # noqa: E402
+from vae.errors import LatentExplorerError  # noqa: E402
+from vae.workflow import ModelEntry, find_pairs, list_models, models_dir  # noqa: E402
 
 UPLOAD_LIMIT_MB = 64
 MAX_UPLOADS_PER_SESSION = 4  # older uploads are forgotten, so one session cannot fill the server's memory

@@ -502,3 +502,16 @@ def test_a_failed_first_run_is_a_message_and_the_next_run_tries_again(tmp_path: 
     at.run()
     assert len(calls) == 2 and at.status[0].state == "error"
 
+
+def test_pages_folder_check_runs_before_the_heavy_imports_of_common() -> None:
+    """pages/common.py raises st.rerun() inside its own import on a fresh server; that must happen
+    before it imports torch (seconds), or a second browser importing it meanwhile gets an
+    ImportError (seen in Chromium: a reload or a second tab during the first second of a server)."""
+    import ast
+
+    body = ast.parse((REPO_ROOT / "pages" / "common.py").read_text()).body
+    check = next(i for i, node in enumerate(body) if isinstance(node, ast.Expr) and "_leave_pages_folder_mode" in ast.unparse(node))
+    heavy = [i for i, node in enumerate(body) if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("vae", "PIL"))]
+    heavy += [i for i, node in enumerate(body) if isinstance(node, ast.Import) and any(a.name == "numpy" for a in node.names)]
+    assert heavy and check < min(heavy)
+
