@@ -214,10 +214,15 @@ def png_bytes(image: np.ndarray, width: int = IMAGE_PX) -> bytes:
     return buf.getvalue()
 
 
-def slider_ranges(mu: np.ndarray) -> list[tuple[float, float]]:
-    """Per-dimension slider range: mean +- 3 std of the test means (at least +-3 for a VAE)."""
-    mean, std = mu.mean(0), mu.std(0)
-    return [(float(m - 3 * s), float(m + 3 * s)) for m, s in zip(mean, np.maximum(std, 1e-3))]
+def slider_ranges(mu: np.ndarray, cover_prior: bool = False) -> list[tuple[float, float]]:
+    """Per-dimension (lo, hi) slider range for the test means mu (N, D): mean ± 3 std. With
+    `cover_prior` (for a VAE) the range also covers at least ±3, the prior's ±3σ where samples
+    z ~ N(0, I) come from, however tightly the test means happen to cluster."""
+    mean, std = mu.mean(0), np.maximum(mu.std(0), 1e-3)
+    lo, hi = mean - 3 * std, mean + 3 * std
+    if cover_prior:
+        lo, hi = np.minimum(lo, -3.0), np.maximum(hi, 3.0)
+    return [(float(a), float(b)) for a, b in zip(lo, hi)]
 
 
 def z_key(prefix: str, i: int) -> str:

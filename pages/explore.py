@@ -30,7 +30,7 @@ else:
 with st.spinner("t-SNE of the test means (a few seconds; cached afterwards)…" if method == "tsne" else "encoding the test set…"):
     lmap, index = common.map_for(ckpt, method)
 labels = data.y_test[index].numpy()
-ranges = common.slider_ranges(lmap.mu_)
+ranges = common.slider_ranges(lmap.mu_, cover_prior=ckpt.kind == "vae")
 prefix = f"explore_{ckpt.sha256[:12]}"
 chart_key = f"{prefix}_map"
 axis_ranges = plots.axis_ranges(lmap.points_)

@@ -170,6 +170,22 @@ def test_clicking_empty_space_decodes_that_spot(app_env: Path) -> None:
     assert not any(c.startswith("test image #") for img in at.image for c in img.captions)
 
 
+def test_vae_sliders_cover_the_priors_three_sigma(app_env: Path) -> None:
+    """The fixture's briefly trained VAE keeps its test means in a narrow band; its sliders
+    still reach ±3, where samples from the prior come from."""
+    at = run_app()
+    sliders = explore_sliders(at, explore_prefix(app_env))
+    assert len(sliders) == 2 and all(s.min <= -3 and s.max >= 3 for s in sliders), [(s.min, s.max) for s in sliders]
+
+
+def test_slider_ranges_cover_the_prior_only_when_asked() -> None:
+    from pages.common import slider_ranges
+
+    mu = np.array([[0.0, 10.0], [0.2, 10.2]], np.float32)  # mean (0.1, 10.1), std 0.1
+    np.testing.assert_allclose(slider_ranges(mu), [(-0.2, 0.4), (9.8, 10.4)], atol=1e-5)
+    np.testing.assert_allclose(slider_ranges(mu, cover_prior=True), [(-3.0, 3.0), (-3.0, 10.4)], atol=1e-5)
+
+
 # --- uploads -------------------------------------------------------------------------------
 
 
