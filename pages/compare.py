@@ -24,12 +24,47 @@ method = "identity" if dim <= 2 else "pca"
 maps = {kind: common.map_for(c, method) for kind, c in (("VAE", vae_ckpt), ("AE", ae_ckpt))}
 models = {"VAE": vae_ckpt.model, "AE": ae_ckpt.model}
 shared = plots.axis_ranges(*(m.points_ for m, _ in maps.values()))
-ranges = common.slider_ranges(np.concatenate([m.mu_ for m, _ in maps.values()]))
 prefix = f"compare_{vae_ckpt.sha256[:8]}_{ae_ckpt.sha256[:8]}"
 st.caption(
     f"{dim}-D latent, {'the means themselves' if method == 'identity' else 'PCA of the means'} on the same axes. "
     "The VAE's KL term pulls its codes into a compact ball around 0; the AE puts them anywhere, leaving gaps."
 )
+
+# The shared sliders: the VAE's range (its codes and the prior's ±3σ) or one that also spans the
+# AE's codes. An AE is free to spread its codes far (±40 where the VAE stays within ±3), and a
+# slider spanning both would leave the VAE's whole useful region a few pixels wide; then the
+# user picks which range the sliders follow, the VAE's by default.
+vae_ranges = common.slider_ranges(maps["VAE"][0].mu_, cover_prior=True)
+ae_ranges = common.slider_ranges(maps["AE"][0].mu_)
+span_ranges = {
+    "vae": vae_ranges,
+    "both": [(min(v[0], a[0]), max(v[1], a[1])) for v, a in zip(vae_ranges, ae_ranges)],
+}
+ae_far_out = any(b[1] - b[0] > 2 * (v[1] - v[0]) for v, b in zip(vae_ranges, span_ranges["both"]))
+span_key = f"{prefix}_span"
+if not ae_far_out:
+    st.session_state[span_key] = "both"  # the VAE's region keeps at least half of each slider anyway
+elif st.session_state.get(span_key) not in span_ranges:
+    st.session_state[span_key] = "vae"
+
+
+def sliders_of(span: str) -> str:
+    """Widget-key prefix of the sliders for one span (their range is part of a slider's identity)."""
+    return f"{prefix}_{span}"
+
+
+def move_z(z: np.ndarray, span: str) -> None:
+    st.session_state[span_key] = span
+    common.set_z(sliders_of(span), z, span_ranges[span])
+
+
+def on_span_change() -> None:
+    """Keep z (clipped into the new range) when the sliders switch ranges."""
+    new = st.session_state[span_key]
+    old = "both" if new == "vae" else "vae"
+    z = [st.session_state.get(common.z_key(sliders_of(old), i)) for i in range(dim)]
+    if None not in z:
+        move_z(np.array(z, np.float32), new)
 
 
 def on_click(kind: str) -> None:
@@ -43,7 +78,10 @@ def on_click(kind: str) -> None:
         z = encode_means(models[kind], data.x_test[idx : idx + 1])[0]
     else:
         z = lmap.lift(np.array([[p["x"], p["y"]]], np.float32))[0]
-    common.set_z(prefix, z, ranges)
+    span = st.session_state[span_key]
+    if span == "vae" and any(not lo <= v <= hi for v, (lo, hi) in zip(z, vae_ranges)):
+        span = "both"  # an AE code beyond the VAE's range: widen the sliders rather than clip it
+    move_z(z, span)
 
 
 cols = st.columns(2, gap="large")
@@ -64,10 +102,18 @@ def same_z_panel() -> None:
     st.subheader("The same z, decoded by both")
     c_sl, c_vae, c_ae = st.columns([2, 1, 1], gap="medium")
     with c_sl:
-        z = common.latent_sliders(prefix, ranges, columns=2)
+        if ae_far_out:
+            st.radio(
+                "Slider range", list(span_ranges), key=span_key, on_change=on_span_change, horizontal=True,
+                format_func={"vae": "the VAE's codes and the prior's ±3σ", "both": "the AE's codes too"}.get,
+                help="The AE spreads its codes far wider than the VAE, so a range covering both leaves the VAE's region "
+                     "only a small part of each slider.",
+            )
+        span = st.session_state[span_key]
+        z = common.latent_sliders(sliders_of(span), span_ranges[span], columns=2)
     for c, kind in ((c_vae, "VAE"), (c_ae, "AE")):
         with c:
-            common.show_image(images.decode_images(models[kind], z)[0], kind, width="stretch")
+            common.show_image(images.decode_images(models[kind], z)[0], f"{kind} decodes z", width="stretch")
 
 
 same_z_panel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -184,6 +185,182 @@ def test_slider_ranges_cover_the_prior_only_when_asked() -> None:
     mu = np.array([[0.0, 10.0], [0.2, 10.2]], np.float32)  # mean (0.1, 10.1), std 0.1
     np.testing.assert_allclose(slider_ranges(mu), [(-0.2, 0.4), (9.8, 10.4)], atol=1e-5)
     np.testing.assert_allclose(slider_ranges(mu, cover_prior=True), [(-3.0, 3.0), (-3.0, 10.4)], atol=1e-5)
+
+
+# --- Compare: one z, two decoders ---------------------------------------------------------
+
+
+def compare_prefix(models_dir: Path, pair: str = "digits-2d") -> str:
+    vae_sha = load_checkpoint(models_dir / f"{pair}-vae.safetensors").sha256
+    ae_sha = load_checkpoint(models_dir / f"{pair}-ae.safetensors").sha256
+    return f"compare_{vae_sha[:8]}_{ae_sha[:8]}"
+
+
+def compare_sliders(at: AppTest, prefix: str):  # type: ignore[no-untyped-def]
+    """The shared z sliders, whichever range ("vae" or "both") they follow now."""
+    return sorted((s for s in at.slider if re.fullmatch(rf"{prefix}_(vae|both)_z\d+", s.key or "")), key=lambda s: s.key)
+
+
+def compare_decodes(at: AppTest) -> tuple[str, str]:
+    return image_by_caption(at, "VAE decodes z").value[0], image_by_caption(at, "AE decodes z").value[0]
+
+
+def open_compare(models_dir: Path | None = None, monkeypatch: pytest.MonkeyPatch | None = None) -> AppTest:
+    if models_dir is not None and monkeypatch is not None:
+        monkeypatch.setenv("VAE_MODELS_DIR", str(models_dir))
+    at = run_app()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_compare_a_shared_slider_changes_both_decoded_images(app_env: Path) -> None:
+    at = open_compare()
+    prefix = compare_prefix(app_env)
+    z1, z2 = compare_sliders(at, prefix)
+    start = compare_decodes(at)
+
+    z1.set_value(z1.max).run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    after = compare_decodes(at)
+    assert after[0] != start[0] and after[1] != start[1]
+    assert compare_sliders(at, prefix)[0].value == pytest.approx(z1.max)
+
+
+@pytest.mark.parametrize("kind", ["VAE", "AE"])
+def test_compare_clicking_a_test_point_puts_its_code_into_the_shared_sliders(app_env: Path, kind: str) -> None:
+    at = open_compare()
+    prefix = compare_prefix(app_env)
+    ckpt = load_checkpoint(app_env / f"digits-2d-{kind.lower()}.safetensors")
+    index = 11
+    mu = encode_means(ckpt.model, load_dataset("digits").x_test[index : index + 1])[0]
+    point = {"x": float(mu[0]), "y": float(mu[1]), "customdata": index, "curve_number": 1, "point_number": 0, "point_index": 0}
+    start = compare_decodes(at)
+
+    select_on_chart(at, f"{prefix}_{kind}_map", point)
+
+    assert not at.exception, [e.value for e in at.exception]
+    sliders = compare_sliders(at, prefix)
+    np.testing.assert_allclose([s.value for s in sliders], np.clip(mu, [s.min for s in sliders], [s.max for s in sliders]), atol=1e-5)
+    after = compare_decodes(at)
+    assert after[0] != start[0] and after[1] != start[1]
+
+
+def save_wide_pair(source: Path, folder: Path, scale: float = 20.0) -> Path:
+    """The fixture's pair as pair "wide", its AE rescaled so that its codes spread `scale` times
+    wider (decoder weights divided back: it decodes the same images from the wider codes)."""
+    folder.mkdir()
+    for kind in ("vae", "ae"):
+        ckpt = load_checkpoint(source / f"digits-2d-{kind}.safetensors")
+        model = ckpt.model
+        if kind == "ae":
+            with torch.no_grad():
+                model.encoder.mu.weight.mul_(scale)
+                model.encoder.mu.bias.mul_(scale)
+                model.decoder.body[0][0].weight.div_(scale)
+        save_checkpoint(folder / f"wide-{kind}.safetensors", model, ckpt.train_config, ckpt.dataset,
+                        history=ckpt.history, metrics=ckpt.metrics, pair="wide")
+    return folder
+
+
+def test_compare_sliders_follow_the_vae_when_the_ae_spreads_far(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slider spanning an AE's far-flung codes would squeeze the VAE's region into a sliver:
+    the sliders follow the VAE (and the prior's ±3σ) by default, a click on a far AE code widens
+    them to hold it, and switching back keeps z (clipped)."""
+    models = save_wide_pair(app_env, tmp_path / "models")
+    at = open_compare(models, monkeypatch)
+    prefix = compare_prefix(models, "wide")
+    span = at.radio(key=f"{prefix}_span")
+    assert span.value == "vae"
+    sliders = compare_sliders(at, prefix)
+    assert all(s.key.startswith(f"{prefix}_vae_z") and -3.5 <= s.min <= -3 and 3 <= s.max <= 3.5 for s in sliders), \
+        [(s.key, s.min, s.max) for s in sliders]
+
+    ae = load_checkpoint(models / "wide-ae.safetensors")
+    mu = encode_means(ae.model, load_dataset("digits").x_test)
+    index = int(np.argmax(np.abs(mu).max(1) * (np.abs(mu - mu.mean(0)) < 2.5 * mu.std(0)).all(1)))  # far out, inside 3σ
+    assert np.abs(mu[index]).max() > 3.5
+    point = {"x": float(mu[index, 0]), "y": float(mu[index, 1]), "customdata": index, "curve_number": 1, "point_number": 0, "point_index": 0}
+
+    select_on_chart(at, f"{prefix}_AE_map", point)
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key=f"{prefix}_span").value == "both"
+    sliders = compare_sliders(at, prefix)
+    assert all(s.key.startswith(f"{prefix}_both_z") for s in sliders)
+    np.testing.assert_allclose([s.value for s in sliders], mu[index], atol=1e-4)
+
+    at.radio(key=f"{prefix}_span").set_value("vae").run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    sliders = compare_sliders(at, prefix)
+    np.testing.assert_allclose([s.value for s in sliders], np.clip(mu[index], [s.min for s in sliders], [s.max for s in sliders]), atol=1e-4)
+
+
+def test_compare_keeps_one_range_when_the_ae_stays_close(app_env: Path) -> None:
+    at = open_compare()
+    prefix = compare_prefix(app_env)
+    assert not at.radio  # the fixture's AE stays within twice the VAE's range: no choice to make
+    assert all(s.min <= -3 and s.max >= 3 for s in compare_sliders(at, prefix))
+
+
+# --- Generate and Theory: their controls change what they show ------------------------------
+
+
+def test_generate_grid_size_changes_the_manifold(app_env: Path) -> None:
+    at = run_app()
+    at.switch_page("pages/generate.py").run()
+    before = image_by_caption(at, "15×15 manifold (z1 → right, z2 → up)").value[0]
+
+    at.slider(key="gen_n").set_value(7).run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert image_by_caption(at, "7×7 manifold (z1 → right, z2 → up)").value[0] != before
+
+
+def test_generate_new_samples_draws_other_images(app_env: Path) -> None:
+    at = run_app()
+    at.switch_page("pages/generate.py").run()
+    before = image_by_caption(at, "32 samples from the prior").value[0]
+
+    at.button(key="gen_resample").click().run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert image_by_caption(at, "32 samples from the prior").value[0] != before
+
+
+def theory_table(at: AppTest):  # type: ignore[no-untyped-def]
+    return at.dataframe[0].value
+
+
+def test_theory_another_test_image_changes_mu_and_z(app_env: Path) -> None:
+    at = run_app()
+    at.switch_page("pages/theory.py").run()
+    before = theory_table(at)
+
+    at.slider(key="theory_index").set_value(5).run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    after = theory_table(at)
+    assert image_by_caption(at, "x: test image #5")
+    assert not np.allclose(after["μ"], before["μ"]) and not np.allclose(after["z = μ + σ·ε"], before["z = μ + σ·ε"])
+    ckpt = load_checkpoint(app_env / "digits-2d-vae.safetensors")
+    np.testing.assert_allclose(after["μ"], encode_means(ckpt.model, load_dataset("digits").x_test[5:6])[0], atol=1e-5)
+
+
+def test_theory_resampling_eps_changes_z_but_not_mu(app_env: Path) -> None:
+    at = run_app()
+    at.switch_page("pages/theory.py").run()
+    before = theory_table(at)
+
+    next(b for b in at.button if b.label == "Resample ε").click().run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    after = theory_table(at)
+    np.testing.assert_allclose(after["μ"], before["μ"])
+    assert not np.allclose(after["ε"], before["ε"])
+    np.testing.assert_allclose(after["z = μ + σ·ε"], after["μ"] + after["σ"] * after["ε"], atol=1e-5)
 
 
 # --- uploads -------------------------------------------------------------------------------
