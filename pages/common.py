@@ -29,8 +29,10 @@ _leave_pages_folder_mode()
 # The rest is imported after the check above on purpose (see its docstring).
 import hashlib  # noqa: E402
 import io  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+import threading  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -62,10 +64,21 @@ def get_dataset(name: str) -> Dataset:
     return load_dataset(name)
 
 
+@dataclass
+class _MapSlot:
+    """One fitted map (LatentMap, indices into x_test), computed once; sessions that ask for it
+    while it is being computed wait for that computation."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    value: tuple[LatentMap, np.ndarray] | None = None
+
+
 @st.cache_resource(max_entries=24, show_spinner=False)
-def get_map(sha: str, method: str, n: int | None, _ckpt: Checkpoint, _data: Dataset) -> tuple[LatentMap, np.ndarray]:
-    """The fitted 2-D map of a checkpoint's test set (also cached on disk by compute_map)."""
-    return compute_map(_ckpt.model, _data.x_test, method, sha, n=n)
+def _map_slot(sha: str, method: str, n: int | None) -> _MapSlot:
+    """The shared holder of one checkpoint's map. The map is computed outside this cached
+    function so that the computation can show its steps: Streamlit replays the elements a
+    cached function created on every later hit (a cached map must show nothing)."""
+    return _MapSlot()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -180,9 +193,26 @@ def dataset_or_stop(ckpt: Checkpoint) -> Dataset:
         raise  # unreachable: st.stop() ends the script run
 
 
-def map_for(ckpt: Checkpoint, method: str | None = None, n: int | None = None) -> tuple[LatentMap, np.ndarray]:
+def map_for(
+    ckpt: Checkpoint, method: str | None = None, n: int | None = None, on_status: Callable[[str], None] | None = None,
+) -> tuple[LatentMap, np.ndarray]:
+    """The fitted 2-D map of a checkpoint's test set, shared by every session (and cached on disk
+    by compute_map). `on_status(message)` hears the steps of a map computed now; a cached map
+    returns at once and says nothing."""
     data = dataset_for(ckpt)
-    return get_map(ckpt.sha256, method or default_method(ckpt.model_config.latent_dim), n, ckpt, data)
+    method = method or default_method(ckpt.model_config.latent_dim)
+    slot = _map_slot(ckpt.sha256, method, n)
+    if slot.value is None:
+        if not slot.lock.acquire(blocking=False):
+            if on_status:
+                on_status("waiting for another session that is computing the same map")
+            slot.lock.acquire()
+        try:
+            if slot.value is None:
+                slot.value = compute_map(ckpt.model, data.x_test, method, ckpt.sha256, n=n, on_status=on_status)
+        finally:
+            slot.lock.release()
+    return slot.value
 
 
 def to_pil(image: np.ndarray, width: int = IMAGE_PX) -> Image.Image:

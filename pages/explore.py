@@ -27,8 +27,26 @@ if dim <= 2:
 else:
     choice = st.radio("Map", ["PCA (instant)", "t-SNE (slower, cached)"], horizontal=True, key="explore_method")
     method = "pca" if choice.startswith("PCA") else "tsne"
-with st.spinner("t-SNE of the test means (a few seconds; cached afterwards)…" if method == "tsne" else "encoding the test set…"):
-    lmap, index = common.map_for(ckpt, method)
+if method == "tsne":  # seconds: show its steps in a status box, which a cached map never opens
+    steps: list = []
+
+    def show_step(message: str) -> None:
+        if not steps:
+            steps.append(st.status(f"t-SNE map: {message}…", expanded=True))
+        steps[0].update(label=f"t-SNE map: {message}…")
+        steps[0].write(message)
+
+    try:
+        lmap, index = common.map_for(ckpt, method, on_status=show_step)
+    except Exception:
+        if steps:
+            steps[0].update(label="t-SNE map failed", state="error")
+        raise
+    if steps:
+        steps[0].update(label=f"t-SNE map of {len(index):,} test images: done (cached from now on)", state="complete", expanded=False)
+else:
+    with st.spinner("encoding the test set…"):  # shows only after 0.5 s, so never for a cached map
+        lmap, index = common.map_for(ckpt, method)
 labels = data.y_test[index].numpy()
 ranges = common.slider_ranges(lmap.mu_, cover_prior=ckpt.kind == "vae")
 prefix = f"explore_{ckpt.sha256[:12]}"

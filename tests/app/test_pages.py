@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 import torch
 
+import vae.embed
 import vae.jobs
 import vae.workflow
 from vae.checkpoint import load_checkpoint, save_checkpoint
@@ -185,6 +186,37 @@ def test_slider_ranges_cover_the_prior_only_when_asked() -> None:
     mu = np.array([[0.0, 10.0], [0.2, 10.2]], np.float32)  # mean (0.1, 10.1), std 0.1
     np.testing.assert_allclose(slider_ranges(mu), [(-0.2, 0.4), (9.8, 10.4)], atol=1e-5)
     np.testing.assert_allclose(slider_ranges(mu, cover_prior=True), [(-3.0, 3.0), (-3.0, 10.4)], atol=1e-5)
+
+
+def test_tsne_on_request_shows_its_steps_then_is_instant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3-D VAE: asking for t-SNE opens a status that names each step and closes complete; the
+    map is then cached, so the next run (and another session) shows no status at all."""
+    import pages.common
+
+    models = tmp_path / "models"
+    data = load_dataset("digits")
+    model_config, train_config = vae.workflow.default_run(data, which="vae", latent_dim=3)
+    vae.workflow.train_models(data, "vae", model_config, replace(train_config, epochs=1), models, "three-d")
+    monkeypatch.setenv("VAE_MODELS_DIR", str(models))
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(vae.embed.DEFAULT_SAMPLE, "tsne", 150)  # a smaller t-SNE, same path
+    pages.common._map_slot.clear()
+    at = run_app()
+    assert not at.status  # PCA: instant
+
+    at.radio(key="explore_method").set_value("t-SNE (slower, cached)").run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    (status,) = at.status
+    assert (status.state, status.label) == ("complete", "t-SNE map of 150 test images: done (cached from now on)")
+    assert [m.value for m in status.markdown] == ["encoding 150 test images", "running t-SNE on 150 points"]
+    assert image_by_caption(at, "decoded image")
+
+    at.run()
+    assert not at.status and not at.exception
+    other = run_app()
+    other.radio(key="explore_method").set_value("t-SNE (slower, cached)").run()
+    assert not other.status and not other.exception
 
 
 # --- Compare: one z, two decoders ---------------------------------------------------------
