@@ -84,7 +84,7 @@ def live_panel() -> None:
         labels=labels, class_names=data.class_names,
         axis_titles=("z₁", "z₂") if method == "identity" else tuple(f"{'PCA' if method == 'pca' else 't-SNE'} {i}" for i in (1, 2)),
         z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
-        slider_ranges=common.slider_ranges(lmap.mu_) if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
+        slider_ranges=common.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
     )
 
     z = np.asarray(st.session_state[z_key], np.float32)

@@ -131,7 +131,7 @@ def progress_panel() -> None:
     if state.status in ("running", "queued") and st.button("Stop training", key="train_stop"):
         job.stop()
     if state.status == "done":
-        st.success(f"Done in {time.time() - state.started:.0f} s: {state.message}")
+        st.success(f"Done in {(state.finished or time.time()) - state.started:.0f} s: {state.message}")
         if st.button("Explore it", type="primary", key="train_explore"):
             label = f"{job.args[5]} (VAE + AE pair)" if job.args[1] == "both" else None
             if label is None:

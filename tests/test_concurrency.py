@@ -184,6 +184,9 @@ def test_stop_pressed_while_saving_reports_what_was_saved(tmp_path: Path, monkey
     assert state.status == "done", state
     assert sorted(Path(p).name for p in state.saved) == files
     assert "nothing was saved" not in state.message and "late-vae.safetensors" in state.message
+    assert state.started <= state.finished <= time.time()  # "Done in N s" stops counting when the job ends
+    time.sleep(0.05)
+    assert job.snapshot().finished == state.finished
 
 
 def test_training_runs_in_a_lower_priority_worker_process(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ class JobState:
     saved: list[str] = field(default_factory=list)
     error: str = ""
     started: float = field(default_factory=time.time)
+    finished: float = 0.0  # time.time() when it ended (done, stopped or failed); 0 while it runs
 
 
 def _train_in_child(args: tuple, events: Any, stop: Any, parent_pid: int, threads: int, nice: int) -> None:
@@ -143,10 +144,7 @@ class TrainingJob:
     def snapshot(self) -> JobState:
         with self._lock:
             s = self._state
-            return JobState(
-                s.status, s.kind, s.fraction, s.message, dict(s.step),
-                {k: list(v) for k, v in s.history.items()}, list(s.saved), s.error, s.started,
-            )
+            return replace(s, step=dict(s.step), history={k: list(v) for k, v in s.history.items()}, saved=list(s.saved))
 
     def _on_progress(self, kind: str, p: Progress) -> None:
         which = self.args[1]
@@ -167,6 +165,7 @@ class TrainingJob:
             if self._stop.is_set():
                 with self._lock:
                     self._state.status, self._state.message = "stopped", "stopped before it started; nothing was saved"
+                    self._state.finished = time.time()
                 return
         with self._lock:
             self._state.status = "running"
@@ -245,6 +244,7 @@ class TrainingJob:
         # What was saved decides, not whether Stop was pressed: a stop that arrives after the
         # last epoch (while the metrics are computed or the files written) saves everything.
         with self._lock:
+            self._state.finished = time.time()
             if not self.results:
                 self._state.status = "stopped"
                 self._state.message = "stopped by the user; nothing was saved"
@@ -258,3 +258,4 @@ class TrainingJob:
     def _fail(self, error: str) -> None:
         with self._lock:
             self._state.status, self._state.error = "failed", error
+            self._state.finished = time.time()
