@@ -55,7 +55,8 @@ st.latex(
     r"\log p(x) \approx \log \frac{1}{K}\sum_{k=1}^{K} \frac{p_\theta(x\mid z_k)\,p(z_k)}{q_\phi(z_k\mid x)},"
     r"\qquad z_k \sim q_\phi(z\mid x)"
 )
-st.caption("K = 1 is the ELBO on average; more samples give a tighter bound that rises towards log p(x).")
+st.caption("K = 1 is the ELBO; more samples give a tighter bound that rises towards log p(x). Every K uses the same "
+           "20,000 samples from q(z|x), in groups of K, so the curve shows the bound, not the noise of separate draws.")
 
 
 @st.cache_data(max_entries=64, show_spinner="estimating log p(x) for K = 1 … 1000…")

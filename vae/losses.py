@@ -72,9 +72,21 @@ def log_px_importance(
         log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x)
 
     K = 1 is a one-sample ELBO; larger K is a tighter lower bound (Burda et al.'s IWAE bound)
-    that converges to log p(x). The noise is drawn `chunk` samples at a time (so a seed gives
-    the same estimate whatever the memory limit); they are decoded a few at a time so that at
-    most `max_elements` pixels (samples x N x C x H x W, at least one sample) exist at once.
+    that converges to log p(x).
+    """
+    weights = log_importance_weights(model, x, k, chunk, max_elements)  # (K, N)
+    return torch.logsumexp(weights, 0) - math.log(k)
+
+
+@torch.no_grad()
+def log_importance_weights(
+    model: LatentModel, x: torch.Tensor, k: int = 100, chunk: int = 100, max_elements: int = LOG_PX_MAX_ELEMENTS
+) -> torch.Tensor:
+    """log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for K samples z_k ~ q(z|x): (K, N) nats.
+
+    The noise is drawn `chunk` samples at a time (so a seed gives the same weights whatever the
+    memory limit); they are decoded a few at a time so that at most `max_elements` pixels
+    (samples x N x C x H x W, at least one sample) exist at once.
     """
     if not model.stochastic:
         raise ValueError("log p(x) needs a stochastic encoder: an AE defines no q(z|x)")
@@ -95,8 +107,7 @@ def log_px_importance(
         log_qz = _log_normal(z, mu, logvar)
         log_w.append(log_px_z + log_pz - log_qz)
         done += m
-    weights = torch.cat(log_w, 0)  # (K, N)
-    return torch.logsumexp(weights, 0) - math.log(k)
+    return torch.cat(log_w, 0)
 
 
 def _log_px_given_z(model: LatentModel, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
