@@ -102,11 +102,9 @@ def decode_panel() -> None:
             z = common.latent_sliders(prefix, ranges, columns=4)
     image = images.decode_images(ckpt.model, z)[0]
     common.show_image(image, "decoded image", width="stretch")
-    c1, c2 = st.columns([1, 2], vertical_alignment="center")
-    with c1:
-        st.image(images.mark_position(thumb, lmap.locate(z)[0], axis_ranges), caption="z on the map", width="stretch")
-    with c2:
-        st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
+    # full column width: at a third of it the marker was a speck on a projector
+    st.image(images.mark_position(thumb, lmap.locate(z)[0], axis_ranges), caption="z on the map", width="stretch")
+    st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
 
 
 if not os.environ.get("VAE_NO_FRAGMENT"):  # the benchmark's "without fragment" variant

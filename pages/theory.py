@@ -40,7 +40,7 @@ with col_math:
         {"μ": b.mu, "σ": b.sigma, "ε": b.eps, "z = μ + σ·ε": b.z, "KL (nats)": b.kl_per_dim},
         index=[f"z{i + 1}" for i in range(len(b.mu))],
     )
-    st.dataframe(table.style.format("{:+.3f}"), width="stretch", height=min(38 * (len(b.mu) + 1) + 3, 400))
+    st.dataframe(table.style.format("{:+.3f}"), width="stretch")  # height "auto": fits up to 10 rows, then scrolls
     st.markdown("**KL per dimension**, closed form against N(0, 1):")
     st.latex(r"\mathrm{KL}_j = \tfrac12\left(\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2\right)")
     st.markdown("**ELBO** = reconstruction − KL:")

@@ -115,16 +115,17 @@ def fill_missing(model: LatentModel, image: np.ndarray, known: np.ndarray, itera
 
 
 def scatter_thumbnail(
-    points: np.ndarray, colors: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], size: int = 200
+    points: np.ndarray, colors: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], size: int = 300
 ) -> np.ndarray:
-    """A small raster of the map: (size, size, 3) uint8, white background, 2x2 px dots.
+    """A small raster of the map: (size, size, 3) uint8, white background, 3x3 px dots.
     `colors` (N, 3) uint8. Cheap to redraw, so a slider can move a marker on it."""
     img = np.full((size, size, 3), 255, dtype=np.uint8)
     (x0, x1), (y0, y1) = ranges
-    px = ((points[:, 0] - x0) / max(x1 - x0, 1e-9) * (size - 2)).astype(int).clip(0, size - 2)
-    py = ((y1 - points[:, 1]) / max(y1 - y0, 1e-9) * (size - 2)).astype(int).clip(0, size - 2)
-    for dy in (0, 1):
-        for dx in (0, 1):
+    dot = 3
+    px = ((points[:, 0] - x0) / max(x1 - x0, 1e-9) * (size - dot)).astype(int).clip(0, size - dot)
+    py = ((y1 - points[:, 1]) / max(y1 - y0, 1e-9) * (size - dot)).astype(int).clip(0, size - dot)
+    for dy in range(dot):
+        for dx in range(dot):
             img[py + dy, px + dx] = colors
     return img
 
@@ -136,6 +137,7 @@ def mark_position(thumb: np.ndarray, point: np.ndarray, ranges: tuple[tuple[floa
     (x0, x1), (y0, y1) = ranges
     cx = int(np.clip((point[0] - x0) / max(x1 - x0, 1e-9) * (size - 1), 0, size - 1))
     cy = int(np.clip((y1 - point[1]) / max(y1 - y0, 1e-9) * (size - 1), 0, size - 1))
-    out[max(0, cy - 8) : cy + 9, max(0, cx - 1) : cx + 2] = 0
-    out[max(0, cy - 1) : cy + 2, max(0, cx - 8) : cx + 9] = 0
+    arm, half = max(8, size // 20), max(1, size // 150)  # readable on a projector at any thumbnail size
+    out[max(0, cy - arm) : cy + arm + 1, max(0, cx - half) : cx + half + 1] = 0
+    out[max(0, cy - half) : cy + half + 1, max(0, cx - arm) : cx + arm + 1] = 0
     return out
