@@ -356,8 +356,7 @@ def test_server_memory_stays_flat_over_1000_slider_moves(reliability_models_dir:
             await moves(200)  # warm-up: first-call allocations, the map cache, every session's first images
             after_warmup = classroom.rss_mib(server.pid)
             changed = await moves(1000)
-            samples = [classroom.rss_mib(server.pid)]
-            return {"after_warmup": after_warmup, "changed": changed, "end": samples[0]}
+            return {"after_warmup": after_warmup, "changed": changed, "end": classroom.rss_mib(server.pid)}
         finally:
             for s in sessions:
                 await s.close()
