@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from pages import common
-from vae import images
+from vae import images, strips
 
 sel = common.require_selection()
 ckpt = sel.primary
@@ -17,29 +17,44 @@ st.caption(f"{ckpt.kind.upper()} · {dim}-D latent")
 
 tab_grid, tab_trav, tab_prior = st.tabs(["Manifold grid", "Traversals", "Samples from the prior"])
 with tab_grid:
-    st.markdown(
-        "Decoded images on a grid over two latent dimensions, spaced by the **inverse CDF of N(0, 1)** "
-        "so each cell covers the same prior mass (Kingma & Welling 2014, Fig. 4)."
-    )
-    c1, c2, c3 = st.columns(3)
-    n = c1.slider("Grid size", 5, 25, 15, key="gen_n")
-    if dim > 2:
-        d0 = c2.selectbox("Horizontal dimension", range(dim), format_func=lambda i: f"z{i + 1}", key="gen_d0")
-        d1 = c3.selectbox("Vertical dimension", range(dim), index=1, format_func=lambda i: f"z{i + 1}", key="gen_d1")
-        st.caption("The other dimensions are held at 0 (the prior's mean).")
+    if dim == 1:
+        # a 1-D latent has no second axis: its whole manifold is one line, drawn as one strip
+        st.markdown(
+            "This model has a **1-D latent**, so its whole decoded manifold is one line: images along z1, "
+            "spaced by the **inverse CDF of N(0, 1)** so each step covers the same prior mass (Kingma & Welling 2014, Fig. 4)."
+        )
+        n = st.slider("Number of images", 5, 25, 15, key="gen_n")
+        strip = strips.manifold_strip(model, n=n)
+        common.show_image(strip, f"1-D manifold: {n} images along z1 (left to right: low to high)", width=min(900, 60 * n))
+        st.download_button("Download PNG", common.png_bytes(strip, 60 * n), file_name="manifold.png", mime="image/png")
     else:
-        d0, d1 = 0, min(1, dim - 1)
-    if dim > 1 and d0 == d1:
-        st.warning("Pick two different dimensions.")
-    else:
-        grid = images.manifold_grid(model, n=n, dims=(d0, d1))
-        common.show_image(grid, f"{n}×{n} manifold (z{d0 + 1} → right, z{d1 + 1} → up)", width=720)
-        st.download_button("Download PNG", common.png_bytes(grid, 720), file_name="manifold.png", mime="image/png")
+        st.markdown(
+            "Decoded images on a grid over two latent dimensions, spaced by the **inverse CDF of N(0, 1)** "
+            "so each cell covers the same prior mass (Kingma & Welling 2014, Fig. 4)."
+        )
+        c1, c2, c3 = st.columns(3)
+        n = c1.slider("Grid size", 5, 25, 15, key="gen_n")
+        if dim > 2:
+            d0 = c2.selectbox("Horizontal dimension", range(dim), format_func=lambda i: f"z{i + 1}", key="gen_d0")
+            d1 = c3.selectbox("Vertical dimension", range(dim), index=1, format_func=lambda i: f"z{i + 1}", key="gen_d1")
+            st.caption("The other dimensions are held at 0 (the prior's mean).")
+        else:
+            d0, d1 = 0, 1
+        if d0 == d1:
+            st.warning("Pick two different dimensions.")
+        else:
+            grid = images.manifold_grid(model, n=n, dims=(d0, d1))
+            common.show_image(grid, f"{n}×{n} manifold (z{d0 + 1} → right, z{d1 + 1} → up)", width=720)
+            st.download_button("Download PNG", common.png_bytes(grid, 720), file_name="manifold.png", mime="image/png")
 
 with tab_trav:
-    st.markdown("Each row sweeps one latent dimension from −3 to +3 with the others held at 0.")
     trav = images.traversals(model, np.zeros(dim, np.float32), steps=11)
-    common.show_image(trav, "rows: z1, z2, … ; columns: −3 … +3", width=min(900, 80 * 11))
+    if dim == 1:
+        st.markdown("The latent has one dimension, so there is one traversal: z1 swept from −3 to +3.")
+        common.show_image(trav, "one row, the only latent dimension: z1 from −3 to +3", width=min(900, 80 * 11))
+    else:
+        st.markdown("Each row sweeps one latent dimension from −3 to +3 with the others held at 0.")
+        common.show_image(trav, "rows: z1, z2, … ; columns: −3 … +3", width=min(900, 80 * 11))
 
 with tab_prior:
     st.markdown("Draws of z ~ N(0, I), decoded. A VAE was trained so that these land on real-looking images.")
