@@ -67,7 +67,14 @@ CSS = """
 .lp-fig figcaption { font-size: 22px; font-weight: 700; }
 .lp-z { contain: content; min-height: 1.4em; font-family: var(--st-code-font, monospace); font-size: 22px; line-height: 1.35; word-break: break-word; }
 .lp-sliders { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 4px 18px;
-  max-height: 380px; overflow-y: auto; padding-right: 4px; }
+  align-content: start; max-height: 380px; overflow-y: auto; padding-right: 4px; }
+/* With sliders (above 2-D) the side panel is exactly as tall as the map column: images and z
+   stay beside the pad and the sliders scroll in what is left, however many dimensions. */
+.lp-has-sliders:not(.lp-narrow) .lp-side { align-self: stretch; contain: size; }
+.lp-has-sliders:not(.lp-narrow) .lp-sliders { flex: 1 1 0; min-height: 0; max-height: none; }
+.lp-has-sliders .lp-z { font-size: 17px; }  /* the sliders show every value; the readout only starts z */
+/* A 1-D latent: the map is a strip along z1 */
+.lp-1d .lp-map { aspect-ratio: 5 / 2; }
 .lp-slider label { display: flex; justify-content: space-between; font-family: var(--st-code-font, monospace); font-size: 16px; }
 .lp-slider input { width: 100%; margin: 2px 0 6px; accent-color: var(--st-primary-color, #ff4b4b); }
 .lp-note { contain: content; min-height: 2.6em; font-size: 15px; opacity: 0.8; }
@@ -236,6 +243,16 @@ function locate(m, z) {
   return [z[0], m.D > 1 ? z[1] : 0];
 }
 
+// Slider attributes whose step grid holds 0 exactly (z starts at 0): a round step near
+// (hi - lo) / 400, and min / max on multiples of it, widened to include 0 where needed.
+function sliderGrid(lo, hi) {
+  const raw = Math.max(hi - lo, 1e-6) / 400, mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((f) => f * mag).find((s) => s >= raw);
+  const digits = Math.max(0, -Math.floor(Math.log10(step)));
+  const min = Math.min(0, Math.floor(lo / step)) * step, max = Math.max(0, Math.ceil(hi / step)) * step;
+  return { min: min.toFixed(digits), max: max.toFixed(digits), step: step.toFixed(digits) };
+}
+
 // ---- drawing helpers ------------------------------------------------------------------------
 function niceTicks(lo, hi, count) {
   const span = hi - lo, raw = span / Math.max(count, 1), mag = 10 ** Math.floor(Math.log10(raw));
@@ -314,6 +331,7 @@ class Pad {
       return;
     }
     this.decoders = decoders; this.map = map;
+    this.oneD = map.D === 1;  // a 1-D latent: a strip along z1, nothing drawn or moved along a second axis
     const sig = JSON.stringify([data.decoders.map((d) => [d.id, d.label]), data.map.id, data.map.ranges,
                                 data.sliders, data.image_px, data.map.colors]);
     if (sig !== this.sig) { this.sig = sig; this.build(); }
@@ -357,7 +375,7 @@ class Pad {
       const label = document.createElement('label'), name = document.createElement('span'), val = document.createElement('span');
       name.textContent = `z${d + 1}`; label.append(name, val);
       const input = document.createElement('input');
-      Object.assign(input, { type: 'range', min: lo, max: hi, step: (hi - lo) / 400 });
+      Object.assign(input, { type: 'range', ...sliderGrid(lo, hi) });
       input.setAttribute('aria-label', `latent dimension ${d + 1}`);
       input.addEventListener('input', (ev) => {
         const z = Float64Array.from(this.z); z[d] = +input.value;
@@ -368,7 +386,13 @@ class Pad {
       return { input, val, lo, hi };
     });
     this.sliderBox.style.display = this.sliders.length ? '' : 'none';
-    this.root.style.setProperty('--lp-map-share', this.figs.length > 1 ? '50%' : '58%');  // room for two images
+    this.root.classList.toggle('lp-has-sliders', this.sliders.length > 0);
+    this.root.classList.toggle('lp-1d', this.oneD);
+    this.mapCanvas.setAttribute('aria-label', this.oneD
+      ? 'Latent strip (1-D latent): drag along z1, or focus and use the left and right arrow keys (Shift for big steps)'
+      : 'Latent map: drag the crosshair, or focus and use the arrow keys (Shift for big steps)');
+    // room for two images, or for one image above the sliders
+    this.root.style.setProperty('--lp-map-share', this.figs.length > 1 || this.sliders.length ? '50%' : '58%');
     this.sizeFigs();
     this.layoutMap();
   }
@@ -377,24 +401,31 @@ class Pad {
   sizeFigs() {
     if (!this.figs || !this.figs.length) return;
     const n = this.figs.length, room = (this.side.clientWidth - (n - 1) * 24) / n;
-    const px = Math.max(96, Math.floor(Math.min(this.data.image_px || 280, room || 280)));
+    let px = Math.min(this.data.image_px || 280, room || 280);
+    if (this.sliders && this.sliders.length && !this.root.classList.contains('lp-narrow')) {
+      // the side panel is as tall as the map: leave the z readout, the note and a few slider rows their room
+      const rest = this.zText.offsetHeight + this.note.offsetHeight + 40 + 3 * 18 + 120;
+      px = Math.min(px, this.side.clientHeight - rest);
+    }
+    px = Math.max(96, Math.floor(px));
     for (const f of this.figs) { f.canvas.style.width = `${px}px`; f.canvas.style.height = `${Math.round(px * f.H / f.W)}px`; }
   }
 
   // ---- geometry: CSS pixels of the map canvas <-> map coordinates
   plot() {
     const w = this.mapCanvas.clientWidth, h = this.mapCanvas.clientHeight;
-    const m = { left: 64, right: 16, top: 16, bottom: 56 };
+    const m = { left: this.oneD ? 24 : 64, right: 16, top: 16, bottom: 56 };
     return { left: m.left, top: m.top, width: Math.max(w - m.left - m.right, 10), height: Math.max(h - m.top - m.bottom, 10) };
   }
   toMap(cx, cy) {
     const r = this.mapCanvas.getBoundingClientRect(), pl = this.plot(), [[x0, x1], [y0, y1]] = this.data.map.ranges;
     const fx = (cx - r.left - pl.left) / pl.width, fy = (cy - r.top - pl.top) / pl.height;
-    return [clamp(x0 + fx * (x1 - x0), x0, x1), clamp(y1 - fy * (y1 - y0), y0, y1)];
+    return [clamp(x0 + fx * (x1 - x0), x0, x1), this.oneD ? 0 : clamp(y1 - fy * (y1 - y0), y0, y1)];
   }
   toPx(p) {
     const pl = this.plot(), [[x0, x1], [y0, y1]] = this.data.map.ranges;
-    return [pl.left + (p[0] - x0) / (x1 - x0) * pl.width, pl.top + (y1 - p[1]) / (y1 - y0) * pl.height];
+    const py = this.oneD ? pl.top + pl.height / 2 : pl.top + (y1 - p[1]) / (y1 - y0) * pl.height;
+    return [pl.left + (p[0] - x0) / (x1 - x0) * pl.width, py];
   }
 
   layoutMap() {
@@ -412,7 +443,8 @@ class Pad {
     ctx.fillStyle = bg; ctx.fillRect(0, 0, W, H);
     ctx.font = `16px ${style.fontFamily}`; ctx.fillStyle = fg; ctx.strokeStyle = fg;
     ctx.globalAlpha = 0.12; ctx.lineWidth = 1;
-    const tx = niceTicks(x0, x1, Math.max(3, Math.floor(pl.width / 90))), ty = niceTicks(y0, y1, Math.max(3, Math.floor(pl.height / 70)));
+    const tx = niceTicks(x0, x1, Math.max(3, Math.floor(pl.width / 90)));
+    const ty = this.oneD ? { ticks: [], step: 1 } : niceTicks(y0, y1, Math.max(3, Math.floor(pl.height / 70)));
     const label = (t, step) => (Math.abs(step) >= 1 ? t.toFixed(0) : t.toFixed(Math.min(3, Math.ceil(-Math.log10(step))))).replace('-', '\u2212');
     for (const t of tx.ticks) { const [px] = this.toPx([t, y0]); ctx.beginPath(); ctx.moveTo(px, pl.top); ctx.lineTo(px, pl.top + pl.height); ctx.stroke(); }
     for (const t of ty.ticks) { const [, py] = this.toPx([x0, t]); ctx.beginPath(); ctx.moveTo(pl.left, py); ctx.lineTo(pl.left + pl.width, py); ctx.stroke(); }
@@ -424,8 +456,12 @@ class Pad {
     ctx.globalAlpha = 1; ctx.font = `bold 18px ${style.fontFamily}`;
     const [ax, ay] = this.data.map.axis_titles || ['z1', 'z2'];
     ctx.textAlign = 'center'; ctx.textBaseline = 'bottom'; ctx.fillText(ax, pl.left + pl.width / 2, H - 4);
-    ctx.save(); ctx.translate(16, pl.top + pl.height / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = 'middle';
-    ctx.fillText(ay, 0, 0); ctx.restore();
+    if (!this.oneD && ay) {
+      ctx.save(); ctx.translate(16, pl.top + pl.height / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = 'middle';
+      ctx.fillText(ay, 0, 0); ctx.restore();
+    }
+    this.axes = { x: tx.ticks.map((t) => label(t, tx.step)), y: ty.ticks.map((t) => label(t, ty.step)),
+                  titles: this.oneD || !ay ? [ax] : [ax, ay] };  // what is written on the axes, for tests
     ctx.globalAlpha = 0.3; ctx.lineWidth = 1.5; ctx.strokeRect(pl.left, pl.top, pl.width, pl.height);
     // the test set's means, coloured by class
     const { points, labels, n } = this.map, colors = this.data.map.colors;
@@ -434,6 +470,11 @@ class Pad {
     ctx.save(); ctx.beginPath(); ctx.rect(pl.left, pl.top, pl.width, pl.height); ctx.clip();
     for (let i = 0; i < n; i++) {
       const [px, py] = this.toPx([points[2 * i], points[2 * i + 1]]);
+      if (this.oneD) {  // a rug: one short tick per test code at its z1, nothing placed on an invented axis
+        ctx.strokeStyle = labels ? colors[labels[i] % colors.length] : fg; ctx.lineWidth = 2; ctx.globalAlpha = 0.5;
+        ctx.beginPath(); ctx.moveTo(px, py - pl.height * 0.3); ctx.lineTo(px, py + pl.height * 0.3); ctx.stroke();
+        continue;
+      }
       ctx.fillStyle = labels ? colors[labels[i] % colors.length] : fg;
       ctx.beginPath(); ctx.arc(px, py, r, 0, 2 * Math.PI); ctx.fill();
     }
@@ -464,14 +505,15 @@ class Pad {
     c.addEventListener('pointercancel', release);
     c.addEventListener('lostpointercapture', release);
     const KEYS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+    const moves = (ev) => KEYS[ev.key] && this.map && !(this.oneD && KEYS[ev.key][0] === 0);  // 1-D: left / right only
     c.addEventListener('keydown', (ev) => {
       const dir = KEYS[ev.key];
-      if (!dir || !this.map) return;
+      if (!moves(ev)) return;
       ev.preventDefault();
       const [[x0, x1], [y0, y1]] = this.data.map.ranges, f = ev.shiftKey ? 0.05 : 0.01;
-      this.moveTo([clamp(this.p[0] + dir[0] * f * (x1 - x0), x0, x1), clamp(this.p[1] + dir[1] * f * (y1 - y0), y0, y1)], ev.timeStamp);
+      this.moveTo([clamp(this.p[0] + dir[0] * f * (x1 - x0), x0, x1), this.oneD ? 0 : clamp(this.p[1] + dir[1] * f * (y1 - y0), y0, y1)], ev.timeStamp);
     });
-    c.addEventListener('keyup', (ev) => { if (KEYS[ev.key] && this.map) this.report(); });
+    c.addEventListener('keyup', (ev) => { if (moves(ev)) this.report(); });
   }
 
   moveTo(p, timeStamp) {
@@ -528,7 +570,9 @@ class Pad {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const pl = this.plot(), [x, y] = this.toPx(this.p);
     ctx.strokeStyle = this.fg; ctx.globalAlpha = 0.45; ctx.lineWidth = 1.5; ctx.setLineDash([6, 6]);
-    ctx.beginPath(); ctx.moveTo(pl.left, y); ctx.lineTo(pl.left + pl.width, y); ctx.moveTo(x, pl.top); ctx.lineTo(x, pl.top + pl.height); ctx.stroke();
+    ctx.beginPath();
+    if (!this.oneD) { ctx.moveTo(pl.left, y); ctx.lineTo(pl.left + pl.width, y); }
+    ctx.moveTo(x, pl.top); ctx.lineTo(x, pl.top + pl.height); ctx.stroke();
     ctx.setLineDash([]); ctx.globalAlpha = 1;
     for (const [color, width] of [['#fff', 8], ['#000', 4]]) {
       ctx.strokeStyle = color; ctx.lineWidth = width;
@@ -541,7 +585,8 @@ class Pad {
 
   readouts() {
     const z = this.z, D = z.length;
-    const shown = Array.from(z.slice(0, 8), (v) => fmt(v)).join(', ') + (D > 8 ? `, \u2026 (${D} dims)` : '');
+    const head = this.sliders && this.sliders.length ? 4 : 8;  // with sliders, every value is on its slider
+    const shown = Array.from(z.slice(0, head), (v) => fmt(v)).join(', ') + (D > head ? `, \u2026 (${D} dims)` : '');
     const text = `z = (${shown})`;
     if (this.zText.textContent !== text) this.zText.textContent = text;
     if (this.sliders) this.sliders.forEach((s, d) => {
@@ -573,7 +618,8 @@ class Pad {
   state() {
     return { id: this.id, ready: !!(this.map && this.figs && this.z), z: this.z ? Array.from(this.z) : null,
              p: this.p.slice(), seq: this.seq, nonce: this.nonce, ranges: this.data && this.data.map.ranges,
-             plot: this.plot(), labels: this.decoders.map((d) => d.label), latentDim: this.map && this.map.D };
+             plot: this.plot(), labels: this.decoders.map((d) => d.label), latentDim: this.map && this.map.D,
+             axes: this.axes || null };
   }
 
   destroy() {
@@ -670,6 +716,8 @@ def latent_pad(
         sent.difference_update([w for w in wanted if isinstance(w, str)] if isinstance(wanted, list) else [])
 
     (x0, x1), (y0, y1) = plots.axis_ranges(lmap.points_)
+    if config.latent_dim == 1:
+        y0, y1 = -1.0, 1.0  # a 1-D map is a strip: its points sit at y = 0, no y axis is drawn
     data = {
         "pad_id": key,
         "decoders": [

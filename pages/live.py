@@ -25,7 +25,9 @@ dim = sel.primary.model_config.latent_dim
 decoders = [("VAE", sel.vae), ("AE", sel.ae)] if sel.is_pair else [(sel.primary.kind.upper(), sel.primary)]
 models = dict(decoders)
 st.caption(
-    "Drag the crosshair, or click the map and use the arrow keys. Your browser decodes every frame itself; "
+    ("This model has a **1-D latent**: the pad is a strip along z1. Drag along it, or click it and use the left and right arrow keys. "
+     if dim == 1 else "Drag the crosshair, or click the map and use the arrow keys. ")
+    + "Your browser decodes every frame itself; "
     "when you let go, Python gets the final z and decodes it again with PyTorch below."
     + (" One pad drives **both** decoders: the same z through the VAE and the AE." if sel.is_pair else "")
 )
@@ -57,6 +59,12 @@ def on_pick() -> None:
         set_z(encode_means(model, data.x_test[i : i + 1])[0])
 
 
+def column_image(image: np.ndarray, caption: str, px: int) -> None:
+    """An image up to `px` wide that shrinks to its column ("content" width never exceeds the
+    container; a fixed width would overflow a narrow column, e.g. at 1280 px with a pair)."""
+    st.image(common.to_pil(image, px), caption=caption, width="content", output_format="PNG")
+
+
 @st.fragment
 def live_panel() -> None:
     """Everything interactive: a pad release or a control reruns only this."""
@@ -82,7 +90,7 @@ def live_panel() -> None:
     latent_pad(
         key=f"{prefix}_pad", decoders=decoders, lmap=lmap, map_id=f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}",
         labels=labels, class_names=data.class_names,
-        axis_titles=("z₁", "z₂") if method == "identity" else tuple(f"{'PCA' if method == 'pca' else 't-SNE'} {i}" for i in (1, 2)),
+        axis_titles=(("z₁", "z₂") if dim == 2 else ("z₁", "")) if method == "identity" else tuple(f"{'PCA' if method == 'pca' else 't-SNE'} {i}" for i in (1, 2)),
         z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
         slider_ranges=common.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
     )
@@ -96,7 +104,7 @@ def live_panel() -> None:
             st.code(json.dumps([float(v) for v in z]), language="json", wrap_lines=True)
         picked = st.session_state.get(pick_key)
         if picked is not None:
-            common.show_image(data.x_test[picked].permute(1, 2, 0).numpy(), f"test image #{picked}: z is its μ", width=140)
+            column_image(data.x_test[picked].permute(1, 2, 0).numpy(), f"test image #{picked}: z is its μ", 140)
         else:
             st.caption("from the pad on release" if report else "set from Python (start or z = 0)")
         log_prior = -0.5 * float(z @ z) - 0.5 * dim * math.log(2 * math.pi)
@@ -111,7 +119,7 @@ def live_panel() -> None:
     for k, (col, (label, ckpt)) in enumerate(zip(cols[1:], decoders)):
         with col:
             server = images.decode_images(ckpt.model, z)[0]
-            common.show_image(server, f"{label} · PyTorch", width=220)
+            column_image(server, f"{label} · PyTorch", 220)
             pixels = report["pixels"] if report else []
             if k < len(pixels) and pixels[k] is not None:
                 gap = float(np.abs(pixels[k].transpose(1, 2, 0) - server).max())
