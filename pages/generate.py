@@ -15,7 +15,7 @@ dim = ckpt.model_config.latent_dim
 st.title("Generate")
 st.caption(f"{ckpt.kind.upper()} · {dim}-D latent")
 
-tab_grid, tab_trav, tab_prior = st.tabs(["Manifold grid", "Traversals", "Samples from the prior"])
+tab_grid, tab_trav, tab_prior = st.tabs(["Manifold strip" if dim == 1 else "Manifold grid", "Traversals", "Samples from the prior"])
 with tab_grid:
     if dim == 1:
         # a 1-D latent has no second axis: its whole manifold is one line, drawn as one strip

@@ -65,6 +65,7 @@ def test_manifold_strip_decodes_z1_at_inverse_cdf_spacing() -> None:
 
 def test_generate_on_a_1d_latent_draws_one_strip_along_z1(one_d_env: Path) -> None:
     at = generate_page()
+    assert [t.label for t in at.tabs] == ["Manifold strip", "Traversals", "Samples from the prior"]
     shown = captions(at)
     assert not [c for c in shown if "→ up" in c or "z2" in c or "×" in c], shown  # no second axis, no n x n grid
     assert [s.label for s in at.selectbox if "dimension" in s.label] == []  # nothing to choose: one dimension
