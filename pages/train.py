@@ -135,15 +135,18 @@ def settings_form() -> None:
                                          help="replace the checkpoint(s) of that name, if there are any; otherwise Train refuses")
         pressed = st.button("Train", type="primary", disabled=running, key="train_submit")
     st.session_state[FORM_MEMORY] = {key: st.session_state[key] for key in FORM_DEFAULTS}
+    form = dict(dataset=dataset, model=model, arch=arch, latent_dim=latent_dim, beta=beta, epochs=epochs,
+                batch_size=batch_size, lr=lr, seed=seed, name=name, overwrite=overwrite)
     if pressed and not running:
-        started = start_job(dict(dataset=dataset, model=model, arch=arch, latent_dim=latent_dim, beta=beta, epochs=epochs,
-                                 batch_size=batch_size, lr=lr, seed=seed, name=name, overwrite=overwrite))
-        if started:
+        st.session_state["train_feedback_form"] = form
+        if start_job(form):
             st.rerun()  # the whole page: its progress panels start polling the new job
-    if st.session_state.get("train_error"):
-        st.error(st.session_state["train_error"])
-    if st.session_state.get("train_overwrite_warning"):
-        st.warning(st.session_state["train_overwrite_warning"], icon=":material/warning:")
+    # a refusal is about the settings Train was pressed with: once they change, it no longer applies
+    if st.session_state.get("train_feedback_form") == form:
+        if st.session_state.get("train_error"):
+            st.error(st.session_state["train_error"])
+        if st.session_state.get("train_overwrite_warning"):
+            st.warning(st.session_state["train_overwrite_warning"], icon=":material/warning:")
 
 
 job: TrainingJob | None = st.session_state.get(JOB_KEY)

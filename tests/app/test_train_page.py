@@ -188,3 +188,13 @@ def test_the_session_that_trained_a_model_gets_it_selected(app_env: Path, tmp_pa
     at.run()
     other.run()
     assert other.sidebar.selectbox(key="model_choice").value == "digits-2d (VAE + AE pair)"
+
+
+def test_a_refusal_disappears_once_the_name_changes(app_env: Path, jobs: list[tuple]) -> None:
+    """The overwrite warning is about the name Train was pressed with; typing another name removes it."""
+    at = train_page()
+    widget(at, "text_input", "Save as").set_value("digits-2d")
+    press_train(at)
+    assert len(at.main.warning) == 1
+    widget(at, "text_input", "Save as").set_value("something-else").run()
+    assert not at.main.warning and jobs == []
