@@ -33,7 +33,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import BinaryIO, Callable
 
 from vae.config import ModelConfig, TrainConfig
 from vae.errors import LatentExplorerError
