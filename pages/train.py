@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -13,11 +14,22 @@ from vae.data import DATASET_NAMES, load_dataset
 from vae.errors import LatentExplorerError
 from vae.jobs import TrainingJob
 from vae.models import default_model_config
-from vae.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir
+from vae.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir, progress_measure
 
 st.title("Train")
 JOB_KEY = "train_job"
 LIVE_STATES = ("pending", "queued", "running")
+FORM_MEMORY = "train_form_memory"  # the form's last values: Streamlit drops a widget's state while its page is not shown
+AUTO_NAME = "train_auto_name"  # the default name now in "Save as"; it follows dataset and latent dim until the user types
+FORM_DEFAULTS = {
+    "train_dataset": DATASET_NAMES[0], "train_model": "both", "train_arch": "mlp", "train_latent_dim": 2,
+    "train_beta": 1.0, "train_epochs": 40, "train_batch_size": 128, "train_lr": 1e-3, "train_seed": 0,
+    "train_name": f"{DATASET_NAMES[0]}-2d-run", "train_overwrite": False,
+}
+
+
+def default_name(dataset: str, latent_dim: int) -> str:
+    return f"{dataset}-{latent_dim}d-run"
 
 
 def is_live(job: TrainingJob | None) -> bool:
@@ -25,9 +37,36 @@ def is_live(job: TrainingJob | None) -> bool:
     return job is not None and job.alive and job.snapshot().status in LIVE_STATES
 
 
-def start_job(form: dict) -> None:
-    """Validate everything at the edge, then start the background job. Files of the same
-    name are replaced only when the form's "overwrite" box is ticked."""
+def label_of(saved: list[str]) -> str | None:
+    """The sidebar's label for exactly these saved files: a pair's label for both files of a
+    pair, a model's own label for one file (labels come from common.model_options)."""
+    wanted = {Path(p).resolve() for p in saved}
+    for label, sources in common.model_options().items():
+        if {Path(s.ref).resolve() for s in sources.values() if s.kind == "file"} == wanted:
+            return label
+    return None
+
+
+def select_what_was_trained(job: TrainingJob | None) -> None:
+    """Once per job, when it ended with files saved: select them in this session's sidebar (app.py
+    reads "select_label" on the next run) and rerun, so the replay below shows the new model.
+    Other sessions keep their choice: nothing here is shared."""
+    if job is None or is_live(job) or st.session_state.get("train_selected_job") is job:
+        return
+    saved = job.snapshot().saved
+    if not saved:
+        return
+    st.session_state["train_selected_job"] = job
+    label = label_of(saved)
+    if label is not None and label != st.session_state.get("model_choice"):
+        st.session_state["select_label"] = label
+        st.rerun()
+
+
+def start_job(form: dict) -> bool:
+    """Validate everything at the edge, then start the background job; True when it started.
+    The name is the one in "Save as", always; files of that name are replaced only when the
+    form's "overwrite" box is ticked."""
     st.session_state.pop("train_error", None)
     st.session_state.pop("train_overwrite_warning", None)
     try:
@@ -42,7 +81,7 @@ def start_job(form: dict) -> None:
         targets = checkpoint_paths(models_dir(), name, form["model"])
     except LatentExplorerError as exc:
         st.session_state["train_error"] = str(exc)
-        return
+        return False
     existing = [p.name for p in targets.values() if p.exists()]
     if existing and not form["overwrite"]:
         files = " and ".join(f"**{n}**" for n in existing)
@@ -51,43 +90,71 @@ def start_job(form: dict) -> None:
             f"**{name}** would replace {'them' if len(existing) > 1 else 'it'}. Choose another name, or tick "
             "**Overwrite existing files** and press Train again."
         )
-        return
+        return False
     job = TrainingJob(form["dataset"], form["model"], model_config, train_config, models_dir(), name)
     st.session_state[JOB_KEY] = job.start()
+    return True
+
+
+def restore_form() -> None:
+    """Put back the user's last choices (or the defaults) into widgets Streamlit has forgotten."""
+    memory = st.session_state.setdefault(FORM_MEMORY, dict(FORM_DEFAULTS))
+    for key, value in memory.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+    st.session_state.setdefault(AUTO_NAME, FORM_DEFAULTS["train_name"])
+
+
+def settings_form() -> None:
+    """The training settings. A fragment, not an st.form: a change reruns only this part (the
+    replay below stays as it is), and "Save as" can follow dataset and latent dim until the user
+    types a name. Whatever "Save as" holds when Train is pressed is the name used."""
+    restore_form()
+    job: TrainingJob | None = st.session_state.get(JOB_KEY)
+    running = job is not None and job.alive
+    with st.container(border=True):
+        c1, c2, c3, c4 = st.columns(4)
+        dataset = c1.selectbox("Dataset", DATASET_NAMES, key="train_dataset", help="digits is embedded; the others need their files (see README)")
+        model = c2.selectbox("Model", MODEL_CHOICES, key="train_model", format_func={"vae": "VAE", "ae": "AE", "both": "VAE + AE"}.get,
+                             help="VAE + AE trains both with the same architecture and seed, for a fair comparison")
+        arch = c3.selectbox("Architecture", ["mlp", "conv"], key="train_arch")
+        latent_dim = c4.number_input("Latent dim", LATENT_DIM_RANGE[0], LATENT_DIM_RANGE[1], key="train_latent_dim")
+        c5, c6, c7, c8, c9 = st.columns(5)
+        beta = c5.number_input("β (KL weight)", 0.0, 1000.0, step=0.5, key="train_beta")
+        epochs = c6.number_input("Epochs", 1, 10_000, key="train_epochs")
+        batch_size = c7.number_input("Batch size", 1, 65_536, key="train_batch_size")
+        lr = c8.number_input("Learning rate", 1e-6, 10.0, format="%.4f", step=1e-4, key="train_lr")
+        seed = c9.number_input("Seed", 0, 2**31 - 1, key="train_seed")
+        suggested = default_name(dataset, int(latent_dim))
+        if st.session_state["train_name"] == st.session_state[AUTO_NAME]:  # not typed by the user: follow the settings
+            st.session_state["train_name"] = suggested
+        st.session_state[AUTO_NAME] = suggested
+        c_name, c_overwrite = st.columns([3, 1], vertical_alignment="bottom")
+        name = c_name.text_input("Save as", key="train_name", help="file name in the models folder")
+        overwrite = c_overwrite.checkbox("Overwrite existing files", key="train_overwrite",
+                                         help="replace the checkpoint(s) of that name, if there are any; otherwise Train refuses")
+        pressed = st.button("Train", type="primary", disabled=running, key="train_submit")
+    st.session_state[FORM_MEMORY] = {key: st.session_state[key] for key in FORM_DEFAULTS}
+    form = dict(dataset=dataset, model=model, arch=arch, latent_dim=latent_dim, beta=beta, epochs=epochs,
+                batch_size=batch_size, lr=lr, seed=seed, name=name, overwrite=overwrite)
+    if pressed and not running:
+        st.session_state["train_feedback_form"] = form
+        if start_job(form):
+            st.rerun()  # the whole page: its progress panels start polling the new job
+    # a refusal is about the settings Train was pressed with: once they change, it no longer applies
+    if st.session_state.get("train_feedback_form") == form:
+        if st.session_state.get("train_error"):
+            st.error(st.session_state["train_error"])
+        if st.session_state.get("train_overwrite_warning"):
+            st.warning(st.session_state["train_overwrite_warning"], icon=":material/warning:")
 
 
 job: TrainingJob | None = st.session_state.get(JOB_KEY)
-running = job is not None and job.alive
-
-with st.form("train_form", border=True):
-    c1, c2, c3, c4 = st.columns(4)
-    dataset = c1.selectbox("Dataset", DATASET_NAMES, help="digits is embedded; the others need their files (see README)")
-    model = c2.selectbox("Model", MODEL_CHOICES, index=MODEL_CHOICES.index("both"), format_func={"vae": "VAE", "ae": "AE", "both": "VAE + AE"}.get,
-                         help="VAE + AE trains both with the same architecture and seed, for a fair comparison")
-    arch = c3.selectbox("Architecture", ["mlp", "conv"])
-    latent_dim = c4.number_input("Latent dim", LATENT_DIM_RANGE[0], LATENT_DIM_RANGE[1], 2)
-    c5, c6, c7, c8, c9 = st.columns(5)
-    beta = c5.number_input("β (KL weight)", 0.0, 1000.0, 1.0, step=0.5)
-    epochs = c6.number_input("Epochs", 1, 10_000, 40)
-    batch_size = c7.number_input("Batch size", 1, 65_536, 128)
-    lr = c8.number_input("Learning rate", 1e-6, 10.0, 1e-3, format="%.4f", step=1e-4)
-    seed = c9.number_input("Seed", 0, 2**31 - 1, 0)
-    c_name, c_overwrite = st.columns([3, 1], vertical_alignment="bottom")
-    name = c_name.text_input("Save as", value=f"{dataset}-{latent_dim}d-run", help="file name in the models folder")
-    overwrite = c_overwrite.checkbox("Overwrite existing files", key="train_overwrite",
-                                     help="replace the checkpoint(s) of that name, if there are any; otherwise Train refuses")
-    submitted = st.form_submit_button("Train", type="primary", disabled=running)
-if submitted and not running:
-    start_job(dict(dataset=dataset, model=model, arch=arch, latent_dim=latent_dim, beta=beta, epochs=epochs,
-                   batch_size=batch_size, lr=lr, seed=seed, name=name, overwrite=overwrite))
-    job = st.session_state.get(JOB_KEY)
+select_what_was_trained(job)
+st.fragment(settings_form)()
 # The panels below poll the job on timers only while it can still change: a timer reruns its
 # fragment even when there is nothing to show, and 30 idle Train pages would keep the server busy.
 live = is_live(job)
-if st.session_state.get("train_error"):
-    st.error(st.session_state["train_error"])
-if st.session_state.get("train_overwrite_warning"):
-    st.warning(st.session_state["train_overwrite_warning"], icon=":material/warning:")
 
 
 def thin(rows: list[dict], max_points: int = 200) -> list[dict]:
@@ -124,28 +191,25 @@ def progress_panel() -> None:
         st.rerun()
     state = job.snapshot()
     s = state.step
-    text = f"{state.kind.upper()} epoch {int(s.get('epoch', 0))}/{int(s.get('epochs', 0))} · ELBO {s.get('elbo', 0):.2f} nats · {s.get('images_per_s', 0):,.0f} images/s" if s else "starting…"
+    text = (f"{state.kind.upper()} epoch {int(s.get('epoch', 0))}/{int(s.get('epochs', 0))} · "
+            f"{progress_measure(state.kind, s.get('elbo', 0.0), s.get('recon', 0.0))} · {s.get('images_per_s', 0):,.0f} images/s") if s else "starting…"
     if state.status == "queued":  # trainings run a few at a time, so the app stays responsive for everyone
         text = f"queued: {state.message}"
+    elif state.status == "stopped" and s:
+        text = f"stopped at {text}"
     st.progress(min(1.0, state.fraction), text=text)
     if state.status in ("running", "queued") and st.button("Stop training", key="train_stop"):
         job.stop()
     if state.status == "done":
         st.success(f"Done in {(state.finished or time.time()) - state.started:.0f} s: {state.message}")
-        if st.button("Explore it", type="primary", key="train_explore"):
-            label = f"{job.args[5]} (VAE + AE pair)" if job.args[1] == "both" else None
-            if label is None:
-                from vae.workflow import list_models
-
-                paths = {str(e.path): e.label for e in list_models(models_dir())}
-                label = paths.get(state.saved[0]) if state.saved else None
-            st.session_state["select_label"] = label
-            st.session_state.pop(JOB_KEY, None)
-            st.switch_page("pages/explore.py")
     elif state.status == "failed":
         st.error(f"Training failed: {state.error}. The models you had are unchanged.")
-    elif state.status == "stopped":
-        st.warning(state.message)
+    elif state.status == "stopped":  # a stop is never a failure; it says what it saved, if anything
+        st.warning(state.message, icon=":material/stop_circle:")
+    if state.saved and st.button("Explore it", type="primary", key="train_explore"):
+        st.session_state["select_label"] = label_of(state.saved)
+        st.session_state.pop(JOB_KEY, None)
+        st.switch_page("pages/explore.py")
 
 
 st.fragment(progress_panel, run_every=0.7 if live else None)()

@@ -28,12 +28,11 @@ def _progress_printer(stream=None):  # type: ignore[no-untyped-def]
         width = 30
         filled = int(width * p.fraction)
         bar = "#" * filled + "-" * (width - filled)
-        line = (
-            f"\r{kind.upper():3s} [{bar}] {100 * p.fraction:5.1f}%  epoch {p.epoch}/{p.epochs}  "
-            f"recon {p.recon:8.2f}  KL {p.kl:6.2f}  ELBO {p.elbo:8.2f}  {p.images_per_s:8.0f} img/s"
-        )
+        # an AE has no KL term and no ELBO: its measure is the reconstruction log p(x|z) alone
+        terms = f"recon {p.recon:8.2f}" if kind == "ae" else f"recon {p.recon:8.2f}  KL {p.kl:6.2f}  ELBO {p.elbo:8.2f}"
+        line = f"\r{kind.upper():3s} [{bar}] {100 * p.fraction:5.1f}%  epoch {p.epoch}/{p.epochs}  {terms}  {p.images_per_s:8.0f} img/s"
         if p.kind == "epoch" and p.record:
-            line += f"  test ELBO {p.record['test_elbo']:8.2f}"
+            line += f"  test recon {p.record['test_recon']:8.2f}" if kind == "ae" else f"  test ELBO {p.record['test_elbo']:8.2f}"
         out = stream or sys.stderr  # looked up per call, so a redirected stderr gets the bar
         out.write(line)
         if p.kind == "epoch" and p.epoch == p.epochs:

@@ -4,13 +4,17 @@ The app starts one per browser session, so a long run survives reruns, can be st
 never blocks other sessions' scripts. Progress is copied into plain fields under a lock.
 
 A classroom on one laptop (bench/classroom.py measures it, bench/RESULTS.md has the numbers):
-  * by default the training runs in a worker process (multiprocessing "spawn"). The training
+  * by default the training runs in a worker process (`python -c "...worker_main()"`). The training
     loop is Python that holds the GIL between small tensor ops; in a thread of the server it
     made every other session's slider wait for the GIL. A process has its own GIL, its own
     torch thread count (set there, so the server's is never changed: torch.set_num_threads is
     process-global) and the lowest OS priority (nice 19, and SCHED_IDLE on Linux: it runs on CPU
     time nothing else wants), so sessions moving sliders get the CPU first.
-    A thread per job still relays the process's progress into `JobState`;
+    A thread per job still relays the process's progress into `JobState`. The worker is a
+    fresh interpreter that imports only `vae.jobs` and what training needs: multiprocessing's
+    "spawn" re-ran the parent's `__main__` in the child, and under `streamlit run` that is the
+    app's script (Streamlit installs it as `__main__` during a script run), which printed ~55
+    lines of Streamlit warnings per training and imported the whole app;
   * at most `TRAINING_SLOTS` jobs train at once (default: half the CPU cores, at least 1;
     `VAE_MAX_TRAININGS` overrides); later jobs wait, "queued", and can be stopped while waiting;
   * `mode="thread"` trains in a thread of the calling process instead (no start-up cost; used
@@ -19,23 +23,25 @@ A classroom on one laptop (bench/classroom.py measures it, bench/RESULTS.md has 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
 import queue
+import subprocess
 import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO, Callable
 
 from vae.config import ModelConfig, TrainConfig
 from vae.errors import LatentExplorerError
 from vae.train import FitResult, Progress
-from vae.workflow import TrainedModel, train_models
+from vae.workflow import TrainedModel, checkpoint_paths, train_models
 
 MODES = ("process", "thread")
+KIND_NAMES = {"vae": "VAE", "ae": "AE"}
 
 
 def _slot_count() -> int:
@@ -60,6 +66,32 @@ def _lower_thread_priority(increment: int = TRAINING_NICE) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What to train and where to save it: the arguments of `workflow.train_models`."""
+
+    dataset: str
+    which: str  # "vae", "ae" or "both"
+    model_config: ModelConfig
+    train_config: TrainConfig
+    out_dir: Path
+    name: str  # file name in out_dir, as the user typed it (see workflow.checkpoint_paths)
+
+    def train(self, callback: Callable[[str, Progress], None], should_stop: Callable[[], bool]) -> list[TrainedModel]:
+        return train_models(self.dataset, self.which, self.model_config, self.train_config, self.out_dir, self.name,
+                            callback=callback, should_stop=should_stop)
+
+
+@dataclass(frozen=True)
+class WorkerArgs:
+    """Everything the worker process reads from its stdin (pickled, parent to its own child)."""
+
+    request: TrainingRequest
+    parent_pid: int
+    threads: int  # torch intra-op threads in the worker
+    nice: int  # added to the worker's nice value; 0 leaves its priority alone
+
+
 @dataclass
 class JobState:
     status: str = "pending"  # pending | queued | running | done | stopped | failed
@@ -68,40 +100,95 @@ class JobState:
     message: str = ""
     step: dict[str, float] = field(default_factory=dict)  # latest running means
     history: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # kind -> epoch rows
-    saved: list[str] = field(default_factory=list)
+    saved: list[str] = field(default_factory=list)  # files written (also by a stopped run: the models that finished)
     error: str = ""
     started: float = field(default_factory=time.time)
     finished: float = 0.0  # time.time() when it ended (done, stopped or failed); 0 while it runs
 
 
-def _train_in_child(args: tuple, events: Any, stop: Any, parent_pid: int, threads: int, nice: int) -> None:
-    """Worker-process entry point: train, report every event through `events`, never raise."""
-    if nice:
+def worker_command() -> list[str]:
+    """The worker process's command line: a fresh interpreter that imports only this module and
+    what training needs, and never the parent's `__main__` (under `streamlit run`, the app)."""
+    return [sys.executable, "-c", "from vae.jobs import worker_main; worker_main()"]
+
+
+def _worker_env() -> dict[str, str]:
+    """The server's environment, with this package importable from any working directory."""
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+
+def worker_main() -> None:
+    """Worker-process entry point. Reads pickled `WorkerArgs` from stdin, trains, and writes
+    pickled events to stdout: ("progress", kind, fields), then ("finished", paths) or
+    ("failed", message). Stop: the parent closes our stdin (which also happens when it dies).
+    Anything else written to stdout goes to stderr, so it can never corrupt the event stream."""
+    events = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    args: WorkerArgs = pickle.load(sys.stdin.buffer)
+    stop = threading.Event()
+
+    def wait_for_stop() -> None:
+        # os.read on the raw descriptor: a daemon thread blocked in the buffered sys.stdin holds
+        # its lock, and the interpreter aborts at exit ("could not acquire lock for <stdin>")
         try:
-            os.nice(nice)
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        stop.set()
+
+    threading.Thread(target=wait_for_stop, name="stop-watch", daemon=True).start()
+
+    def send(event: tuple) -> None:
+        pickle.dump(event, events)
+        events.flush()
+
+    _train_in_child(args, send, stop)
+    events.close()
+
+
+def _train_in_child(args: WorkerArgs, send: Callable[[tuple], None], stop: threading.Event) -> None:
+    """Train in the worker process and report every event through `send`; never raise."""
+    if args.nice:
+        try:
+            os.nice(args.nice)
             # Linux: run only on CPU time that nothing else wants, so the server never waits for us
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         except (OSError, AttributeError):
             pass
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     def on_progress(kind: str, p: Progress) -> None:
-        events.put(("progress", kind, {f.name: getattr(p, f.name) for f in fields(p) if f.name != "snapshot"}))
+        send(("progress", kind, {f.name: getattr(p, f.name) for f in fields(p) if f.name != "snapshot"}))
 
     def should_stop() -> bool:  # also stop when the server that started us is gone
-        return stop.is_set() or os.getppid() != parent_pid
+        return stop.is_set() or os.getppid() != args.parent_pid
 
     try:
-        trained = train_models(*args, callback=on_progress, should_stop=should_stop)
-        events.put(("finished", [str(t.path) for t in trained]))
+        trained = args.request.train(on_progress, should_stop)
+        send(("finished", [str(t.path) for t in trained]))
     except LatentExplorerError as exc:
-        events.put(("failed", str(exc)))
+        send(("failed", str(exc)))
     except BaseException as exc:  # noqa: BLE001 - the parent must hear about it
         traceback.print_exc()
-        events.put(("failed", f"unexpected error: {type(exc).__name__}: {exc}"))
+        send(("failed", f"unexpected error: {type(exc).__name__}: {exc}"))
+
+
+def _relay_events(stream: BinaryIO, events: "queue.Queue[tuple | None]") -> None:
+    """Parent side: unpickle the worker's events (our own child's output) onto a queue; None at the end."""
+    try:
+        while True:
+            events.put(pickle.load(stream))
+    except (EOFError, OSError, pickle.UnpicklingError):
+        pass
+    finally:
+        events.put(None)
 
 
 class TrainingJob:
@@ -115,7 +202,7 @@ class TrainingJob:
         self, dataset: str, which: str, model_config: ModelConfig, train_config: TrainConfig, out_dir: Path, name: str,
         torch_threads: int = 0, mode: str | None = None,
     ) -> None:
-        self.args = (dataset, which, model_config, train_config, Path(out_dir), name)
+        self.request = TrainingRequest(dataset, which, model_config, train_config, Path(out_dir), name)
         self.torch_threads = torch_threads
         self.mode = mode or os.environ.get("VAE_TRAINING_MODE") or "process"
         if self.mode not in MODES:
@@ -147,7 +234,7 @@ class TrainingJob:
             return replace(s, step=dict(s.step), history={k: list(v) for k, v in s.history.items()}, saved=list(s.saved))
 
     def _on_progress(self, kind: str, p: Progress) -> None:
-        which = self.args[1]
+        which = self.request.which
         n_models = 2 if which == "both" else 1
         offset = 1 if (which == "both" and kind == "ae") else 0
         with self._lock:
@@ -189,46 +276,54 @@ class TrainingJob:
             import torch
 
             torch.set_num_threads(self.torch_threads)
-        self.results = train_models(*self.args, callback=self._on_progress, should_stop=self._stop.is_set)
+        self.results = self.request.train(self._on_progress, self._stop.is_set)
         self._finish()
 
     def _train_in_process(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded server with torch loaded
-        events, stop = ctx.Queue(), ctx.Event()
         threads = self.torch_threads or max(1, (os.cpu_count() or 2) // 2)
-        proc = ctx.Process(
-            target=_train_in_child, args=(self.args, events, stop, os.getpid(), threads, TRAINING_NICE),
-            name=f"train-{self.args[5]}", daemon=True,
-        )
-        proc.start()
+        args = WorkerArgs(self.request, os.getpid(), threads, TRAINING_NICE)
+        proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_worker_env())
         self.pid = proc.pid
+        assert proc.stdin is not None and proc.stdout is not None
+        events: queue.Queue[tuple | None] = queue.Queue()
+        threading.Thread(target=_relay_events, args=(proc.stdout, events), name=f"relay-{self.request.name}", daemon=True).start()
+
+        def request_stop() -> None:  # the worker reads EOF on its stdin
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
         outcome = None
         try:
+            try:
+                proc.stdin.write(pickle.dumps(args))
+                proc.stdin.flush()
+            except OSError:
+                pass  # it died at once: the end of its events says so below
             while outcome is None:
                 if self._stop.is_set():
-                    stop.set()
+                    request_stop()
                 try:
                     event = events.get(timeout=0.2)
                 except queue.Empty:
-                    if proc.is_alive():
-                        continue
-                    try:  # it may have exited right after its last message
-                        event = events.get(timeout=1.0)
-                    except queue.Empty:
-                        raise LatentExplorerError(
-                            f"the training process ended unexpectedly (exit code {proc.exitcode}); nothing was saved"
-                        ) from None
+                    continue
+                if event is None:
+                    raise LatentExplorerError(
+                        f"the training process ended unexpectedly (exit code {proc.wait(30)}); nothing was saved"
+                    )
                 if event[0] == "progress":
                     self._on_progress(event[1], Progress(**event[2]))
                 else:
                     outcome = event
         finally:
-            if outcome is None:  # the relay itself failed: do not leave a trainer behind
-                stop.set()
-            proc.join(30)
-            if proc.is_alive():
+            request_stop()  # after its outcome the worker only exits; otherwise the relay failed: stop it
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.join(5)
+                proc.wait(5)
+            proc.stdout.close()
         if outcome[0] == "failed":
             self._fail(outcome[1])
             return
@@ -242,18 +337,31 @@ class TrainingJob:
 
     def _finish(self) -> None:
         # What was saved decides, not whether Stop was pressed: a stop that arrives after the
-        # last epoch (while the metrics are computed or the files written) saves everything.
+        # last epoch (while the metrics are computed or the files written) saves everything,
+        # and a stop during the AE of a pair saves the VAE that had finished.
+        r = self.request
+        wanted = list(checkpoint_paths(r.out_dir, r.name, r.which))
+        saved_kinds = [m.kind for m in self.results]
         with self._lock:
             self._state.finished = time.time()
+            self._state.saved = [str(m.path) for m in self.results]
+            files = ", ".join(m.path.name for m in self.results)
             if not self.results:
                 self._state.status = "stopped"
                 self._state.message = "stopped by the user; nothing was saved"
-                return
-            self._state.status = "done"
-            self._state.fraction = 1.0
-            self._state.saved = [str(r.path) for r in self.results]
-            late = "training had already finished when Stop was pressed; " if self._stop.is_set() else ""
-            self._state.message = late + "saved " + ", ".join(r.path.name for r in self.results)
+            elif len(self.results) < len(wanted):
+                missing = " and ".join(KIND_NAMES[k] for k in wanted if k not in saved_kinds)
+                done = " and ".join(KIND_NAMES[k] for k in saved_kinds)
+                self._state.status = "stopped"
+                self._state.message = (
+                    f"stopped during the {missing}: saved the finished {done} as {files} (a model on its own, "
+                    f"not a pair); the {missing} was not saved"
+                )
+            else:
+                self._state.status = "done"
+                self._state.fraction = 1.0
+                late = "training had already finished when Stop was pressed; " if self._stop.is_set() else ""
+                self._state.message = late + "saved " + files
 
     def _fail(self, error: str) -> None:
         with self._lock:

@@ -73,7 +73,10 @@ def train_models(
     """Train `which` ("vae", "ae" or "both") and save each model; returns what was saved.
 
     The callback gets (kind, progress). A NaN raises TrainingDiverged before anything is
-    written, so existing checkpoints stay as they were. A stopped run saves nothing.
+    written, so existing checkpoints stay as they were. A stop saves every model that finished
+    all its epochs and nothing else: a pair stopped during its AE saves its VAE alone, as
+    `<name>-vae.safetensors` without the pair name (so it never pairs up with an older AE of
+    that name), and a model stopped mid-training is never saved.
     """
     if which not in MODEL_CHOICES:
         raise ConfigError(f"model: must be one of {MODEL_CHOICES}, got {which!r}")
@@ -92,11 +95,15 @@ def train_models(
             callback=(lambda p, k=kind: callback(k, p)) if callback else None,
             should_stop=should_stop, device=device,
         )
-        if result.stopped:
-            return trained
+        if result.stopped and len(result.history) < train_config.epochs:
+            break  # stopped before its last epoch ended: this model is not saved
         metrics = full_report(model, data.x_test, seed=train_config.seed)
         trained.append(TrainedModel(kind, path, model, result, metrics))
-    # save only once every model of the run finished, so a pair is never half-written
+        if result.stopped:
+            break  # the stop came on the last step: this model finished, the next one never starts
+    if len(trained) < len(paths):
+        pair = ""  # a lone model of a stopped pair
+    # save only once every model of the run finished (or was stopped), so a pair is never half-written
     with _SAVE_LOCK:
         if Path(out_dir).is_dir():
             remove_stale_temp_files(out_dir)  # left by a writer that was killed mid-save
@@ -107,6 +114,14 @@ def train_models(
                 snapshots=item.result.snapshots, snapshot_index=item.result.snapshot_index, pair=pair,
             )
     return trained
+
+
+def progress_measure(kind: str, elbo: float, recon: float, digits: int = 2) -> str:
+    """The number a progress line shows: a VAE's ELBO; an AE has no ELBO (no KL term, no
+    posterior), so its reconstruction term log p(x|z) is named as what it is."""
+    if kind == "ae":
+        return f"reconstruction log p(x|z) {recon:.{digits}f} nats"
+    return f"ELBO {elbo:.{digits}f} nats"
 
 
 def default_run(data: Dataset, which: str = "both", latent_dim: int = 2, arch: str = "mlp") -> tuple[ModelConfig, TrainConfig]:
@@ -153,7 +168,7 @@ class FirstRunTraining:
     def _progress(self, kind: str, p: Progress) -> None:
         with self._lock:
             self._state.fraction = ((0 if kind == "vae" else 1) + p.fraction) / 2
-            self._state.text = f"{kind.upper()} epoch {p.epoch}/{p.epochs}: ELBO {p.elbo:.1f} nats"
+            self._state.text = f"{kind.upper()} epoch {p.epoch}/{p.epochs}: {progress_measure(kind, p.elbo, p.recon, 1)}"
 
     def _run(self) -> None:
         try:
