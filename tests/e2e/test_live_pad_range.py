@@ -163,6 +163,8 @@ def test_the_crosshair_starts_on_the_map_when_the_codes_exclude_0(range_server, 
         assert ch["z"] == [0] * DIMS[model]  # the pad starts at the prior's mean
         # the condition: the origin's map position is outside the test codes' box
         assert _outside(ch["p"][0], ch["codes"][0]) or (not ch["oneD"] and _outside(ch["p"][1], ch["codes"][1])), ch
+        pg.evaluate("() => window.__latentPadLast.mapCanvas.scrollIntoView({ block: 'center' })")
+        pg.evaluate(NEXT_FRAME)
         pg.screenshot(path=str(ARTIFACTS / f"live_range_start_{model.split(' ')[0]}.png"))
         _assert_on_the_map(ch, "z = 0 at start")
         assert not pg.errors, pg.errors  # type: ignore[attr-defined]
@@ -335,3 +337,24 @@ def test_another_map_of_the_same_z_places_the_crosshair_on_that_map(range_server
         assert not pg.errors, pg.errors  # type: ignore[attr-defined]
     finally:
         pg.context.close()
+
+
+@pytest.mark.parametrize("method,dim", [("identity", 1), ("identity", 2), ("pca", 8), ("tsne", 8)])
+def test_map_ranges_cover_the_codes_the_origin_and_the_z_from_python(method, dim):
+    """Without a browser: `map_ranges` on codes in [0.3, 0.94] (every dimension)."""
+    from pages.latent_pad import map_ranges
+    from vae.embed import LatentMap
+
+    mu = np.random.default_rng(0).uniform(0.3, 0.94, (200, dim)).astype(np.float32)
+    lmap = LatentMap(method).fit(mu, points=mu[:, :2] * 10 if method == "tsne" else None)
+    far = np.full(dim, -3.0, np.float32)
+    for z in (None, far, np.full(dim, np.nan, np.float32)):
+        (x0, x1), (y0, y1) = map_ranges(lmap, dim, z)
+        inside = np.concatenate([lmap.points_, lmap.locate(np.zeros((1, dim), np.float32))] + ([lmap.locate(far[None])] if z is far else []))
+        assert (x0 < inside[:, 0]).all() and (inside[:, 0] < x1).all(), (method, z, (x0, x1))  # with a margin
+        if dim == 1:
+            assert (y0, y1) == (-1.0, 1.0)
+        else:
+            assert (y0 < inside[:, 1]).all() and (inside[:, 1] < y1).all(), (method, z, (y0, y1))
+    if method != "tsne":  # a t-SNE map places any z among the codes
+        assert map_ranges(lmap, dim, far)[0][0] < map_ranges(lmap, dim)[0][0]
