@@ -11,6 +11,12 @@ one requestAnimationFrame evaluates the decoder(s) and paints the image at nativ
 state: {z, p, seq, pixels} and Python's `on_release(z, pixels)` runs. Python moves the
 crosshair by sending `z_in` with a new nonce.
 
+The crosshair is always on the map: the map's range covers the test codes, the prior's mean
+z = 0 and the z Python sends (`map_ranges`), and it is recomputed only when Python moves z (a
+new nonce) or the map changes, never while z moves in the browser. Where the map places z
+outside that range all the same (a slider above 2-D), the crosshair is pinned inside the plot's
+edge with an arrow pointing towards z.
+
 For tests and the benchmark the page exposes, in the app's own document (v2 components
 render in a shadow root, not an iframe): window.__latentPadDecode(z, which),
 window.__latentPadState(), window.__latentPadStats and window.__latentPadTest
@@ -30,6 +36,7 @@ from vae.embed import LatentMap
 
 SENT_KEY = "_latent_pad_sent"  # payload ids this session has already sent to the browser
 MAX_REPORTED_PIXELS = 4096  # the release report carries the browser's pixels up to this size
+RANGES_KEY = "_latent_pad_ranges_{}"  # per pad: ((map id, z nonce), the map's ranges) it was drawn with
 
 HTML = """
 <div class="lp-root">
@@ -340,7 +347,10 @@ class Pad {
       const z = zin && zin.z && zin.z.length === map.D ? zin.z : new Array(map.D).fill(0);
       this.nonce = zin ? zin.nonce : null;
       this.setZ(Float64Array.from(z));
+    } else if (data.map.id !== this.mapId && this.z.length === map.D) {
+      this.setZ(this.z);  // another map of the same z (e.g. the pair's other model): place the crosshair on it
     }
+    this.mapId = data.map.id;
     this.schedule();
   }
 
@@ -568,7 +578,7 @@ class Pad {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.drawImage(this.layer, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    const pl = this.plot(), [x, y] = this.toPx(this.p);
+    const pl = this.plot(), [x, y] = this.crosshair();
     ctx.strokeStyle = this.fg; ctx.globalAlpha = 0.45; ctx.lineWidth = 1.5; ctx.setLineDash([6, 6]);
     ctx.beginPath();
     if (!this.oneD) { ctx.moveTo(pl.left, y); ctx.lineTo(pl.left + pl.width, y); }
@@ -581,6 +591,22 @@ class Pad {
       ctx.moveTo(x, y - 22); ctx.lineTo(x, y - 6); ctx.moveTo(x, y + 6); ctx.lineTo(x, y + 22);
       ctx.stroke();
     }
+    if (this.off) {  // z is off the map (a slider, or a t-SNE map's lift): pinned to the edge, an arrow points to it
+      const [tx, ty] = this.toPx(this.p), len = Math.hypot(tx - x, ty - y) || 1, ux = (tx - x) / len, uy = (ty - y) / len;
+      const bx = x + 17 * ux, by = y + 17 * uy, nx = -uy, ny = ux;
+      ctx.fillStyle = '#000'; ctx.strokeStyle = '#fff'; ctx.lineWidth = 2;
+      ctx.beginPath(); ctx.moveTo(bx + 12 * ux, by + 12 * uy); ctx.lineTo(bx + 7 * nx, by + 7 * ny); ctx.lineTo(bx - 7 * nx, by - 7 * ny);
+      ctx.closePath(); ctx.stroke(); ctx.fill();
+    }
+  }
+
+  // Where the crosshair is drawn: at z's map position, or pinned inside the plot's edge when
+  // that is off the map (the map's range covers the test codes, z = 0 and any z set from Python).
+  crosshair() {
+    const pl = this.plot(), [x, y] = this.toPx(this.p), m = 30;  // room for the arms and the arrow
+    const cx = clamp(x, pl.left + m, pl.left + pl.width - m), cy = clamp(y, pl.top + m, pl.top + pl.height - m);
+    this.off = !(x >= pl.left && x <= pl.left + pl.width && y >= pl.top && y <= pl.top + pl.height);
+    return this.off ? [cx, cy] : [x, y];
   }
 
   readouts() {
@@ -619,7 +645,7 @@ class Pad {
     return { id: this.id, ready: !!(this.map && this.figs && this.z), z: this.z ? Array.from(this.z) : null,
              p: this.p.slice(), seq: this.seq, nonce: this.nonce, ranges: this.data && this.data.map.ranges,
              plot: this.plot(), labels: this.decoders.map((d) => d.label), latentDim: this.map && this.map.D,
-             axes: this.axes || null };
+             axes: this.axes || null, crosshair: this.map ? [...this.crosshair(), this.off] : null };
   }
 
   destroy() {
@@ -676,6 +702,23 @@ def map_export(map_id: str, _lmap: LatentMap, _labels: np.ndarray) -> dict[str, 
     return webexport.export_map(_lmap, _labels)
 
 
+def map_ranges(lmap: LatentMap, latent_dim: int, z: np.ndarray | None = None) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The pad's x / y ranges: the test codes, the prior's mean z = 0 and `z` (where Python puts
+    the crosshair), as the map places them, with a margin. The crosshair starts at z = 0, and an
+    AE's or a briefly trained model's codes often exclude it (e.g. all in [0.3, 0.94]): a range
+    of the codes alone would leave the crosshair off the map, invisible."""
+    anchors = [np.zeros(latent_dim, np.float32)]
+    if z is not None:
+        z = np.asarray(z, np.float32).ravel()
+        if z.shape == (latent_dim,) and np.isfinite(z).all():
+            anchors.append(z)
+    where = lmap.locate(np.stack(anchors))
+    (x0, x1), (y0, y1) = plots.axis_ranges(lmap.points_, where[np.isfinite(where).all(1)])
+    if latent_dim == 1:
+        y0, y1 = -1.0, 1.0  # a 1-D map is a strip: its points sit at y = 0, no y axis is drawn
+    return (x0, x1), (y0, y1)
+
+
 def latent_pad(
     *,
     key: str,
@@ -715,9 +758,12 @@ def latent_pad(
         wanted = (st.session_state.get(key) or {}).get("missing")
         sent.difference_update([w for w in wanted if isinstance(w, str)] if isinstance(wanted, list) else [])
 
-    (x0, x1), (y0, y1) = plots.axis_ranges(lmap.points_)
-    if config.latent_dim == 1:
-        y0, y1 = -1.0, 1.0  # a 1-D map is a strip: its points sit at y = 0, no y axis is drawn
+    # The range is kept while z only moves in the browser (a release): never rescaled under the pointer.
+    held = st.session_state.get(RANGES_KEY.format(key))
+    if held is None or held[0] != (map_id, int(z_nonce)):
+        held = ((map_id, int(z_nonce)), map_ranges(lmap, config.latent_dim, z))
+        st.session_state[RANGES_KEY.format(key)] = held
+    (x0, x1), (y0, y1) = held[1]
     data = {
         "pad_id": key,
         "decoders": [

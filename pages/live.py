@@ -59,6 +59,11 @@ def on_pick() -> None:
         set_z(encode_means(model, data.x_test[i : i + 1])[0])
 
 
+def forget_pick() -> None:
+    """Another map: z stays where it is, but it is no longer "the picked image's μ under" this map's model."""
+    st.session_state[pick_key] = None
+
+
 def column_image(image: np.ndarray, caption: str, px: int) -> None:
     """An image up to `px` wide that shrinks to its column ("content" width never exceeds the
     container; a fixed width would overflow a narrow column, e.g. at 1280 px with a pair)."""
@@ -70,7 +75,7 @@ def live_panel() -> None:
     """Everything interactive: a pad release or a control reruns only this."""
     widths = ([1.1] if sel.is_pair else []) + ([1.3] if dim > 2 else []) + [2.6, 1.1]
     cols = iter(st.columns(widths, vertical_alignment="bottom"))
-    map_label = next(cols).radio("Map of", list(models), horizontal=True, key=map_key) if sel.is_pair else decoders[0][0]
+    map_label = next(cols).radio("Map of", list(models), horizontal=True, key=map_key, on_change=forget_pick) if sel.is_pair else decoders[0][0]
     method = "identity"
     if dim > 2:
         choice = next(cols).radio("Map", ["PCA", "t-SNE"], horizontal=True, key=method_key, help="t-SNE takes a few seconds the first time, then it is cached")
