@@ -66,7 +66,7 @@ def test_every_page_in_the_sidebar_renders(streamlit_server: str, page: Any) -> 
     problems = []
     for href, label in pages:
         page.locator(f'[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"][href="{href}"]').click()
-        page.wait_for_url(href)
+        page.wait_for_url(re.compile(re.escape(href) + "$"))  # st.page_link hrefs are relative ("live")
         wait_until_idle(page, timeout_s=90)
         slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
         save_screenshot(page, f"page-{slug}")
