@@ -29,7 +29,8 @@ nav = st.navigation(PAGES, position="hidden")
 frame.navigation_links(PAGES)
 
 startup = st.empty()  # always created, so the page's elements keep their positions from run to run
-if "pages.common" not in sys.modules:  # the first run of this server: the heavy imports are still to come
+# The first runs of this server (another session may be importing it right now): still to come.
+if not hasattr(sys.modules.get("pages.common"), "require_selection"):  # its last definition
     with startup.container():
         st.title(getattr(nav, "title", "Latent Explorer"))  # (no title outside a Streamlit run: a worker process re-running this file)
         st.caption("Starting Latent Explorer: loading PyTorch and the models… (once per server, a few seconds)")
