@@ -1,31 +1,55 @@
-"""Latent Explorer: the frame. Runs before every page: first-run training, the shared
-sidebar (model choice, upload, download) and navigation over pages/."""
+"""Latent Explorer: the frame. Runs before every page: navigation, a start-up screen while the
+heavy modules load, first-run training, the shared sidebar (model choice, upload, download)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import streamlit as st
 
-from pages import common
-from vae.errors import LatentExplorerError
-from vae.workflow import first_run_training, list_models, models_dir
+from pages.ui import frame
 
-st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
+# Everything up to the start-up screen imports only Streamlit, so that the first paint (the
+# app's own navigation and a title) comes before torch & co. are loaded (bench/RESULTS.md).
+frame.leave_pages_folder_mode()
+st.set_page_config(page_title="Latent Explorer", page_icon=str(frame.FAVICON), layout="wide")
+
+PAGES = [
+    st.Page("pages/explore.py", title="Explore", icon=":material/explore:", default=True),
+    st.Page("pages/live.py", title="Live pad", icon=":material/touch_app:"),
+    st.Page("pages/compare.py", title="Compare AE vs VAE", icon=":material/compare:"),
+    st.Page("pages/generate.py", title="Generate", icon=":material/grid_view:"),
+    st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
+    st.Page("pages/inpaint.py", title="Fill in missing pixels", icon=":material/healing:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+]
+nav = st.navigation(PAGES, position="hidden")
+frame.navigation_links(PAGES)
+
+startup = st.empty()  # always created, so the page's elements keep their positions from run to run
+# The first runs of this server (another session may be importing it right now): still to come.
+if not hasattr(sys.modules.get("pages.common"), "require_selection"):  # its last definition
+    with startup.container():
+        st.title(getattr(nav, "title", "Latent Explorer"))  # (no title outside a Streamlit run: a worker process re-running this file)
+        st.caption("Starting Latent Explorer: loading PyTorch and the models… (once per server, a few seconds)")
+
+from pages import common  # noqa: E402 - heavy (torch, scikit-learn): after the first paint on purpose
+from vae.errors import LatentExplorerError  # noqa: E402
+from vae.workflow import first_run_training, list_models, models_dir  # noqa: E402
+
 st.markdown(common.PAGE_CSS, unsafe_allow_html=True)
 
-DEFAULT_PAIR = "digits-2d"
 
-
-@st.cache_resource(max_entries=1)
+@st.cache_resource(max_entries=1, show_spinner=False)
 def _freeze_startup_objects() -> int:
     """Once per server: exempt what the imports built from the cyclic garbage collector.
 
     torch, scikit-learn and Plotly leave ~350,000 long-lived objects; every full collection
     walked them all (~200 ms on a 2-core laptop, every other slider move), stalling every
     session at once. Frozen objects are still freed by reference counting (bench/RESULTS.md,
-    "Classroom load")."""
+    "Classroom load"). Called after the first page has been drawn, so that it does not delay it."""
     import gc
 
     import pandas  # noqa: F401 - the pages' heavy imports, so that they are frozen too
@@ -39,9 +63,6 @@ def _freeze_startup_objects() -> int:
     return gc.get_freeze_count()
 
 
-_freeze_startup_objects()
-
-
 def ensure_default_models() -> None:
     """On an empty models folder, wait for the default 2-D VAE + AE pair, with progress.
 
@@ -50,7 +71,8 @@ def ensure_default_models() -> None:
     the same progress instead of a blank page. Every waiting page goes on by itself once it is done."""
     if list_models(models_dir()):
         return
-    training = first_run_training(models_dir(), DEFAULT_PAIR)
+    startup.empty()
+    training = first_run_training(models_dir(), common.DEFAULT_PAIR)
     with st.status("First start: training the default models, a 2-D VAE and a 2-D AE on the embedded digits…",
                    expanded=True) as status:
         st.write("This happens once, on an empty models folder, and takes from a few seconds to a minute. "
@@ -66,10 +88,55 @@ def ensure_default_models() -> None:
         status.update(label="Trained and saved the default VAE + AE pair", state="complete", expanded=False)
 
 
+def default_setting(label: str, options: dict) -> None:  # type: ignore[type-arg]
+    """The visible, server-wide choice of what new sessions open on (a teacher pins the class's model)."""
+    if any(source.kind != "file" for source in options[label].values()):
+        return  # an upload lives in one session only: nothing to pin
+    pinned = common.pinned_default()
+    try:
+        if pinned == label:
+            st.caption(":material/push_pin: New sessions open on this model.")
+            if st.button(f"Unpin: new sessions open on {common.DEFAULT_PAIR}", key="unpin_default", width="stretch"):
+                common.pin_default(None)
+                st.rerun()
+        elif st.button("Make this the default for new sessions", key="pin_default", icon=":material/push_pin:",
+                       width="stretch", help=f"Now: {pinned or common.pair_label(common.DEFAULT_PAIR)}. "
+                                             "Sessions already open keep their own choice."):
+            common.pin_default(label)
+            st.rerun()
+    except LatentExplorerError as exc:
+        st.error(f"Cannot save the default: {exc}")
+
+
+def upload_box() -> None:
+    """The uploader with its message right under it (and a toast, which is always in view);
+    a message belongs to the file that caused it and goes as soon as that file does."""
+    # No `type=` filter: the browser would refuse another file silently, leaving the previous
+    # file's message on screen; handle_upload names what is wrong with the file actually chosen.
+    uploaded = st.file_uploader(f"Upload a .safetensors checkpoint (max {common.UPLOAD_LIMIT_MB} MB)", key="upload")
+    if uploaded is None:
+        st.session_state.pop("upload_error", None)
+        return
+    if st.session_state.get("upload_seen") != uploaded.file_id:
+        st.session_state["upload_seen"] = uploaded.file_id
+        st.session_state.pop("upload_error", None)
+        error = common.handle_upload(uploaded)
+        if error:
+            st.session_state["upload_error"] = (uploaded.file_id, error)
+            st.toast(error, icon=":material/error:", duration="long")
+        else:
+            st.session_state["select_label"] = f"{uploaded.name.removesuffix('.safetensors')} (uploaded)"
+            st.rerun()
+    file_id, error = st.session_state.get("upload_error") or (None, None)
+    if error and file_id == uploaded.file_id:
+        st.error(error)
+
+
 def sidebar() -> None:
     with st.sidebar:
         st.header("Model")
         options = common.model_options()
+        label = None
         if not options:
             st.session_state["selection"] = None
             st.caption("No models in the models folder yet.")
@@ -79,7 +146,7 @@ def sidebar() -> None:
             if wanted in labels:
                 st.session_state["model_choice"] = wanted
             if st.session_state.get("model_choice") not in labels:
-                st.session_state["model_choice"] = labels[0]
+                st.session_state["model_choice"] = common.default_label(labels)
             label = st.selectbox("Model or pair", labels, key="model_choice")
             try:
                 st.session_state["selection"] = common.select(label, options[label])
@@ -87,43 +154,25 @@ def sidebar() -> None:
                 st.session_state["selection"] = None
                 st.error(f"Cannot load {label}: {exc}")
         sel = st.session_state.get("selection")
-        if sel is not None:
+        if sel is not None and label is not None:
             ckpt = sel.primary
             mc = ckpt.model_config
             st.caption(f"{mc.arch.upper()} · {mc.latent_dim}-D latent · dataset **{ckpt.dataset.get('name')}**")
+        upload_box()
+        if sel is not None and label is not None:
+            default_setting(label, options)
             for kind, source in options[label].items():
                 name = Path(source.ref).name if source.kind == "file" else f"{sel.label.split(' ')[0]}.safetensors"
                 st.download_button(
                     f"Download {kind.upper()} checkpoint", data=source.data(), file_name=name,
                     mime="application/octet-stream", key=f"download_{kind}", width="stretch",
                 )
-        st.divider()
-        uploaded = st.file_uploader(
-            f"Upload a .safetensors checkpoint (max {common.UPLOAD_LIMIT_MB} MB)", type=["safetensors"], key="upload",
-        )
-        if uploaded is not None and st.session_state.get("upload_seen") != uploaded.file_id:
-            st.session_state["upload_seen"] = uploaded.file_id
-            error = common.handle_upload(uploaded)
-            if error:
-                st.session_state["upload_error"] = error
-            else:
-                st.session_state.pop("upload_error", None)
-                st.session_state["select_label"] = f"{uploaded.name.removesuffix('.safetensors')} (uploaded)"
-                st.rerun()
-        if st.session_state.get("upload_error"):
-            st.error(st.session_state["upload_error"])
 
 
 ensure_default_models()
-pages = [
-    st.Page("pages/explore.py", title="Explore", icon=":material/explore:", default=True),
-    st.Page("pages/live.py", title="Live pad", icon=":material/touch_app:"),
-    st.Page("pages/compare.py", title="Compare AE vs VAE", icon=":material/compare:"),
-    st.Page("pages/generate.py", title="Generate", icon=":material/grid_view:"),
-    st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
-    st.Page("pages/inpaint.py", title="Fill in missing pixels", icon=":material/healing:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-]
-nav = st.navigation(pages)
 sidebar()
-nav.run()
+startup.empty()
+try:
+    nav.run()
+finally:
+    _freeze_startup_objects()  # once per server, after the first page is on screen

@@ -1,34 +1,19 @@
 """Streamlit helpers shared by app.py and every page: cached loading, the model choice,
-image display and latent sliders. The only Streamlit module besides the pages themselves."""
+image display and latent sliders. With pages/ui/frame.py (what app.py needs before the heavy
+imports), the only Streamlit modules besides the pages themselves."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from pages.ui.frame import leave_pages_folder_mode as _leave_pages_folder_mode  # light: Streamlit only
 
-def _leave_pages_folder_mode() -> None:
-    """Our pages live in `pages/` (the project layout), which makes Streamlit's old
-    pages-folder mode kick in for the very first request of a fresh server: a deep link such
-    as /compare would then run the page without app.py (no sidebar, no models). st.navigation
-    turns that mode off, but only once app.py has run; turn it off here and rerun, so the
-    request goes through app.py like every other one.
-
-    It runs before this module's heavy imports (torch: seconds on a busy machine): the rerun
-    is raised inside the import, and Python drops a module whose import raised, so a session
-    that started importing it meanwhile (two browsers opening a fresh server) got
-    "ImportError: cannot import name 'common' from 'pages'"."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
+# Before the heavy imports below, on purpose: see leave_pages_folder_mode's docstring.
 _leave_pages_folder_mode()
 
-# The rest is imported after the check above on purpose (see its docstring).
 import hashlib  # noqa: E402
 import io  # noqa: E402
+import json  # noqa: E402
 import threading  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -37,7 +22,7 @@ from typing import Callable  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from vae.checkpoint import MAX_CHECKPOINT_BYTES, Checkpoint, load_checkpoint  # noqa: E402
+from vae.checkpoint import MAX_CHECKPOINT_BYTES, Checkpoint, atomic_write, load_checkpoint  # noqa: E402
 from vae.data import Dataset, load_dataset  # noqa: E402
 from vae.embed import LatentMap, compute_map, default_method  # noqa: E402
 from vae.errors import LatentExplorerError  # noqa: E402
@@ -132,13 +117,50 @@ def model_options() -> dict[str, dict[str, Source]]:
     entries = list_models(models_dir())
     options: dict[str, dict[str, Source]] = {}
     for name, kinds in find_pairs(entries).items():
-        options[f"{name} (VAE + AE pair)"] = {k: Source("file", str(e.path)) for k, e in kinds.items()}
+        options[pair_label(name)] = {k: Source("file", str(e.path)) for k, e in kinds.items()}
     for e in entries:
         options[e.label] = {e.kind: Source("file", str(e.path))}
     for sha, label in st.session_state.get("upload_labels", {}).items():
         kind = st.session_state["upload_kinds"][sha]
         options[f"{label} (uploaded)"] = {kind: Source("upload", sha)}
     return options
+
+
+DEFAULT_PAIR = "digits-2d"  # the first-run pair, and what every new session opens on unless pinned
+DEFAULT_CHOICE_FILE = "default-model.json"  # in the models folder: the teacher's pinned default, if any
+
+
+def pair_label(name: str) -> str:
+    return f"{name} (VAE + AE pair)"
+
+
+def pinned_default() -> str | None:
+    """The label pinned as every new session's model ("Make this the default for new sessions"),
+    or None. A missing or unreadable file means nothing is pinned."""
+    try:
+        label = json.loads((models_dir() / DEFAULT_CHOICE_FILE).read_text()).get("label")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return label if isinstance(label, str) else None
+
+
+def pin_default(label: str | None) -> None:
+    """Pin `label` as the default of new sessions (None: unpin). Written atomically, server-wide."""
+    path = models_dir() / DEFAULT_CHOICE_FILE
+    if label is None:
+        path.unlink(missing_ok=True)
+    else:
+        atomic_write(path, json.dumps({"label": label}).encode())
+
+
+def default_label(labels: list[str]) -> str:
+    """What a new session opens on: the pinned model, else the default pair, else the newest.
+    Never "the newest" while the default pair exists: one student's training must not change
+    what the rest of the class opens."""
+    for wanted in (pinned_default(), pair_label(DEFAULT_PAIR)):
+        if wanted in labels:
+            return wanted
+    return labels[0]
 
 
 def current_selection() -> Selection | None:
@@ -153,6 +175,8 @@ def select(label: str, sources: dict[str, Source]) -> Selection:
 
 def handle_upload(file) -> str | None:  # type: ignore[no-untyped-def]
     """Validate an uploaded checkpoint; store it in this session. Returns an error message or None."""
+    if not file.name.lower().endswith(".safetensors"):
+        return f"{file.name} is not a checkpoint: choose a .safetensors file saved by Latent Explorer"
     if file.size > UPLOAD_LIMIT_MB * 2**20:
         return f"{file.name} is {file.size / 2**20:.1f} MiB; uploads are limited to {UPLOAD_LIMIT_MB} MiB"
     data = file.getvalue()

@@ -107,15 +107,9 @@ def reliability_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def reliability_app_env(reliability_models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Env for AppTest runs of app.py on that pair; keeps st.navigation mode across runs (see tests/app/conftest.py)."""
-    from streamlit.runtime.pages_manager import PagesManager
+    from pages.ui.frame import keep_navigation_mode  # the one place that touches the private flag
 
-    init = PagesManager.__init__
-
-    def init_then_navigation_mode(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_then_navigation_mode)
+    keep_navigation_mode(monkeypatch)
     monkeypatch.setenv("VAE_MODELS_DIR", str(reliability_models_dir))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("VAE_NO_FRAGMENT", raising=False)

@@ -43,12 +43,6 @@ def navigation_without_pages_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     happens to the first request after a start when it is a deep link such as /compare; see
     tests/e2e/test_app_browser.py.) Harmless once the folder has another name.
     """
-    from streamlit.runtime.pages_manager import PagesManager
+    from pages.ui.frame import keep_navigation_mode  # the one place that touches the private flag
 
-    init = PagesManager.__init__
-
-    def init_then_navigation_mode(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_then_navigation_mode)
+    keep_navigation_mode(monkeypatch)

@@ -59,14 +59,14 @@ def test_first_run_trains_and_a_slider_redraws_the_decoded_image(streamlit_serve
 
 def test_every_page_in_the_sidebar_renders(streamlit_server: str, page: Any) -> None:
     open_explore(page, streamlit_server)
-    links = page.locator('[data-testid="stSidebarNavLink"]')
+    links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]')
     pages = [(links.nth(i).get_attribute("href"), links.nth(i).inner_text().split("\n")[-1].strip()) for i in range(links.count())]
     assert len(pages) >= 6, pages
 
     problems = []
     for href, label in pages:
-        page.locator(f'[data-testid="stSidebarNavLink"][href="{href}"]').click()
-        page.wait_for_url(href)
+        page.locator(f'[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"][href="{href}"]').click()
+        page.wait_for_url(re.compile(re.escape(href) + "$"))  # st.page_link hrefs are relative ("live")
         wait_until_idle(page, timeout_s=90)
         slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
         save_screenshot(page, f"page-{slug}")
@@ -82,10 +82,10 @@ def test_a_deep_link_on_a_fresh_server_shows_the_frame(streamlit_server: str, e2
     open_explore(page, streamlit_server)  # makes sure the pair exists, so the fresh server need not train
     with run_streamlit(e2e_models_dir, tmp_path / "cache", tmp_path / "streamlit.log") as url:
         page.goto(f"{url}/compare")
-        page.locator('[data-testid="stSidebarNavLink"]').first.wait_for(timeout=60_000)
+        page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]').first.wait_for(timeout=60_000)
         wait_until_idle(page)
         save_screenshot(page, "deep-link-compare-fresh-server")
-        nav = [t.split("\n")[-1].strip() for t in page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()]
+        nav = [t.split("\n")[-1].strip() for t in page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]').all_inner_texts()]
         assert "common" not in nav, f"pages-folder navigation: {nav}"
         assert page.get_by_text("Model or pair").count() == 1
         assert page.locator("h1").first.inner_text().strip() == "Compare AE vs VAE"

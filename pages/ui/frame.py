@@ -1,0 +1,63 @@
+"""The app's frame before any heavy import: the one place that touches Streamlit's private
+pages-folder switch, the favicon, and the navigation links. Imports nothing but Streamlit, so
+that app.py can paint its navigation and a start-up screen before torch is loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+# Shipped with the app (not a ":material/...:" icon, which the browser fetched from a font host).
+FAVICON = Path(__file__).with_name("favicon.png")
+
+
+def pages_folder_mode_active() -> bool:
+    """Whether Streamlit runs the old pages-folder mode (MPA v1) for this server.
+
+    PRIVATE API: `PagesManager.uses_pages_directory` (Streamlit 1.67). Streamlit switches it on
+    when a folder named `pages/` sits next to the main script (ours does: the project layout)
+    and off when st.navigation is called. tests/app/test_frame.py fails if an upgrade moves it."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    return bool(PagesManager.uses_pages_directory)
+
+
+def leave_pages_folder_mode() -> None:
+    """Turn the pages-folder mode off and rerun, so that this request goes through app.py.
+
+    On a fresh server's very first request Streamlit runs a page file directly (a deep link such
+    as /compare without app.py: no sidebar, no models). `client.showSidebarNavigation = false`
+    (.streamlit/config.toml) keeps that mode's raw module names out of the sidebar meanwhile.
+    Called at the top of app.py and of pages/common.py (imported first by every page), before
+    any heavy import: Python drops a module whose import raised (the rerun), and a second session
+    importing it meanwhile got "ImportError: cannot import name 'common' from 'pages'"."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def keep_navigation_mode(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """For AppTest runs: behave as a real server does once app.py has called st.navigation.
+
+    AppTest resets the private flag before every run, so without this each run after the first
+    would execute the page file alone, without app.py's sidebar (PRIVATE API, see above)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def init_then_navigation_mode(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_then_navigation_mode)
+
+
+def navigation_links(pages: list) -> None:  # type: ignore[type-arg]
+    """The app's own page links, at the top of the sidebar (st.navigation runs with
+    position="hidden": the config hides Streamlit's sidebar navigation, see above)."""
+    with st.sidebar:
+        for page in pages:
+            st.page_link(page, width="stretch")
