@@ -309,7 +309,7 @@ def reset_z_button(prefix: str, ranges: list[tuple[float, float]], key: str | No
     `on_reset(z)` replaces the default set_z."""
     zero = np.zeros(len(ranges), np.float32)
     st.button(
-        "Reset z to 0", key=key or f"{prefix}_reset", icon=":material/restart_alt:",
+        "Reset z to 0", key=key or f"{prefix}_reset",
         on_click=on_reset or (lambda: set_z(prefix, zero, ranges)), args=(zero,) if on_reset else None,
     )
 

@@ -67,7 +67,7 @@ def the_map():  # type: ignore[no-untyped-def]
     if key not in st.session_state:
         st.session_state[key] = plots.latent_map(
             lmap.points_, labels, data.class_names, index, click_grid=plots.click_grid(axis_ranges, 34),
-            current=np.zeros(2, np.float32), ranges=axis_ranges, height=480, one_d=one_d,
+            current=np.zeros(2, np.float32), ranges=axis_ranges, height=440, one_d=one_d,
             axis_titles=("z₁", "z₂") if method == "identity" else (f"{method.upper()} 1", f"{method.upper()} 2"),
         )
     return st.session_state[key]
@@ -91,18 +91,18 @@ def on_map_click() -> None:
 def explore_panel() -> None:
     """Map, decoded image and sliders: a slider move or a click reruns only this function, and
     the map's marker follows z."""
-    left, right = st.columns([1, 1], gap="large")
+    left, right = st.columns([3, 2], gap="large")
     with right:
-        shown = st.container()  # the images go above the sliders: in view even with 64 of them
+        shown = st.container()  # the images first, in view however many sliders follow
         z = common.latent_sliders(prefix, ranges, columns=1 if one_d else 2 if dim <= 8 else 4,
-                                  height=300 if dim > 8 else None)
-        b1, b2 = st.columns([1, 2], vertical_alignment="center")
+                                  height=260 if dim > 8 else None)  # 64 sliders: a scrolling box
+        b1, b2 = st.columns([2, 3], vertical_alignment="center") if dim <= 8 else (st.container(), st.container())
         with b1:
             common.reset_z_button(prefix, ranges)
         with b2:
             st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
     with shown:
-        c1, c2, c3 = st.columns(3)
+        c1, c2 = st.columns([3, 2])  # the decoded image large; a clicked test image beside it
         with c1:
             common.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
         picked = st.session_state.get(picked_key)
@@ -110,11 +110,10 @@ def explore_panel() -> None:
             c2.caption("Click a dot on the map: its test image and its reconstruction appear here.")
         else:
             with c2:
-                common.show_image(data.x_test[picked].permute(1, 2, 0).numpy(),
-                                  f"test image #{picked} (class {data.class_names[int(data.y_test[picked])]})", width="stretch")
-            with c3:
                 mu = encode_means(ckpt.model, data.x_test[picked : picked + 1])
-                common.show_image(images.decode_images(ckpt.model, mu)[0], "its reconstruction from μ", width="stretch")
+                common.show_image(data.x_test[picked].permute(1, 2, 0).numpy(),
+                                  f"test image #{picked} (class {data.class_names[int(data.y_test[picked])]})", width=96)
+                common.show_image(images.decode_images(ckpt.model, mu)[0], "its reconstruction from μ", width=96)
     with left:
         fig = plots.mark_current(the_map(), lmap.locate(z)[0], axis_ranges, one_d=one_d)
         st.plotly_chart(fig, key=chart_key, on_select=on_map_click, selection_mode="points", config={"scrollZoom": True})

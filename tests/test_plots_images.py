@@ -50,7 +50,7 @@ def test_current_z_off_the_map_is_an_arrow_at_the_edge_pointing_to_it(z, angle) 
     assert max(abs(x), abs(y)) > 0.9  # at the edge, towards z
     assert m.marker.symbol == "arrow"
     assert ((m.marker.angle - angle) + 180) % 360 - 180 == pytest.approx(0)  # Plotly keeps angles in [-180, 180)
-    assert "off the map" in m.name
+    assert "off the map" in m.hovertemplate and m.name == "current z"
 
 
 def test_one_d_map_is_a_strip_per_class_without_a_z2_axis() -> None:

@@ -140,7 +140,7 @@ def mark_current(
     angle = float(np.degrees(np.arctan2(dx, dy)))  # Plotly's arrow points up; angle turns it clockwise
     where = f"z₁ = {x:.2f}" if one_d else f"({x:.2f}, {y:.2f})"
     trace.update(
-        x=[ex], y=[ey], mode="markers", name=f"{CURRENT} (off the map: {where})",
+        x=[ex], y=[ey], mode="markers", name=CURRENT,  # the same legend entry: a longer one would squeeze the map
         marker=dict(symbol="arrow", size=24, angle=angle, color="black", line=dict(width=0)),
         hovertemplate=f"current z is off the map at {where}<extra></extra>",
     )
