@@ -96,8 +96,8 @@ def the_map(kind: str):  # type: ignore[no-untyped-def]
         lmap, index = maps[kind]
         st.session_state[key] = plots.latent_map(
             lmap.points_, data.y_test[index].numpy(), data.class_names, index, title=kind,
-            click_grid=plots.click_grid(shared, 30), current=np.zeros(2, np.float32), ranges=shared, height=460,
-            one_d=one_d,
+            click_grid=plots.click_grid(shared, 20), current=np.zeros(2, np.float32), ranges=shared, height=460,
+            one_d=one_d, data_revision=key,
         )
     return st.session_state[key]
 

@@ -66,8 +66,8 @@ def the_map():  # type: ignore[no-untyped-def]
     key = f"{prefix}_{method}_figure"
     if key not in st.session_state:
         st.session_state[key] = plots.latent_map(
-            lmap.points_, labels, data.class_names, index, click_grid=plots.click_grid(axis_ranges, 34),
-            current=np.zeros(2, np.float32), ranges=axis_ranges, height=440, one_d=one_d,
+            lmap.points_, labels, data.class_names, index, click_grid=plots.click_grid(axis_ranges, 20),
+            current=np.zeros(2, np.float32), ranges=axis_ranges, height=440, one_d=one_d, data_revision=key,
             axis_titles=("z₁", "z₂") if method == "identity" else (f"{method.upper()} 1", f"{method.upper()} 2"),
         )
     return st.session_state[key]
@@ -102,18 +102,19 @@ def explore_panel() -> None:
         with b2:
             st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
     with shown:
-        c1, c2 = st.columns([3, 2])  # the decoded image large; a clicked test image beside it
+        picked = st.session_state.get(picked_key)
+        c1, c2, c3 = st.columns([2, 1, 1])  # the decoded image large; a clicked test image beside it
         with c1:
             common.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
-        picked = st.session_state.get(picked_key)
         if picked is None:
             c2.caption("Click a dot on the map: its test image and its reconstruction appear here.")
         else:
+            mu = encode_means(ckpt.model, data.x_test[picked : picked + 1])
             with c2:
-                mu = encode_means(ckpt.model, data.x_test[picked : picked + 1])
                 common.show_image(data.x_test[picked].permute(1, 2, 0).numpy(),
-                                  f"test image #{picked} (class {data.class_names[int(data.y_test[picked])]})", width=96)
-                common.show_image(images.decode_images(ckpt.model, mu)[0], "its reconstruction from μ", width=96)
+                                  f"test image #{picked} (class {data.class_names[int(data.y_test[picked])]})", width="stretch")
+            with c3:
+                common.show_image(images.decode_images(ckpt.model, mu)[0], "decoded from its μ", width="stretch")
     with left:
         fig = plots.mark_current(the_map(), lmap.locate(z)[0], axis_ranges, one_d=one_d)
         st.plotly_chart(fig, key=chart_key, on_select=on_map_click, selection_mode="points", config={"scrollZoom": True})

@@ -22,8 +22,19 @@ def small_map(current=None, one_d=False, ranges=RANGES):  # type: ignore[no-unty
 
 
 def marker_of(fig):  # type: ignore[no-untyped-def]
-    (trace,) = [t for t in fig.data if (t.name or "").startswith("current z")]
-    return trace
+    """("cross", x, y), ("line", x, None) or ("arrow", annotation) from the figure's "current z" marks."""
+    shapes = [s for s in fig.layout.shapes if s.name == "current z"]
+    notes = [a for a in fig.layout.annotations if a.name == "current z"]
+    if notes:
+        assert not shapes and len(notes) == 1
+        return ("arrow", notes[0])
+    if len(shapes) == 1:
+        (v,) = shapes
+        assert v.x0 == v.x1
+        return ("line", v.x0, (v.y0, v.y1))
+    h, v = sorted(shapes, key=lambda s: s.x0 == s.x1)  # horizontal arm, then vertical arm
+    assert h.y0 == h.y1 and v.x0 == v.x1
+    return ("cross", v.x0, h.y0)
 
 
 def test_unselected_dots_keep_their_opacity() -> None:
@@ -33,24 +44,25 @@ def test_unselected_dots_keep_their_opacity() -> None:
     for t in dots:
         assert t.unselected.marker.opacity == t.marker.opacity
         assert t.selected.marker.opacity is None  # the selected style is Plotly's own
-    assert marker_of(fig).unselected.marker.opacity == 1
 
 
 def test_current_z_inside_the_map_is_marked_where_it_is() -> None:
-    m = marker_of(small_map(current=np.array([0.25, -0.5])))
-    assert (tuple(m.x), tuple(m.y)) == ((0.25,), (-0.5,))
-    assert m.name == "current z"
+    fig = small_map(current=np.array([0.25, -0.5]))
+    assert marker_of(fig) == ("cross", 0.25, -0.5)
+    plots.mark_current(fig, np.array([-0.1, 0.3]), RANGES)  # moved in place, the old mark gone
+    assert marker_of(fig) == ("cross", -0.1, 0.3)
+    assert fig.layout.datarevision == "map"  # fixed, so the browser does not redraw the dots for a move
 
 
-@pytest.mark.parametrize("z, angle", [((5.0, 0.0), 90), ((-5.0, 0.0), -90), ((0.0, 5.0), 0), ((0.0, -5.0), 180)])
-def test_current_z_off_the_map_is_an_arrow_at_the_edge_pointing_to_it(z, angle) -> None:  # type: ignore[no-untyped-def]
-    m = marker_of(small_map(current=np.array(z)))
-    x, y = m.x[0], m.y[0]
-    assert -1 < x < 1 and -1 < y < 1
-    assert max(abs(x), abs(y)) > 0.9  # at the edge, towards z
-    assert m.marker.symbol == "arrow"
-    assert ((m.marker.angle - angle) + 180) % 360 - 180 == pytest.approx(0)  # Plotly keeps angles in [-180, 180)
-    assert "off the map" in m.hovertemplate and m.name == "current z"
+@pytest.mark.parametrize("z, direction", [((5.0, 0.0), (1, 0)), ((-5.0, 0.0), (-1, 0)), ((0.0, 5.0), (0, 1)), ((0.0, -5.0), (0, -1))])
+def test_current_z_off_the_map_is_an_arrow_at_the_edge_pointing_to_it(z, direction) -> None:  # type: ignore[no-untyped-def]
+    kind, note = marker_of(small_map(current=np.array(z)))
+    assert kind == "arrow" and note.showarrow
+    assert -1 < note.x < 1 and -1 < note.y < 1
+    assert max(abs(note.x), abs(note.y)) > 0.95  # at the edge, towards z
+    # the arrow's tail is offset by (ax, ay) pixels from its head (ay downwards): it points along direction
+    assert np.sign(-note.ax) == direction[0] and np.sign(note.ay) == direction[1]
+    assert "off the map" in note.hovertext
 
 
 def test_one_d_map_is_a_strip_per_class_without_a_z2_axis() -> None:
@@ -61,8 +73,7 @@ def test_one_d_map_is_a_strip_per_class_without_a_z2_axis() -> None:
     for c, name in enumerate("abc"):
         (t,) = [t for t in fig.data if t.name == name]
         assert all(abs(y - c) < 0.5 for y in t.y)
-    m = marker_of(fig)
-    assert list(m.x) == [0.3, 0.3] and m.mode == "lines"
+    assert marker_of(fig) == ("line", 0.3, (-0.5, 2.5))
 
 
 def black_pixels(img: np.ndarray) -> int:

@@ -56,6 +56,7 @@ def latent_map(
     ranges: tuple[tuple[float, float], tuple[float, float]] | None = None,
     height: int = 560,
     one_d: bool = False,
+    data_revision: str = "map",
 ) -> go.Figure:
     """Scatter of map points coloured by class; customdata holds each point's test index.
 
@@ -64,7 +65,7 @@ def latent_map(
     `current` (2,), a map position, is marked (mark_current). `one_d`: a 1-D latent, drawn
     honestly: z₁ across, one row per class (points[:, 1] is ignored), no invented z₂ axis.
     A selection leaves every dot as it was (Plotly dims the unselected ones by default, and
-    a click selects the clicked dot).
+    a click selects the clicked dot). `data_revision`: give each map (model, method) its own.
     """
     fig = go.Figure()
     n_classes = len(class_names)
@@ -97,12 +98,12 @@ def latent_map(
             )
         )
     if current is not None:
-        fig.add_trace(go.Scatter(x=[], y=[], name=CURRENT, hoverinfo="skip", unselected=dict(marker=dict(opacity=1))))
         mark_current(fig, current, ranges or axis_ranges(points), one_d=one_d)
     fig.update_layout(
         title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10), font=FONT,
         legend=dict(title="class", itemsizing="constant"), clickmode="event+select", dragmode="pan",
         xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], uirevision="map",
+        datarevision=data_revision,  # fixed: a rerun that only moves the z marker does not redraw the dots
     )
     if ranges is not None:
         fig.update_xaxes(range=list(ranges[0]))
@@ -117,32 +118,34 @@ def latent_map(
 def mark_current(
     fig: go.Figure, current: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], one_d: bool = False,
 ) -> go.Figure:
-    """Move the figure's "current z" marker (made by latent_map) to map position `current`, in
-    place: a cross, or for a 1-D map a vertical line; where the position is off the map, an
-    arrow at its edge pointing the way to it. Cheap, so a slider can move it on every change."""
-    trace = next(t for t in fig.data if (t.name or "").startswith(CURRENT))
+    """Mark map position `current` on a latent_map figure, in place: a black cross, or for a 1-D
+    map a vertical line; where the position is off the map, an arrow at its edge pointing the
+    way to it. Layout shapes and an annotation, not a trace: with the figure's fixed
+    `datarevision` the browser then only redraws the marker (Plotly.react skips the data),
+    so a slider can move it on every change."""
     (x0, x1), (y0, y1) = ranges
     x = float(current[0])
     y = float(current[1]) if not one_d and len(current) > 1 else (y0 + y1) / 2
-    inside = x0 <= x <= x1 and y0 <= y <= y1
-    if inside and one_d:
-        trace.update(x=[x, x], y=[y0, y1], mode="lines", name=CURRENT, line=dict(color="black", width=3),
-                     marker=None, hovertemplate=None)
-        return fig
-    if inside:
-        trace.update(x=[x], y=[y], mode="markers", name=CURRENT, hovertemplate=None,
-                     marker=dict(symbol="cross-thin", size=28, angle=0, color="black", line=dict(width=4, color="black")))
+    line = dict(color="black", width=4)
+    fig.layout.shapes = [s for s in fig.layout.shapes if s.name != CURRENT]
+    fig.layout.annotations = [a for a in fig.layout.annotations if a.name != CURRENT]
+    if x0 <= x <= x1 and y0 <= y <= y1:
+        if one_d:
+            fig.add_shape(type="line", x0=x, x1=x, y0=y0, y1=y1, line=dict(color="black", width=3), name=CURRENT)
+        else:
+            ax, ay = 0.045 * (x1 - x0), 0.045 * (y1 - y0)
+            fig.add_shape(type="line", x0=x - ax, x1=x + ax, y0=y, y1=y, line=line, name=CURRENT)
+            fig.add_shape(type="line", x0=x, x1=x, y0=y - ay, y1=y + ay, line=line, name=CURRENT)
         return fig
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     dx, dy = (x - cx) / max(x1 - x0, 1e-9), (y - cy) / max(y1 - y0, 1e-9)  # screen directions
-    inset_x, inset_y = 0.03 * (x1 - x0), 0.03 * (y1 - y0)
+    norm = max(np.hypot(dx, dy), 1e-9)
+    inset_x, inset_y = 0.01 * (x1 - x0), 0.01 * (y1 - y0)
     ex, ey = min(max(x, x0 + inset_x), x1 - inset_x), min(max(y, y0 + inset_y), y1 - inset_y)
-    angle = float(np.degrees(np.arctan2(dx, dy)))  # Plotly's arrow points up; angle turns it clockwise
     where = f"z₁ = {x:.2f}" if one_d else f"({x:.2f}, {y:.2f})"
-    trace.update(
-        x=[ex], y=[ey], mode="markers", name=CURRENT,  # the same legend entry: a longer one would squeeze the map
-        marker=dict(symbol="arrow", size=24, angle=angle, color="black", line=dict(width=0)),
-        hovertemplate=f"current z is off the map at {where}<extra></extra>",
+    fig.add_annotation(
+        x=ex, y=ey, ax=-46 * dx / norm, ay=46 * dy / norm, showarrow=True, arrowhead=2, arrowsize=1.2,
+        arrowwidth=4, arrowcolor="black", text="", hovertext=f"current z is off the map at {where}", name=CURRENT,
     )
     return fig
 
