@@ -97,7 +97,7 @@ def the_map(kind: str):  # type: ignore[no-untyped-def]
         st.session_state[key] = plots.latent_map(
             lmap.points_, data.y_test[index].numpy(), data.class_names, index, title=kind,
             click_grid=plots.click_grid(shared, 20), current=np.zeros(2, np.float32), ranges=shared, height=460,
-            one_d=one_d, data_revision=key,
+            one_d=one_d, data_revision=key, axis_titles=("z₁", "z₂") if method == "identity" else ("PCA 1", "PCA 2"),
         )
     return st.session_state[key]
 

@@ -252,6 +252,16 @@ def test_a_clicked_test_image_shows_beside_the_decoded_image(app_env: Path) -> N
     assert [c.key for c in top[0].get("plotly_chart")] == [f"{prefix}_map"]
 
 
+def test_compare_pca_maps_are_not_labelled_z1_z2(three_d_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3-D pair's maps are PCA projections: their axes say so (they read z₁, z₂)."""
+    use_models(three_d_models, monkeypatch, tmp_path)
+    at = open_compare()
+    prefix = compare_prefix(three_d_models, "three-d")
+    for kind in ("VAE", "AE"):
+        layout = chart_spec(at, f"{prefix}_{kind}_map")["layout"]
+        assert (layout["xaxis"]["title"]["text"], layout["yaxis"]["title"]["text"]) == ("PCA 1", "PCA 2"), kind
+
+
 # --- item 6: a 1-D latent gets honest 1-D views ---------------------------------------------------
 
 
