@@ -92,14 +92,17 @@ def on_click(kind: str) -> None:
 def the_map(kind: str):  # type: ignore[no-untyped-def]
     """This session's figure of one map, built once; a rerun only moves its z marker."""
     key = f"{prefix}_{kind}_figure"
-    if key not in st.session_state:
+    held = st.session_state.setdefault("compare_figures", {})
+    if key not in held:
+        if len(held) >= 2:  # one pair's two maps per session
+            held.clear()
         lmap, index = maps[kind]
-        st.session_state[key] = plots.latent_map(
+        held[key] = plots.latent_map(
             lmap.points_, data.y_test[index].numpy(), data.class_names, index, title=kind,
             click_grid=plots.click_grid(shared, 20), current=np.zeros(2, np.float32), ranges=shared, height=460,
             one_d=one_d, data_revision=key, axis_titles=("z₁", "z₂") if method == "identity" else ("PCA 1", "PCA 2"),
         )
-    return st.session_state[key]
+    return held[key]
 
 
 @st.fragment

@@ -64,13 +64,14 @@ if one_d:
 def the_map():  # type: ignore[no-untyped-def]
     """This session's figure, built once per model and map; a rerun only moves its z marker."""
     key = f"{prefix}_{method}_figure"
-    if key not in st.session_state:
-        st.session_state[key] = plots.latent_map(
+    held = st.session_state.get("explore_figure")  # one per session: the last model and map shown
+    if held is None or held[0] != key:
+        held = st.session_state["explore_figure"] = key, plots.latent_map(
             lmap.points_, labels, data.class_names, index, click_grid=plots.click_grid(axis_ranges, 20),
             current=np.zeros(2, np.float32), ranges=axis_ranges, height=440, one_d=one_d, data_revision=key,
             axis_titles=("z₁", "z₂") if method == "identity" else (f"{method.upper()} 1", f"{method.upper()} 2"),
         )
-    return st.session_state[key]
+    return held[1]
 
 
 def on_map_click() -> None:
