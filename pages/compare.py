@@ -23,10 +23,15 @@ dim = vae_ckpt.model_config.latent_dim
 method = "identity" if dim <= 2 else "pca"
 maps = {kind: common.map_for(c, method) for kind, c in (("VAE", vae_ckpt), ("AE", ae_ckpt))}
 models = {"VAE": vae_ckpt.model, "AE": ae_ckpt.model}
-shared = plots.axis_ranges(*(m.points_ for m, _ in maps.values()))
+one_d = dim == 1
+shared = plots.axis_ranges(*(m.points_ for m, _ in maps.values()), *(m.locate(np.zeros((1, dim), np.float32)) for m, _ in maps.values()))
+if one_d:  # z₁ across, one row per class: no invented z₂
+    shared = (shared[0], (-0.5, len(data.class_names) - 0.5))
 prefix = f"compare_{vae_ckpt.sha256[:8]}_{ae_ckpt.sha256[:8]}"
 st.caption(
-    f"{dim}-D latent, {'the means themselves' if method == 'identity' else 'PCA of the means'} on the same axes. "
+    f"{dim}-D latent, {'the means themselves' if method == 'identity' else 'PCA of the means'} on the same axes"
+    + (" (z₁ across; one row per class, spread only to keep dots apart). " if dim == 1 else ". ")
+    + "The black marker is the z that both decoders get below. "
     "The VAE's KL term pulls its codes into a compact ball around 0; the AE puts them anywhere, leaving gaps."
 )
 
@@ -77,28 +82,34 @@ def on_click(kind: str) -> None:
     if idx >= 0:
         z = encode_means(models[kind], data.x_test[idx : idx + 1])[0]
     else:
-        z = lmap.lift(np.array([[p["x"], p["y"]]], np.float32))[0]
+        z = lmap.lift(np.array([[p["x"], 0.0 if one_d else p["y"]]], np.float32))[0]
     span = st.session_state[span_key]
     if span == "vae" and any(not lo <= v <= hi for v, (lo, hi) in zip(z, vae_ranges)):
         span = "both"  # an AE code beyond the VAE's range: widen the sliders rather than clip it
     move_z(z, span)
 
 
-cols = st.columns(2, gap="large")
-(gx0, gx1), (gy0, gy1) = shared
-gx, gy = np.meshgrid(np.linspace(gx0, gx1, 30), np.linspace(gy0, gy1, 30))
-grid = np.stack([gx.ravel(), gy.ravel()], 1)
-for col, (kind, (lmap, index)) in zip(cols, maps.items()):
-    with col:
-        fig = plots.latent_map(
+def the_map(kind: str):  # type: ignore[no-untyped-def]
+    """This session's figure of one map, built once; a rerun only moves its z marker."""
+    key = f"{prefix}_{kind}_figure"
+    held = st.session_state.setdefault("compare_figures", {})
+    if key not in held:
+        if len(held) >= 2:  # one pair's two maps per session
+            held.clear()
+        lmap, index = maps[kind]
+        held[key] = plots.latent_map(
             lmap.points_, data.y_test[index].numpy(), data.class_names, index, title=kind,
-            click_grid=grid, ranges=shared, height=460,
+            click_grid=plots.click_grid(shared, 20), current=np.zeros(2, np.float32), ranges=shared, height=460,
+            one_d=one_d, data_revision=key, axis_titles=("z₁", "z₂") if method == "identity" else ("PCA 1", "PCA 2"),
         )
-        st.plotly_chart(fig, key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
+    return held[key]
 
 
 @st.fragment
-def same_z_panel() -> None:
+def compare_panel() -> None:
+    """Both maps and the shared sliders: a slider move or a click reruns only this, and both
+    maps' markers follow z."""
+    maps_row = st.container()  # filled last (it needs z), shown first
     st.subheader("The same z, decoded by both")
     c_sl, c_vae, c_ae = st.columns([2, 1, 1], gap="medium")
     with c_sl:
@@ -110,13 +121,21 @@ def same_z_panel() -> None:
                      "only a small part of each slider.",
             )
         span = st.session_state[span_key]
-        z = common.latent_sliders(sliders_of(span), span_ranges[span], columns=2)
+        z = common.latent_sliders(sliders_of(span), span_ranges[span], columns=1 if one_d else 2 if dim <= 8 else 4,
+                                  height=300 if dim > 8 else None)
+        common.reset_z_button(sliders_of(span), span_ranges[span], key=f"{prefix}_reset",
+                              on_reset=lambda zero: move_z(zero, st.session_state[span_key]))
     for c, kind in ((c_vae, "VAE"), (c_ae, "AE")):
         with c:
             common.show_image(images.decode_images(models[kind], z)[0], f"{kind} decodes z", width="stretch")
+    with maps_row:
+        for col, kind in zip(st.columns(2, gap="large"), maps):
+            with col:
+                fig = plots.mark_current(the_map(kind), maps[kind][0].locate(z)[0], shared, one_d=one_d)
+                st.plotly_chart(fig, key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
 
 
-same_z_panel()
+compare_panel()
 
 st.subheader("Samples from the prior N(0, I)")
 if st.button("New samples", key="compare_resample"):

@@ -6,20 +6,21 @@ import os
 
 import numpy as np
 import streamlit as st
-from PIL import ImageColor
 
 from pages import common
 from vae import images, plots
-from vae.embed import encode_means
+from vae.embed import default_method, encode_means
 
 sel = common.require_selection()
 ckpt = sel.primary
 st.title("Explore the latent space")
 data = common.dataset_or_stop(ckpt)
 dim = ckpt.model_config.latent_dim
+one_d = dim == 1
 st.caption(
-    f"{ckpt.kind.upper()} · {dim}-D latent · each dot is the mean μ of one test image's code. "
-    "Click a dot to load its code, click empty space to decode that spot, or move the sliders."
+    f"{ckpt.kind.upper()} · {dim}-D latent · each dot is the mean μ of one test image's code"
+    + (" (z₁ across; one row per class, spread only to keep dots apart). " if one_d else ". ")
+    + "Click a dot to load its code, click empty space to decode that spot, or move the sliders."
 )
 
 if dim <= 2:
@@ -48,10 +49,29 @@ else:
     with st.spinner("encoding the test set…"):  # shows only after 0.5 s, so never for a cached map
         lmap, index = common.map_for(ckpt, method)
 labels = data.y_test[index].numpy()
-ranges = common.slider_ranges(lmap.mu_, cover_prior=ckpt.kind == "vae")
+# The sliders' ranges come from the default map's sample whichever map is shown: a slider whose
+# range changes is a new widget to Streamlit, and the browser showed it at its minimum.
+range_map = lmap if method == default_method(dim) else common.map_for(ckpt, default_method(dim))[0]
+ranges = common.slider_ranges(range_map.mu_, cover_prior=ckpt.kind == "vae")
 prefix = f"explore_{ckpt.sha256[:12]}"
 chart_key = f"{prefix}_map"
-axis_ranges = plots.axis_ranges(lmap.points_)
+picked_key = f"{prefix}_picked"
+axis_ranges = plots.axis_ranges(lmap.points_, lmap.locate(np.zeros((1, dim), np.float32)))  # z = 0 is on the map
+if one_d:
+    axis_ranges = (axis_ranges[0], (-0.5, len(data.class_names) - 0.5))
+
+
+def the_map():  # type: ignore[no-untyped-def]
+    """This session's figure, built once per model and map; a rerun only moves its z marker."""
+    key = f"{prefix}_{method}_figure"
+    held = st.session_state.get("explore_figure")  # one per session: the last model and map shown
+    if held is None or held[0] != key:
+        held = st.session_state["explore_figure"] = key, plots.latent_map(
+            lmap.points_, labels, data.class_names, index, click_grid=plots.click_grid(axis_ranges, 20),
+            current=np.zeros(2, np.float32), ranges=axis_ranges, height=440, one_d=one_d, data_revision=key,
+            axis_titles=("z₁", "z₂") if method == "identity" else (f"{method.upper()} 1", f"{method.upper()} 2"),
+        )
+    return held[1]
 
 
 def on_map_click() -> None:
@@ -62,52 +82,45 @@ def on_map_click() -> None:
     test_index = int(np.ravel(p.get("customdata", [-1]))[0]) if p.get("customdata") is not None else -1
     if test_index >= 0:
         z = encode_means(ckpt.model, data.x_test[test_index : test_index + 1])[0]
-        st.session_state[f"{prefix}_picked"] = test_index
+        st.session_state[picked_key] = test_index
     else:
-        z = lmap.lift(np.array([[p["x"], p["y"]]], dtype=np.float32))[0]
-        st.session_state.pop(f"{prefix}_picked", None)
+        z = lmap.lift(np.array([[p["x"], 0.0 if one_d else p["y"]]], dtype=np.float32))[0]
+        st.session_state.pop(picked_key, None)
     common.set_z(prefix, z, ranges)
 
 
-left, right = st.columns([3, 2], gap="large")
-with left:
-    (gx0, gx1), (gy0, gy1) = axis_ranges
-    gx, gy = np.meshgrid(np.linspace(gx0, gx1, 36), np.linspace(gy0, gy1, 36))
-    grid = np.stack([gx.ravel(), gy.ravel()], 1)
-    fig = plots.latent_map(
-        lmap.points_, labels, data.class_names, index, click_grid=grid,
-        axis_titles=("z₁", "z₂") if method == "identity" else (f"{method.upper()} 1", f"{method.upper()} 2"),
-        ranges=axis_ranges,
-    )
-    st.plotly_chart(fig, key=chart_key, on_select=on_map_click, selection_mode="points", config={"scrollZoom": True})
-    picked = st.session_state.get(f"{prefix}_picked")
-    if picked is not None:
-        x_in = data.x_test[picked].permute(1, 2, 0).numpy()
-        mu = encode_means(ckpt.model, data.x_test[picked : picked + 1])
-        c1, c2 = st.columns(2)
+def explore_panel() -> None:
+    """Map, decoded image and sliders: a slider move or a click reruns only this function, and
+    the map's marker follows z."""
+    left, right = st.columns([3, 2], gap="large")
+    with right:
+        shown = st.container()  # the images first, in view however many sliders follow
+        z = common.latent_sliders(prefix, ranges, columns=1 if one_d else 2 if dim <= 8 else 4,
+                                  height=260 if dim > 8 else None)  # 64 sliders: a scrolling box
+        b1, b2 = st.columns([2, 3], vertical_alignment="center") if dim <= 8 else (st.container(), st.container())
+        with b1:
+            common.reset_z_button(prefix, ranges)
+        with b2:
+            st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
+    with shown:
+        picked = st.session_state.get(picked_key)
+        c1, c2, c3 = st.columns([2, 1, 1])  # the decoded image large; a clicked test image beside it
         with c1:
-            common.show_image(x_in, f"test image #{picked} (class {data.class_names[int(data.y_test[picked])]})", width=224)
-        with c2:
-            common.show_image(images.decode_images(ckpt.model, mu)[0], "its reconstruction from μ", width=224)
-
-colors = np.array([ImageColor.getrgb(plots.class_color(int(c))) for c in labels], dtype=np.uint8)
-thumb = images.scatter_thumbnail(lmap.points_, colors, axis_ranges)
-
-
-def decode_panel() -> None:
-    """Sliders and the decoded image: a slider change reruns only this function."""
-    z = common.latent_sliders(prefix, ranges, columns=2 if dim > 1 else 1) if dim <= 8 else None
-    if z is None:
-        with st.expander(f"{dim} latent sliders", expanded=True):
-            z = common.latent_sliders(prefix, ranges, columns=4)
-    image = images.decode_images(ckpt.model, z)[0]
-    common.show_image(image, "decoded image", width="stretch")
-    # full column width: at a third of it the marker was a speck on a projector
-    st.image(images.mark_position(thumb, lmap.locate(z)[0], axis_ranges), caption="z on the map", width="stretch")
-    st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
+            common.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
+        if picked is None:
+            c2.caption("Click a dot on the map: its test image and its reconstruction appear here.")
+        else:
+            mu = encode_means(ckpt.model, data.x_test[picked : picked + 1])
+            with c2:
+                common.show_image(data.x_test[picked].permute(1, 2, 0).numpy(),
+                                  f"test image #{picked} (class {data.class_names[int(data.y_test[picked])]})", width="stretch")
+            with c3:
+                common.show_image(images.decode_images(ckpt.model, mu)[0], "decoded from its μ", width="stretch")
+    with left:
+        fig = plots.mark_current(the_map(), lmap.locate(z)[0], axis_ranges, one_d=one_d)
+        st.plotly_chart(fig, key=chart_key, on_select=on_map_click, selection_mode="points", config={"scrollZoom": True})
 
 
 if not os.environ.get("VAE_NO_FRAGMENT"):  # the benchmark's "without fragment" variant
-    decode_panel = st.fragment(decode_panel)
-with right:
-    decode_panel()
+    explore_panel = st.fragment(explore_panel)
+explore_panel()

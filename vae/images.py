@@ -114,30 +114,64 @@ def fill_missing(model: LatentModel, image: np.ndarray, known: np.ndarray, itera
     return current[0].permute(1, 2, 0).cpu().numpy()
 
 
+def _thumb_margin(size: int) -> tuple[int, int, int]:
+    """(margin, arm, half): the crosshair's arm and half line width, readable on a projector at
+    any thumbnail size, and a margin that keeps a whole crosshair inside the image even at the
+    map's edge."""
+    arm, half = max(8, size // 20), max(1, size // 150)
+    return arm + half + 1, arm, half
+
+
+def _thumb_xy(points: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], size: int) -> np.ndarray:
+    """Map positions (N, 2) -> float pixel (x, y) in the thumbnail's inner frame (y downwards);
+    positions off the map land outside the frame."""
+    (x0, x1), (y0, y1) = ranges
+    m = _thumb_margin(size)[0]
+    inner = size - 1 - 2 * m
+    px = m + (points[:, 0] - x0) / max(x1 - x0, 1e-9) * inner
+    py = m + (y1 - points[:, 1]) / max(y1 - y0, 1e-9) * inner
+    return np.stack([px, py], 1)
+
+
 def scatter_thumbnail(
     points: np.ndarray, colors: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], size: int = 300
 ) -> np.ndarray:
-    """A small raster of the map: (size, size, 3) uint8, white background, 3x3 px dots.
-    `colors` (N, 3) uint8. Cheap to redraw, so a slider can move a marker on it."""
+    """A small raster of the map: (size, size, 3) uint8, white background, 3x3 px dots inside a
+    margin that leaves room for mark_position's crosshair. `colors` (N, 3) uint8. Cheap to
+    redraw, so a slider can move a marker on it."""
     img = np.full((size, size, 3), 255, dtype=np.uint8)
-    (x0, x1), (y0, y1) = ranges
-    dot = 3
-    px = ((points[:, 0] - x0) / max(x1 - x0, 1e-9) * (size - dot)).astype(int).clip(0, size - dot)
-    py = ((y1 - points[:, 1]) / max(y1 - y0, 1e-9) * (size - dot)).astype(int).clip(0, size - dot)
-    for dy in range(dot):
-        for dx in range(dot):
-            img[py + dy, px + dx] = colors
+    if len(points) == 0:
+        return img
+    xy = np.rint(_thumb_xy(np.asarray(points, np.float64), ranges, size)).astype(int).clip(1, size - 2)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            img[xy[:, 1] + dy, xy[:, 0] + dx] = colors
     return img
 
 
 def mark_position(thumb: np.ndarray, point: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]]) -> np.ndarray:
-    """Copy of a thumbnail with a black crosshair at `point` (clipped to the border)."""
+    """Copy of a thumbnail with a black crosshair at `point`, whole even at the map's edge; a
+    point off the map gets an arrow at the edge, pointing the way to it."""
     out = thumb.copy()
     size = out.shape[0]
-    (x0, x1), (y0, y1) = ranges
-    cx = int(np.clip((point[0] - x0) / max(x1 - x0, 1e-9) * (size - 1), 0, size - 1))
-    cy = int(np.clip((y1 - point[1]) / max(y1 - y0, 1e-9) * (size - 1), 0, size - 1))
-    arm, half = max(8, size // 20), max(1, size // 150)  # readable on a projector at any thumbnail size
-    out[max(0, cy - arm) : cy + arm + 1, max(0, cx - half) : cx + half + 1] = 0
-    out[max(0, cy - half) : cy + half + 1, max(0, cx - arm) : cx + arm + 1] = 0
+    margin, arm, half = _thumb_margin(size)
+    x, y = _thumb_xy(np.asarray(point, np.float64).reshape(1, 2)[:, :2], ranges, size)[0]
+    lo, hi = margin, size - 1 - margin
+    if lo - 0.5 <= x <= hi + 0.5 and lo - 0.5 <= y <= hi + 0.5:
+        cx, cy = int(np.clip(round(x), lo, hi)), int(np.clip(round(y), lo, hi))
+        out[cy - arm : cy + arm + 1, cx - half : cx + half + 1] = 0
+        out[cy - half : cy + half + 1, cx - arm : cx + arm + 1] = 0
+        return out
+    # off the map: a filled triangle at the frame's edge, its tip towards z
+    centre = (lo + hi) / 2
+    d = np.array([x - centre, y - centre])
+    u = d / np.linalg.norm(d)
+    t = (hi - centre) / np.abs(d).max()  # where the ray from the centre leaves the frame
+    c = np.array([centre, centre]) + d * t - u * arm * 0.2
+    gy, gx = np.mgrid[0:size, 0:size]
+    rel_x, rel_y = gx - c[0], gy - c[1]
+    along = rel_x * u[0] + rel_y * u[1]
+    across = np.abs(-rel_x * u[1] + rel_y * u[0])
+    inside = (along >= -arm) & (along <= arm) & (across <= 0.6 * (arm - along))
+    out[inside] = 0
     return out

@@ -26,6 +26,24 @@ def class_color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+DOT_OPACITY = 0.75
+CURRENT = "current z"
+
+
+def strip_rows(labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """y of each point in a 1-D map: its class's row (0, 1, ...) plus a fixed jitter in ±0.35
+    (from its test index, so the same point sits in the same place every time)."""
+    jitter = (np.asarray(index, np.float64) * 0.6180339887) % 1.0 - 0.5
+    return np.asarray(labels, np.float64) + 0.7 * jitter
+
+
+def click_grid(ranges: tuple[tuple[float, float], tuple[float, float]], n: int) -> np.ndarray:
+    """(n * n, 2) positions spread over the map (inside its ranges), for latent_map's click layer."""
+    (x0, x1), (y0, y1) = ranges
+    gx, gy = np.meshgrid(np.linspace(x0, x1, n + 2)[1:-1], np.linspace(y0, y1, n + 2)[1:-1])
+    return np.stack([gx.ravel(), gy.ravel()], 1)
+
+
 def latent_map(
     points: np.ndarray,
     labels: np.ndarray,
@@ -37,19 +55,34 @@ def latent_map(
     axis_titles: tuple[str, str] = ("z₁", "z₂"),
     ranges: tuple[tuple[float, float], tuple[float, float]] | None = None,
     height: int = 560,
+    one_d: bool = False,
+    data_revision: str = "map",
 ) -> go.Figure:
     """Scatter of map points coloured by class; customdata holds each point's test index.
 
     `click_grid` (G, 2) adds an invisible layer of markers so a click on empty space still
     reports a position (Plotly only reports clicks on markers); its customdata is -1.
+    `current` (2,), a map position, is marked (mark_current). `one_d`: a 1-D latent, drawn
+    honestly: z₁ across, one row per class (points[:, 1] is ignored), no invented z₂ axis.
+    A selection leaves every dot as it was (Plotly dims the unselected ones by default, and
+    a click selects the clicked dot). `data_revision`: give each map (model, method) its own.
     """
     fig = go.Figure()
+    n_classes = len(class_names)
+    if one_d:
+        ys = strip_rows(labels, index)
+        axis_titles = (axis_titles[0], "class")
+        y_range = (-0.5, n_classes - 0.5)
+        ranges = ((ranges or axis_ranges(points))[0], y_range)
+    else:
+        ys = points[:, 1]
     if click_grid is not None:
         fig.add_trace(
             go.Scatter(
                 x=click_grid[:, 0], y=click_grid[:, 1], mode="markers", name="empty space",
                 marker=dict(size=14, color="rgba(0,0,0,0)"), customdata=np.full(len(click_grid), -1),
-                hovertemplate="decode here: (%{x:.2f}, %{y:.2f})<extra></extra>", showlegend=False,
+                hovertemplate=("decode here: z₁ = %{x:.2f}" if one_d else "decode here: (%{x:.2f}, %{y:.2f})") + "<extra></extra>",
+                showlegend=False, unselected=dict(marker=dict(opacity=0)),
             )
         )
     for c, name in enumerate(class_names):
@@ -58,28 +91,63 @@ def latent_map(
             continue
         fig.add_trace(
             go.Scatter(
-                x=points[sel, 0], y=points[sel, 1], mode="markers", name=str(name),
-                marker=dict(size=7, color=class_color(c), opacity=0.75, line=dict(width=0)),
+                x=points[sel, 0], y=ys[sel], mode="markers", name=str(name),
+                marker=dict(size=7, color=class_color(c), opacity=DOT_OPACITY, line=dict(width=0)),
+                unselected=dict(marker=dict(opacity=DOT_OPACITY)),
                 customdata=index[sel], hovertemplate=f"class {name}<br>test image #%{{customdata}}<extra></extra>",
             )
         )
     if current is not None:
-        fig.add_trace(
-            go.Scatter(
-                x=[float(current[0])], y=[float(current[1])], mode="markers", name="current z",
-                marker=dict(symbol="x-thin", size=22, line=dict(width=4, color="black")), hoverinfo="skip",
-            )
-        )
+        mark_current(fig, current, ranges or axis_ranges(points), one_d=one_d)
     fig.update_layout(
         title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10), font=FONT,
         legend=dict(title="class", itemsizing="constant"), clickmode="event+select", dragmode="pan",
         xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], uirevision="map",
+        datarevision=data_revision,  # fixed: a rerun that only moves the z marker does not redraw the dots
     )
     if ranges is not None:
         fig.update_xaxes(range=list(ranges[0]))
         fig.update_yaxes(range=list(ranges[1]))
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)  # equal scale: distances on the map are latent distances
+    if one_d:
+        fig.update_yaxes(tickvals=list(range(n_classes)), ticktext=[str(n) for n in class_names], showgrid=False, zeroline=False)
+    else:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)  # equal scale: distances on the map are latent distances
     return _readable(fig)
+
+
+def mark_current(
+    fig: go.Figure, current: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], one_d: bool = False,
+) -> go.Figure:
+    """Mark map position `current` on a latent_map figure, in place: a black cross, or for a 1-D
+    map a vertical line; where the position is off the map, an arrow at its edge pointing the
+    way to it. Layout shapes and an annotation, not a trace: with the figure's fixed
+    `datarevision` the browser then only redraws the marker (Plotly.react skips the data),
+    so a slider can move it on every change."""
+    (x0, x1), (y0, y1) = ranges
+    x = float(current[0])
+    y = float(current[1]) if not one_d and len(current) > 1 else (y0 + y1) / 2
+    line = dict(color="black", width=4)
+    fig.layout.shapes = [s for s in fig.layout.shapes if s.name != CURRENT]
+    fig.layout.annotations = [a for a in fig.layout.annotations if a.name != CURRENT]
+    if x0 <= x <= x1 and y0 <= y <= y1:
+        if one_d:
+            fig.add_shape(type="line", x0=x, x1=x, y0=y0, y1=y1, line=dict(color="black", width=3), name=CURRENT)
+        else:
+            ax, ay = 0.045 * (x1 - x0), 0.045 * (y1 - y0)
+            fig.add_shape(type="line", x0=x - ax, x1=x + ax, y0=y, y1=y, line=line, name=CURRENT)
+            fig.add_shape(type="line", x0=x, x1=x, y0=y - ay, y1=y + ay, line=line, name=CURRENT)
+        return fig
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    dx, dy = (x - cx) / max(x1 - x0, 1e-9), (y - cy) / max(y1 - y0, 1e-9)  # screen directions
+    norm = max(np.hypot(dx, dy), 1e-9)
+    inset_x, inset_y = 0.01 * (x1 - x0), 0.01 * (y1 - y0)
+    ex, ey = min(max(x, x0 + inset_x), x1 - inset_x), min(max(y, y0 + inset_y), y1 - inset_y)
+    where = f"z₁ = {x:.2f}" if one_d else f"({x:.2f}, {y:.2f})"
+    fig.add_annotation(
+        x=ex, y=ey, ax=-46 * dx / norm, ay=46 * dy / norm, showarrow=True, arrowhead=2, arrowsize=1.2,
+        arrowwidth=4, arrowcolor="black", text="", hovertext=f"current z is off the map at {where}", name=CURRENT,
+    )
+    return fig
 
 
 def training_curves(history: dict[str, list[dict[str, float]]], height: int = 380) -> go.Figure:
