@@ -14,6 +14,8 @@ import torch
 from vae.data import _load_cached, load_dataset
 from vae.errors import DatasetError
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 N_IMAGES = 50  # tiny IDX pair: 50 -> 40 train / 10 test
 H, W = 12, 12
 
@@ -348,3 +350,34 @@ def test_a_download_that_leaves_no_files_is_a_message(tmp_path, monkeypatch):
     with pytest.raises(DatasetError) as err:
         load_dataset("kmnist", data_root=tmp_path, download=True)
     assert "could not be downloaded" in str(err.value) and str(tmp_path / "KMNIST" / "raw") in str(err.value)
+
+
+def test_digits_equal_scikit_learns_load_digits_without_importing_scikit_learn() -> None:
+    """The embedded default is read from the file scikit-learn ships, byte for byte what
+    load_digits gives, and loading it (like encoding a 2-D model's map) imports no
+    scikit-learn: that import delayed the app's first decoded image by seconds."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    from vae.data import _digits_arrays
+
+    images, target = _digits_arrays()
+    bunch = load_digits()
+    np.testing.assert_array_equal(images, bunch.images)
+    np.testing.assert_array_equal(target, bunch.target)
+    probe = (
+        "import sys, numpy as np, torch\n"
+        "from vae.data import load_dataset\n"
+        "from vae.embed import compute_map\n"
+        "from vae.models import build_model\n"
+        "from vae.config import ModelConfig\n"
+        "d = load_dataset('digits')\n"
+        "m = build_model(ModelConfig(kind='vae', image_shape=(1, 8, 8), latent_dim=2, hidden=(8,)), seed=0)\n"
+        "compute_map(m, d.x_test, 'identity', 'probe', cache=False)\n"
+        "print(sorted(n for n in sys.modules if n == 'sklearn' or n.startswith('sklearn.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

@@ -120,12 +120,30 @@ def _split(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return x[train], y[train], x[test], y[test]
 
 
-def _load_digits() -> Dataset:
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as (1797, 8, 8) pixel values 0..16 and (1797,) labels.
+
+    Read from the `digits.csv.gz` that scikit-learn ships (what `load_digits` reads), found
+    without importing scikit-learn: the import takes ~1.8 s on a 2-core machine and the app's
+    first decoded image waited for it (bench/RESULTS.md, "App latency", warm start). Where the
+    file is not at that place, `load_digits` itself is used."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package, does not import it
+    csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
+    if csv is not None and csv.is_file():
+        table = np.loadtxt(csv, delimiter=",")
+        return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)  # values are 0..16
-    y = torch.from_numpy(bunch.target.astype(np.int64))
+    return bunch.images, bunch.target
+
+
+def _load_digits() -> Dataset:
+    images, target = _digits_arrays()
+    x = torch.from_numpy(images.astype(np.float32) / 16.0).unsqueeze(1)  # values are 0..16
+    y = torch.from_numpy(target.astype(np.int64))
     x_tr, y_tr, x_te, y_te = _split(x, y)
     return Dataset(
         name="digits",

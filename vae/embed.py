@@ -19,16 +19,20 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
-from sklearn.neighbors import NearestNeighbors
 
 from vae.checkpoint import atomic_write
 from vae.models import LatentModel
+
+if TYPE_CHECKING:
+    from sklearn.neighbors import NearestNeighbors
+
+# scikit-learn is imported where a PCA or t-SNE map is fitted, not here: importing it takes
+# ~1.2 s on a 2-core machine, and a 2-D model's map (the default) never needs it, so the app's
+# first decoded image does not wait for it (bench/RESULTS.md, "App latency", warm start).
 
 METHODS = ("identity", "pca", "tsne")
 DEFAULT_SAMPLE = {"identity": 2000, "pca": 2000, "tsne": 1000}
@@ -81,8 +85,13 @@ class LatentMap:
             if d == 1:
                 self.pca_ = None
             else:
+                from sklearn.decomposition import PCA
+
                 self.pca_ = PCA(n_components=2, svd_solver="full").fit(mu)
         if self.method == "tsne":
+            from sklearn.manifold import TSNE
+            from sklearn.neighbors import NearestNeighbors
+
             if points is None:
                 perplexity = min(self.perplexity, max(2.0, (n - 1) / 3))
                 points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=self.random_state).fit_transform(mu)
