@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+import vae.jobs
 from vae.data import load_dataset
+from vae.jobs import JobState
 from vae.workflow import default_run, train_models
 
 PAIR = "digits-2d"  # the first-run default's name, so the app behaves as after a first run
@@ -46,3 +48,38 @@ def navigation_without_pages_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     from pages.ui.frame import keep_navigation_mode  # the one place that touches the private flag
 
     keep_navigation_mode(monkeypatch)
+
+
+class FakeJob:
+    """Stands in for vae.jobs.TrainingJob on the Train page: records what it was asked to train
+    and reports whatever state a test puts into it; trains nothing."""
+
+    started: list[tuple] = []
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.args = args
+        self.state = JobState(
+            status="running", kind="vae", fraction=0.25,
+            step={"epoch": 1, "epochs": 4, "recon": -70.0, "kl": 10.0, "elbo": -80.0, "images_per_s": 1000.0})
+
+    def start(self) -> "FakeJob":
+        FakeJob.started.append(self.args)
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.state.status in ("pending", "queued", "running")
+
+    def snapshot(self) -> JobState:
+        return self.state
+
+    def stop(self) -> None:
+        self.state.status = "stopped"
+
+
+@pytest.fixture
+def fake_jobs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """The Train page starts FakeJobs (pages/train.py imports TrainingJob on every run); returns their args."""
+    monkeypatch.setattr(FakeJob, "started", [])
+    monkeypatch.setattr(vae.jobs, "TrainingJob", FakeJob)
+    return FakeJob.started

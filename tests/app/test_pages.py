@@ -19,13 +19,11 @@ from streamlit.testing.v1 import AppTest
 import torch
 
 import vae.embed
-import vae.jobs
 import vae.workflow
 from vae.checkpoint import load_checkpoint, save_checkpoint
 from vae.config import ModelConfig
 from vae.data import load_dataset
 from vae.embed import encode_means
-from vae.jobs import JobState
 from vae.models import build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -525,37 +523,6 @@ def test_replay_slider_spans_every_snapshot(app_env: Path, tmp_path: Path, monke
 # --- Train: starting a job ----------------------------------------------------------------
 
 
-class FakeJob:
-    """Stands in for vae.jobs.TrainingJob on the Train page: records what it was asked to train
-    and reports whatever state a test puts into it; trains nothing."""
-
-    started: list[tuple] = []
-
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        self.args = args
-        self.state = JobState(status="running", kind="vae", fraction=0.25, step={"epoch": 1, "epochs": 4, "elbo": -80.0})
-
-    def start(self) -> "FakeJob":
-        FakeJob.started.append(self.args)
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.state.status in ("pending", "queued", "running")
-
-    def snapshot(self) -> JobState:
-        return self.state
-
-    def stop(self) -> None:
-        self.state.status = "stopped"
-
-
-@pytest.fixture
-def fake_jobs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """The Train page starts FakeJobs (pages/train.py imports TrainingJob on every run); returns their args."""
-    monkeypatch.setattr(FakeJob, "started", [])
-    monkeypatch.setattr(vae.jobs, "TrainingJob", FakeJob)
-    return FakeJob.started
 
 
 def submit_training(at: AppTest, name: str, overwrite: bool = False) -> AppTest:

@@ -10,45 +10,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import vae.jobs
-from vae.jobs import JobState
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = str(REPO_ROOT / "app.py")
 TIMEOUT = 60
-
-
-class RecordingJob:
-    """Stands in for vae.jobs.TrainingJob: records what it was asked to train, trains nothing,
-    reports whatever state a test puts into it."""
-
-    started: list[tuple] = []
-
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        self.args = args
-        self.state = JobState(status="running", kind="vae", fraction=0.25,
-                              step={"epoch": 1, "epochs": 4, "recon": -70.0, "kl": 10.0, "elbo": -80.0, "images_per_s": 1000.0})
-
-    def start(self) -> "RecordingJob":
-        RecordingJob.started.append(self.args)
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.state.status in ("pending", "queued", "running")
-
-    def snapshot(self) -> JobState:
-        return self.state
-
-    def stop(self) -> None:
-        self.state.status = "stopped"
-
-
-@pytest.fixture
-def jobs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    monkeypatch.setattr(RecordingJob, "started", [])
-    monkeypatch.setattr(vae.jobs, "TrainingJob", RecordingJob)
-    return RecordingJob.started
 
 
 def train_page() -> AppTest:
@@ -68,7 +33,7 @@ def press_train(at: AppTest) -> AppTest:
     return at
 
 
-def test_the_typed_name_is_used_after_changing_the_latent_dim(app_env: Path, jobs: list[tuple]) -> None:
+def test_the_typed_name_is_used_after_changing_the_latent_dim(app_env: Path, fake_jobs: list[tuple]) -> None:
     """Issue 9.1: change Latent dim, type a name, tick Overwrite, press Train: that name is used."""
     at = train_page()
     widget(at, "number_input", "Latent dim").set_value(3)
@@ -76,24 +41,24 @@ def test_the_typed_name_is_used_after_changing_the_latent_dim(app_env: Path, job
     at.checkbox(key="train_overwrite").set_value(True)
     press_train(at)
 
-    assert len(jobs) == 1, [e.value for e in at.main.error]
-    (dataset, which, model_config, train_config, out_dir, name) = jobs[0][:6]
+    assert len(fake_jobs) == 1, [e.value for e in at.main.error]
+    (dataset, which, model_config, train_config, out_dir, name) = fake_jobs[0][:6]
     assert (dataset, which, name, model_config.latent_dim) == ("digits", "both", "my-run", 3)
 
 
-def test_the_overwrite_warning_names_the_typed_files(app_env: Path, jobs: list[tuple]) -> None:
+def test_the_overwrite_warning_names_the_typed_files(app_env: Path, fake_jobs: list[tuple]) -> None:
     """Without the tick, the warning is about the files of the name in the box, not a default's."""
     at = train_page()
     widget(at, "number_input", "Latent dim").set_value(3)
     widget(at, "text_input", "Save as").set_value("digits-2d")  # the existing pair's name
     press_train(at)
 
-    assert jobs == []
+    assert fake_jobs == []
     (warning,) = at.main.warning
     assert "digits-2d-vae.safetensors" in warning.value and "digits-2d-ae.safetensors" in warning.value
 
 
-def test_the_default_name_follows_dataset_and_latent_dim_until_the_user_types_one(app_env: Path, jobs: list[tuple]) -> None:
+def test_the_default_name_follows_dataset_and_latent_dim_until_the_user_types_one(app_env: Path, fake_jobs: list[tuple]) -> None:
     at = train_page()
     assert widget(at, "text_input", "Save as").value == "digits-2d-run"
     widget(at, "number_input", "Latent dim").set_value(4).run()
@@ -102,10 +67,10 @@ def test_the_default_name_follows_dataset_and_latent_dim_until_the_user_types_on
     widget(at, "number_input", "Latent dim").set_value(5).run()
     assert widget(at, "text_input", "Save as").value == "mine"
     press_train(at)
-    assert [a[5] for a in jobs] == ["mine"]
+    assert [a[5] for a in fake_jobs] == ["mine"]
 
 
-def test_the_form_survives_leaving_the_page(app_env: Path, jobs: list[tuple]) -> None:
+def test_the_form_survives_leaving_the_page(app_env: Path, fake_jobs: list[tuple]) -> None:
     """Issue 9.1: leaving Train and coming back keeps the user's last choices for the session."""
     at = train_page()
     widget(at, "selectbox", "Model").set_value("vae")
@@ -127,11 +92,11 @@ def test_the_form_survives_leaving_the_page(app_env: Path, jobs: list[tuple]) ->
     assert widget(at, "number_input", "β (KL weight)").value == 2.5
     assert widget(at, "text_input", "Save as").value == "keep-me"
     press_train(at)
-    (args,) = jobs
+    (args,) = fake_jobs
     assert (args[1], args[5], args[2].latent_dim, args[2].arch, args[3].epochs, args[3].beta) == ("vae", "keep-me", 5, "conv", 7, 2.5)
 
 
-def test_an_ae_progress_is_not_called_an_elbo(app_env: Path, jobs: list[tuple]) -> None:
+def test_an_ae_progress_is_not_called_an_elbo(app_env: Path, fake_jobs: list[tuple]) -> None:
     """Issue 9.12: the AE has no ELBO; its progress names its reconstruction term."""
     at = train_page()
     widget(at, "text_input", "Save as").set_value("ae-run")
@@ -144,14 +109,14 @@ def test_an_ae_progress_is_not_called_an_elbo(app_env: Path, jobs: list[tuple]) 
     assert "ELBO" not in text and "log p(x|z) -70.00" in text, text
 
 
-def test_a_stopped_pair_shows_what_was_saved_and_selects_it(app_env: Path, jobs: list[tuple]) -> None:
+def test_a_stopped_pair_shows_what_was_saved_and_selects_it(app_env: Path, fake_jobs: list[tuple]) -> None:
     """Issue 9.2 on the page: a stop that saved the VAE is a warning naming it, never "Training
     failed", and that VAE is selected for the replay."""
     at = train_page()
     widget(at, "text_input", "Save as").set_value("half")
     press_train(at)
     job = at.session_state["train_job"]
-    vae_path = app_env / "digits-2d-vae.safetensors"  # stands in for the saved VAE (a RecordingJob trains nothing)
+    vae_path = app_env / "digits-2d-vae.safetensors"  # stands in for the saved VAE (a FakeJob trains nothing)
     job.state.status, job.state.saved = "stopped", [str(vae_path)]
     job.state.message = "stopped during the AE: saved the finished VAE as digits-2d-vae.safetensors; the AE was not saved"
     at.run()
@@ -190,11 +155,11 @@ def test_the_session_that_trained_a_model_gets_it_selected(app_env: Path, tmp_pa
     assert other.sidebar.selectbox(key="model_choice").value == "digits-2d (VAE + AE pair)"
 
 
-def test_a_refusal_disappears_once_the_name_changes(app_env: Path, jobs: list[tuple]) -> None:
+def test_a_refusal_disappears_once_the_name_changes(app_env: Path, fake_jobs: list[tuple]) -> None:
     """The overwrite warning is about the name Train was pressed with; typing another name removes it."""
     at = train_page()
     widget(at, "text_input", "Save as").set_value("digits-2d")
     press_train(at)
     assert len(at.main.warning) == 1
     widget(at, "text_input", "Save as").set_value("something-else").run()
-    assert not at.main.warning and jobs == []
+    assert not at.main.warning and fake_jobs == []
