@@ -32,7 +32,7 @@ startup = st.empty()  # always created, so the page's elements keep their positi
 # The first runs of this server (another session may be importing it right now): still to come.
 if not hasattr(sys.modules.get("pages.common"), "require_selection"):  # its last definition
     with startup.container():
-        st.title(getattr(nav, "title", "Latent Explorer"))  # (no title outside a Streamlit run: a worker process re-running this file)
+        st.title(nav.title)
         st.caption("Starting Latent Explorer: loading PyTorch and the models… (once per server, a few seconds)")
 
 from pages import common  # noqa: E402 - heavy (torch, scikit-learn): after the first paint on purpose
