@@ -26,6 +26,7 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
 ]
 nav = st.navigation(PAGES, position="hidden")
+st.markdown(frame.PAGE_CSS, unsafe_allow_html=True)
 frame.navigation_links(PAGES)
 
 startup = st.empty()  # always created, so the page's elements keep their positions from run to run
@@ -39,7 +40,6 @@ from pages import common  # noqa: E402 - heavy (torch, scikit-learn): after the 
 from vae.errors import LatentExplorerError  # noqa: E402
 from vae.workflow import first_run_training, list_models, models_dir  # noqa: E402
 
-st.markdown(common.PAGE_CSS, unsafe_allow_html=True)
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)

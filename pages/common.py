@@ -256,12 +256,6 @@ def show_image(image: np.ndarray, caption: str | None = None, width: int | str =
     st.image(pil, caption=caption, width=pil.width if isinstance(width, int) else width, output_format="PNG")
 
 
-PAGE_CSS = """<style>
-img { image-rendering: pixelated; }
-[data-testid="stCaptionContainer"], [data-testid="stImageCaption"] { color: #262730; font-size: 1rem; }
-</style>"""
-
-
 def png_bytes(image: np.ndarray, width: int = IMAGE_PX) -> bytes:
     buf = io.BytesIO()
     to_pil(image, width).save(buf, format="PNG")
