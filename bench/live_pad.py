@@ -242,7 +242,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         models = args.models_dir or Path(tmp) / "models"
         models.mkdir(parents=True, exist_ok=True)
-        with run_streamlit(models, Path(tmp) / "cache", Path(tmp) / "server.log") as url, launch_chromium() as browser:
+        with run_streamlit(models, Path(tmp) / "cache", Path(tmp) / "server.log", extra_env={"VAE_TEST_HOOKS": "1"}) as url, launch_chromium() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             page.goto(url + "/")  # first run: trains the default pair
             page.get_by_text("Explore the latent space").wait_for(timeout=600_000)

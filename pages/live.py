@@ -1,5 +1,5 @@
 """Live pad: drag through the latent space and watch the image morph; the decoder runs in the
-browser on every frame (pages/latent_pad.py), Python hears the final z on release."""
+browser on every frame (pages/ui/latent_pad/), Python hears the final z on release."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from pages import common
-from pages.latent_pad import latent_pad
+from pages.ui.latent_pad import latent_pad
 from vae import images
 from vae.embed import encode_means
 

@@ -2,9 +2,9 @@
 
 The browser gets plain JSON: a list of layers, each with its shapes and its weights as
 base64 of little-endian float32 (a third larger than the raw bytes, far smaller than a
-JSON list of numbers, and decoded in one pass). `decode_from_export` is the numpy
-reference of exactly what the JavaScript evaluates; the tests hold it, and the
-JavaScript, to PyTorch.
+JSON list of numbers, and decoded in one pass). The browser's evaluation of these dicts
+(pages/ui/latent_pad/decoder.js and maps.js) is tested under Node against PyTorch's and
+`LatentMap`'s own outputs: tests/js, with fixtures from tests/js/export_fixtures.py.
 
 Layer types, applied in order to a flat (N, D) batch:
 
@@ -120,85 +120,6 @@ def export_map(lmap: LatentMap, labels: np.ndarray | None = None) -> dict[str, A
     else:
         out.update(lift="slice")
     return out
-
-
-# ---- numpy reference of the JavaScript ---------------------------------------------------
-
-
-def _conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: list[int], padding: list[int], output_padding: list[int]) -> np.ndarray:
-    """PyTorch's ConvTranspose2d: x (N, Ci, H, W), w (Ci, Co, kH, kW) -> (N, Co, H', W'),
-    H' = (H - 1) * stride - 2 * padding + kH + output_padding. Each input pixel scatters its
-    kernel into the output at stride spacing; the padding is then cropped off both sides."""
-    n, _, h, wd = x.shape
-    _, co, kh, kw = w.shape
-    (sh, sw), (ph, pw), (oh, ow) = stride, padding, output_padding
-    hout, wout = (h - 1) * sh - 2 * ph + kh + oh, (wd - 1) * sw - 2 * pw + kw + ow
-    full = np.zeros((n, co, (h - 1) * sh + kh + oh, (wd - 1) * sw + kw + ow), dtype=np.float64)
-    for ky in range(kh):
-        for kx in range(kw):
-            full[:, :, ky : ky + (h - 1) * sh + 1 : sh, kx : kx + (wd - 1) * sw + 1 : sw] += np.einsum("nihw,io->nohw", x, w[:, :, ky, kx])
-    return full[:, :, ph : ph + hout, pw : pw + wout] + b[None, :, None, None]
-
-
-def decode_from_export(export: dict[str, Any], z: np.ndarray) -> np.ndarray:
-    """z (N, D) or (D,) -> pixel probabilities (N, C, H, W) float32, from the export alone
-    (float64 arithmetic on the float32 weights, like the browser)."""
-    if export.get("format") != FORMAT:
-        raise ValueError(f"not a {FORMAT} export")
-    x = np.asarray(z, dtype=np.float64).reshape(-1, export["latent_dim"])
-    n = x.shape[0]
-    for layer in export["layers"]:
-        kind = layer["type"]
-        if kind == "linear":
-            out_f, in_f = layer["shape"]
-            x = x @ decode_f32(layer["weight"], (out_f, in_f)).astype(np.float64).T + decode_f32(layer["bias"])
-        elif kind == "relu":
-            x = np.maximum(x, 0.0)
-        elif kind == "unflatten":
-            x = x.reshape(n, *layer["shape"])
-        elif kind == "convT":
-            w = decode_f32(layer["weight"], layer["shape"]).astype(np.float64)
-            x = _conv_transpose(x, w, decode_f32(layer["bias"]).astype(np.float64), layer["stride"], layer["padding"], layer["output_padding"])
-        elif kind == "sigmoid":
-            x = 1.0 / (1.0 + np.exp(-x))
-        else:
-            raise ValueError(f"unknown layer type {kind!r}; expected one of {LAYER_TYPES}")
-    return x.reshape(n, *export["image_shape"]).astype(np.float32)
-
-
-def _idw(ref: np.ndarray, values: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Inverse-distance-weighted mean of `values` at the k nearest rows of `ref` (as embed._idw)."""
-    out = np.empty((queries.shape[0], values.shape[1]), np.float64)
-    k = min(k, ref.shape[0])
-    for m, q in enumerate(queries.astype(np.float64)):
-        dist = np.sqrt(((ref.astype(np.float64) - q) ** 2).sum(1))
-        idx = np.argsort(dist, kind="stable")[:k]
-        d = dist[idx]
-        weights = (d < 1e-9).astype(np.float64) if d[0] < 1e-9 else 1.0 / np.maximum(d, 1e-12) ** 2
-        out[m] = (weights / weights.sum()) @ values[idx].astype(np.float64)
-    return out.astype(np.float32)
-
-
-def lift_from_export(export: dict[str, Any], p: np.ndarray) -> np.ndarray:
-    """Map positions (M, 2) -> latent vectors (M, D), as `LatentMap.lift` does."""
-    p = np.asarray(p, np.float64).reshape(-1, 2)
-    d = export["latent_dim"]
-    if export["lift"] == "linear":
-        return (p @ decode_f32(export["components"], (2, d)).astype(np.float64) + decode_f32(export["mean"])).astype(np.float32)
-    if export["lift"] == "idw":
-        return _idw(decode_f32(export["points"], (-1, 2)), decode_f32(export["mu"], (-1, d)), p, export["k"])
-    return p[:, :d].astype(np.float32)
-
-
-def locate_from_export(export: dict[str, Any], z: np.ndarray) -> np.ndarray:
-    """Latent vectors (M, D) -> map positions (M, 2), as `LatentMap.locate` does."""
-    d = export["latent_dim"]
-    z = np.asarray(z, np.float64).reshape(-1, d)
-    if export["lift"] == "linear":
-        return ((z - decode_f32(export["mean"])) @ decode_f32(export["components"], (2, d)).astype(np.float64).T).astype(np.float32)
-    if export["lift"] == "idw":
-        return _idw(decode_f32(export["mu"], (-1, d)), decode_f32(export["points"], (-1, 2)), z, export["k"])
-    return (np.concatenate([z, np.zeros_like(z)], 1) if d == 1 else z).astype(np.float32)
 
 
 # ---- what the browser sends back -----------------------------------------------------------

@@ -54,7 +54,8 @@ def run_streamlit(
 ) -> Iterator[str]:
     """`streamlit run app.py` in its own process group; yields the base URL once healthy."""
     port = port or find_free_port()
-    env = {**os.environ, "VAE_MODELS_DIR": str(models_dir), "VAE_CACHE_DIR": str(cache_dir), **(extra_env or {})}
+    # VAE_TEST_HOOKS=1: the Live pad's window.__latentPad* hooks, which the browser tests read
+    env = {**os.environ, "VAE_MODELS_DIR": str(models_dir), "VAE_CACHE_DIR": str(cache_dir), "VAE_TEST_HOOKS": "1", **(extra_env or {})}
     cmd = [
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",

@@ -342,7 +342,7 @@ def test_another_map_of_the_same_z_places_the_crosshair_on_that_map(range_server
 @pytest.mark.parametrize("method,dim", [("identity", 1), ("identity", 2), ("pca", 8), ("tsne", 8)])
 def test_map_ranges_cover_the_codes_the_origin_and_the_z_from_python(method, dim):
     """Without a browser: `map_ranges` on codes in [0.3, 0.94] (every dimension)."""
-    from pages.latent_pad import map_ranges
+    from pages.ui.latent_pad import map_ranges
     from vae.embed import LatentMap
 
     mu = np.random.default_rng(0).uniform(0.3, 0.94, (200, dim)).astype(np.float32)

@@ -1,100 +1,15 @@
-"""The Live latent pad: a custom component (st.components.v2, inline HTML/CSS/JS, no build
-step) that decodes in the browser while you drag. Not a page: live.py imports it.
-
-Data flow. Python sends each decoder's weights and the map's points once per browser
-session (`vae.webexport` dicts, cached per checkpoint sha256 with st.cache_data); later
-reruns send only their ids and the browser keeps the decoded arrays. Should the browser
-lack one (a reload, a lost message), it fires the `missing` trigger and the next run
-sends it again. Every pointer move, arrow key or slider step updates z in JavaScript and
-one requestAnimationFrame evaluates the decoder(s) and paints the image at native size
-(CSS scales it with pixelated rendering). On release the component sets its `release`
-state: {z, p, seq, pixels} and Python's `on_release(z, pixels)` runs. Python moves the
-crosshair by sending `z_in` with a new nonce.
-
-The crosshair is always on the map: the map's range covers the test codes, the prior's mean
-z = 0 and the z Python sends (`map_ranges`), and it is recomputed only when Python moves z (a
-new nonce) or the map changes, never while z moves in the browser. Where the map places z
-outside that range all the same (a slider above 2-D), the crosshair is pinned inside the plot's
-edge with an arrow pointing towards z.
-
-For tests and the benchmark the page exposes, in the app's own document (v2 components
-render in a shadow root, not an iframe): window.__latentPadDecode(z, which),
-window.__latentPadState(), window.__latentPadStats and window.__latentPadTest
-(decode, lift and locate from any export dict).
-"""
-
-from __future__ import annotations
-
-from typing import Any, Callable, Sequence
-
-import numpy as np
-import streamlit as st
-
-from vae import plots, webexport
-from vae.checkpoint import Checkpoint
-from vae.embed import LatentMap
-
-SENT_KEY = "_latent_pad_sent"  # payload ids this session has already sent to the browser
-MAX_REPORTED_PIXELS = 4096  # the release report carries the browser's pixels up to this size
-RANGES_KEY = "_latent_pad_ranges_{}"  # per pad: ((map id, z nonce), the map's ranges) it was drawn with
-
-HTML = """
-<div class="lp-root">
-  <div class="lp-map-col">
-    <canvas class="lp-map" tabindex="0" role="application"
-            aria-label="Latent map: drag the crosshair, or focus and use the arrow keys (Shift for big steps)"></canvas>
-    <div class="lp-legend"></div>
-  </div>
-  <div class="lp-side">
-    <div class="lp-images"></div>
-    <div class="lp-z" aria-live="polite"></div>
-    <div class="lp-sliders"></div>
-    <div class="lp-note"></div>
-  </div>
-</div>
-"""
-
-CSS = """
-.lp-root { display: flex; gap: 24px; align-items: flex-start;
-  font-family: var(--st-font, sans-serif); color: var(--st-text-color, #222); font-size: 18px; }
-.lp-map-col { flex: 0 0 auto; width: min(var(--lp-map-share, 58%), 620px, calc(100vh - 120px)); min-width: 240px; }
-.lp-narrow { flex-direction: column; }
-.lp-narrow .lp-map-col { width: 100%; }
-.lp-map { display: block; width: 100%; aspect-ratio: 1 / 1; touch-action: none; cursor: crosshair;
-  border: 1px solid var(--st-border-color, #ccc); border-radius: 10px; outline: none; user-select: none; }
-.lp-map:focus-visible { box-shadow: 0 0 0 4px var(--st-primary-color, #ff4b4b); }
-.lp-legend { display: flex; flex-wrap: wrap; gap: 4px 16px; margin-top: 10px; font-size: 17px; }
-.lp-legend span { display: inline-flex; align-items: center; gap: 6px; }
-.lp-legend i { display: inline-block; width: 14px; height: 14px; border-radius: 50%; }
-.lp-side { flex: 1 1 0; min-width: 160px; display: flex; flex-direction: column; gap: 18px; }
-.lp-images { display: flex; gap: 24px; }
-.lp-fig { margin: 0; display: flex; flex-direction: column; align-items: center; gap: 8px; }
-.lp-fig canvas { image-rendering: pixelated; image-rendering: crisp-edges; border-radius: 8px;
-  background: #000; box-shadow: 0 1px 6px rgba(0, 0, 0, 0.25); }
-.lp-fig figcaption { font-size: 22px; font-weight: 700; }
-.lp-z { contain: content; min-height: 1.4em; font-family: var(--st-code-font, monospace); font-size: 22px; line-height: 1.35; word-break: break-word; }
-.lp-sliders { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 4px 18px;
-  align-content: start; max-height: 380px; overflow-y: auto; padding-right: 4px; }
-/* With sliders (above 2-D) the side panel is exactly as tall as the map column: images and z
-   stay beside the pad and the sliders scroll in what is left, however many dimensions. */
-.lp-has-sliders:not(.lp-narrow) .lp-side { align-self: stretch; contain: size; }
-.lp-has-sliders:not(.lp-narrow) .lp-sliders { flex: 1 1 0; min-height: 0; max-height: none; }
-.lp-has-sliders .lp-z { font-size: 17px; }  /* the sliders show every value; the readout only starts z */
-/* A 1-D latent: the map is a strip along z1 */
-.lp-1d .lp-map { aspect-ratio: 5 / 2; }
-.lp-slider label { display: flex; justify-content: space-between; font-family: var(--st-code-font, monospace); font-size: 16px; }
-.lp-slider input { width: 100%; margin: 2px 0 6px; accent-color: var(--st-primary-color, #ff4b4b); }
-.lp-note { contain: content; min-height: 2.6em; font-size: 15px; opacity: 0.8; }
-.lp-error { color: var(--st-red-color, #c00); font-weight: 600; }
-"""
-
-JS = r"""
-const FORMAT = 'latent-explorer-web';
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-const CACHE = (window.__latentPadCache ||= new Map());   // payload id -> built decoder / map
-const PADS = (window.__latentPadPads ||= new Map());     // pad id -> Pad
+// The Live pad on the page: DOM, drawing, pointer / key / slider input and the reports to
+// Python. The maths is in decoder.js and maps.js, earlier in the same script.
+//
+// State kept across reruns and remounts lives on one window slot (a Symbol, not a name a page
+// could collide with): the built decoders / maps by payload id, the pads by id, the timing
+// stats. The window.__latentPad* test hooks are installed only when Python says so
+// (data.test_hooks, from VAE_TEST_HOOKS=1: the browser tests and the benchmark).
+const SHARED = (window[Symbol.for('latent-explorer.pad')] ||= { cache: new Map(), pads: new Map(), stats: {}, last: null });
+const CACHE = SHARED.cache;   // payload id -> built decoder / map
+const PADS = SHARED.pads;     // pad id -> Pad
 const MAX_SAMPLES = 20000;
-const stats = (window.__latentPadStats ||= {});
+const stats = SHARED.stats;
 function resetStats() {
   Object.assign(stats, { frames: 0, decodes: 0, firstFrame: 0, lastFrame: 0,
                          latency: [], handlerToPaint: [], decodeMs: [] });
@@ -102,174 +17,6 @@ function resetStats() {
 if (stats.latency === undefined) resetStats();
 stats.reset = resetStats;
 function push(list, v) { if (list.length < MAX_SAMPLES) list.push(v); }
-
-// ---- weights ------------------------------------------------------------------------------
-function f32(b64) {
-  const bin = atob(b64), n = bin.length, bytes = new Uint8Array(n);
-  for (let i = 0; i < n; i++) bytes[i] = bin.charCodeAt(i);
-  if (LITTLE_ENDIAN) return new Float32Array(bytes.buffer);
-  const view = new DataView(bytes.buffer), out = new Float32Array(n / 4);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
-  return out;
-}
-
-// ---- the decoder: the same layers as vae/webexport.py's decode_from_export ---------------
-function buildDecoder(exp) {
-  if (!exp || exp.format !== FORMAT) throw new Error('not a latent-explorer decoder export');
-  const steps = [];
-  let size = exp.latent_dim, shape = null;
-  for (const l of exp.layers) {
-    if (l.type === 'linear') {
-      const [out, inp] = l.shape;
-      if (inp !== size) throw new Error(`linear layer expects ${inp} inputs, gets ${size}`);
-      steps.push({ type: 'linear', W: f32(l.weight), b: f32(l.bias), inp, out, y: new Float64Array(out) });
-      size = out; shape = null;
-    } else if (l.type === 'relu' || l.type === 'sigmoid') {
-      steps.push({ type: l.type });
-    } else if (l.type === 'unflatten') {
-      shape = l.shape.slice();
-    } else if (l.type === 'convT') {
-      if (!shape) throw new Error('convT needs a C x H x W input (unflatten first)');
-      const [ci, co, kh, kw] = l.shape, [, H, W] = shape;
-      const [sh, sw] = l.stride, [ph, pw] = l.padding, [oh, ow] = l.output_padding;
-      const Ho = (H - 1) * sh - 2 * ph + kh + oh, Wo = (W - 1) * sw - 2 * pw + kw + ow;
-      const w = f32(l.weight), wt = new Float32Array(w.length);
-      // PyTorch stores (in, out, kH, kW); reorder to (in, kH, kW, out) so the inner loop is contiguous.
-      for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) for (let ky = 0; ky < kh; ky++)
-        for (let kx = 0; kx < kw; kx++) wt[((i * kh + ky) * kw + kx) * co + o] = w[((i * co + o) * kh + ky) * kw + kx];
-      steps.push({ type: 'convT', ci, co, kh, kw, H, W, Ho, Wo, sh, sw, ph, pw, wt, b: f32(l.bias),
-                   y: new Float64Array(co * Ho * Wo) });
-      shape = [co, Ho, Wo]; size = co * Ho * Wo;
-    } else {
-      throw new Error(`unknown layer type ${l.type}`);
-    }
-  }
-  const [C, H, W] = exp.image_shape;
-  if (size !== C * H * W) throw new Error(`decoder gives ${size} values for a ${C}x${H}x${W} image`);
-  return { latentDim: exp.latent_dim, imageShape: exp.image_shape, nParams: exp.n_params, arch: exp.arch,
-           steps, z: new Float64Array(exp.latent_dim) };
-}
-
-// z (D numbers) -> pixel probabilities, C x H x W (a buffer owned by the decoder: copy to keep).
-function runDecoder(dec, z) {
-  let x = dec.z;
-  for (let i = 0; i < x.length; i++) x[i] = +z[i];
-  for (const s of dec.steps) {
-    if (s.type === 'linear') {
-      const { W, b, inp, out, y } = s;
-      for (let j = 0; j < out; j++) {
-        let acc = b[j];
-        const row = j * inp;
-        for (let i = 0; i < inp; i++) acc += W[row + i] * x[i];
-        y[j] = acc;
-      }
-      x = y;
-    } else if (s.type === 'relu') {
-      for (let i = 0; i < x.length; i++) if (x[i] < 0) x[i] = 0;
-    } else if (s.type === 'sigmoid') {
-      for (let i = 0; i < x.length; i++) x[i] = 1 / (1 + Math.exp(-x[i]));
-    } else {  // convT: each input pixel scatters its kernel into the output, stride apart
-      const { ci, co, kh, kw, H, W, Ho, Wo, sh, sw, ph, pw, wt, b, y } = s;
-      const plane = Ho * Wo;
-      for (let o = 0; o < co; o++) y.fill(b[o], o * plane, (o + 1) * plane);
-      for (let i = 0; i < ci; i++) for (let iy = 0; iy < H; iy++) for (let ix = 0; ix < W; ix++) {
-        const v = x[(i * H + iy) * W + ix];
-        if (v === 0) continue;  // after a ReLU most inputs are 0: skipping them changes no sum
-        for (let ky = 0; ky < kh; ky++) {
-          const oy = iy * sh - ph + ky;
-          if (oy < 0 || oy >= Ho) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ox = ix * sw - pw + kx;
-            if (ox < 0 || ox >= Wo) continue;
-            const wb = ((i * kh + ky) * kw + kx) * co;
-            for (let o = 0, at = oy * Wo + ox; o < co; o++, at += plane) y[at] += v * wt[wb + o];
-          }
-        }
-      }
-      x = y;
-    }
-  }
-  return x;
-}
-
-// ---- the map: lift (position -> z) and locate (z -> position), as vae/embed.py ----------
-function buildMap(exp) {
-  if (!exp || exp.format !== FORMAT) throw new Error('not a latent-explorer map export');
-  const m = { D: exp.latent_dim, n: exp.n, lift: exp.lift, k: exp.k || 8, points: f32(exp.points),
-              labels: exp.labels || null };
-  if (exp.lift === 'linear') { m.mean = f32(exp.mean); m.comp = f32(exp.components); }
-  if (exp.lift === 'idw') m.mu = f32(exp.mu);
-  return m;
-}
-
-// Inverse-distance-weighted mean of `values` (vd per row) at the k nearest rows of `ref` (rd per row).
-function idw(ref, rd, values, vd, q, k) {
-  const n = ref.length / rd;
-  k = Math.min(k, n);
-  const bestD = new Float64Array(k).fill(Infinity), bestI = new Int32Array(k).fill(-1);
-  for (let r = 0; r < n; r++) {
-    let d2 = 0;
-    for (let j = 0; j < rd; j++) { const t = ref[r * rd + j] - q[j]; d2 += t * t; }
-    if (d2 >= bestD[k - 1]) continue;
-    let at = k - 1;
-    while (at > 0 && bestD[at - 1] > d2) { bestD[at] = bestD[at - 1]; bestI[at] = bestI[at - 1]; at--; }
-    bestD[at] = d2; bestI[at] = r;
-  }
-  const w = new Float64Array(k);
-  const exact = Math.sqrt(bestD[0]) < 1e-9;
-  let total = 0;
-  for (let j = 0; j < k; j++) {
-    const d = Math.sqrt(bestD[j]);
-    w[j] = exact ? (d < 1e-9 ? 1 : 0) : 1 / Math.max(d, 1e-12) ** 2;
-    total += w[j];
-  }
-  const out = new Float64Array(vd);
-  for (let j = 0; j < k; j++) for (let c = 0; c < vd; c++) out[c] += (w[j] / total) * values[bestI[j] * vd + c];
-  return out;
-}
-
-function lift(m, p) {
-  const z = new Float64Array(m.D);
-  if (m.lift === 'linear') {
-    for (let d = 0; d < m.D; d++) z[d] = p[0] * m.comp[d] + p[1] * m.comp[m.D + d] + m.mean[d];
-  } else if (m.lift === 'idw') {
-    return idw(m.points, 2, m.mu, m.D, p, m.k);
-  } else {
-    for (let d = 0; d < m.D; d++) z[d] = p[d];
-  }
-  return z;
-}
-
-function locate(m, z) {
-  if (m.lift === 'linear') {
-    const p = [0, 0];
-    for (let d = 0; d < m.D; d++) { const c = z[d] - m.mean[d]; p[0] += c * m.comp[d]; p[1] += c * m.comp[m.D + d]; }
-    return p;
-  }
-  if (m.lift === 'idw') return Array.from(idw(m.mu, m.D, m.points, 2, z, m.k));
-  return [z[0], m.D > 1 ? z[1] : 0];
-}
-
-// Slider attributes whose step grid holds 0 exactly (z starts at 0): a round step near
-// (hi - lo) / 400, and min / max on multiples of it, widened to include 0 where needed.
-function sliderGrid(lo, hi) {
-  const raw = Math.max(hi - lo, 1e-6) / 400, mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((f) => f * mag).find((s) => s >= raw);
-  const digits = Math.max(0, -Math.floor(Math.log10(step)));
-  const min = Math.min(0, Math.floor(lo / step)) * step, max = Math.max(0, Math.ceil(hi / step)) * step;
-  return { min: min.toFixed(digits), max: max.toFixed(digits), step: step.toFixed(digits) };
-}
-
-// ---- drawing helpers ------------------------------------------------------------------------
-function niceTicks(lo, hi, count) {
-  const span = hi - lo, raw = span / Math.max(count, 1), mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((f) => f * mag).find((s) => span / s <= count) || 10 * mag;
-  const ticks = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-9 * step; t += step) ticks.push(Math.abs(t) < 1e-12 ? 0 : t);
-  return { ticks, step };
-}
-function fmt(v, digits = 2) { return (v >= 0 ? '+' : '\u2212') + Math.abs(v).toFixed(digits); }
-function clamp(v, lo, hi) { return Math.min(Math.max(v, lo), hi); }
 
 // ---- one pad --------------------------------------------------------------------------------
 class Pad {
@@ -311,7 +58,7 @@ class Pad {
     this.setStateValue = setStateValue; this.setTriggerValue = setTriggerValue;
     this.data = data;
     this.id = data.pad_id;
-    PADS.set(this.id, this); window.__latentPadLast = this;
+    PADS.set(this.id, this); SHARED.last = this;
     const missing = [];
     const built = (id, exp, build) => {
       if (!CACHE.has(id) && exp) CACHE.set(id, build(exp));
@@ -653,31 +400,41 @@ class Pad {
     this.resizer.disconnect();
     this.sideResizer.disconnect();
     if (PADS.get(this.id) === this) PADS.delete(this.id);
-    if (window.__latentPadLast === this) window.__latentPadLast = null;
+    if (SHARED.last === this) SHARED.last = null;
   }
 }
 
-function pad(id) { return id ? PADS.get(id) : window.__latentPadLast; }
-window.__latentPadDecode = (z, which = 0, id) => {
-  const p = pad(id);
-  if (!p || !p.decoders[which]) throw new Error('no live pad with that decoder');
-  return Array.from(runDecoder(p.decoders[which].dec, z));
-};
-window.__latentPadState = (id) => { const p = pad(id); return p ? p.state() : null; };
-window.__latentPadTest = {
-  decodeExport: (exp, zs) => { const dec = buildDecoder(exp); return zs.map((z) => Array.from(runDecoder(dec, z))); },
-  lift: (exp, ps) => { const m = buildMap(exp); return ps.map((p) => Array.from(lift(m, p))); },
-  locate: (exp, zs) => { const m = buildMap(exp); return zs.map((z) => Array.from(locate(m, z))); },
-  // decodes per second in a tight loop (no painting): the decoder's own speed
-  throughput: (which = 0, ms = 500) => {
-    const p = pad(), dec = p.decoders[which].dec, z = new Float64Array(dec.latentDim);
-    let n = 0; const t0 = performance.now();
-    while (performance.now() - t0 < ms) { z[0] = Math.sin(n); runDecoder(dec, z); n++; }
-    return n / ((performance.now() - t0) / 1000);
-  },
-};
+// ---- test hooks: only with data.test_hooks ---------------------------------------------
+// window.__latentPadDecode(z, which, id), __latentPadState(id), __latentPadLast (the last pad
+// updated), __latentPadCache, __latentPadPads, __latentPadStats (frame timings, reset()) and
+// __latentPadTest (decode, lift and locate from any export dict; the decoder's throughput).
+function installTestHooks() {
+  if (window.__latentPadTest) return;
+  const pad = (id) => (id ? PADS.get(id) : SHARED.last);
+  Object.defineProperty(window, '__latentPadLast', { get: () => SHARED.last, configurable: true, enumerable: true });
+  Object.assign(window, { __latentPadCache: CACHE, __latentPadPads: PADS, __latentPadStats: stats });
+  window.__latentPadDecode = (z, which = 0, id) => {
+    const p = pad(id);
+    if (!p || !p.decoders[which]) throw new Error('no live pad with that decoder');
+    return Array.from(runDecoder(p.decoders[which].dec, z));
+  };
+  window.__latentPadState = (id) => { const p = pad(id); return p ? p.state() : null; };
+  window.__latentPadTest = {
+    decodeExport: (exp, zs) => { const dec = buildDecoder(exp); return zs.map((z) => Array.from(runDecoder(dec, z))); },
+    lift: (exp, ps) => { const m = buildMap(exp); return ps.map((p) => Array.from(lift(m, p))); },
+    locate: (exp, zs) => { const m = buildMap(exp); return zs.map((z) => Array.from(locate(m, z))); },
+    // decodes per second in a tight loop (no painting): the decoder's own speed
+    throughput: (which = 0, ms = 500) => {
+      const p = pad(), dec = p.decoders[which].dec, z = new Float64Array(dec.latentDim);
+      let n = 0; const t0 = performance.now();
+      while (performance.now() - t0 < ms) { z[0] = Math.sin(n); runDecoder(dec, z); n++; }
+      return n / ((performance.now() - t0) / 1000);
+    },
+  };
+}
 
 export default function (component) {
+  if (component.data && component.data.test_hooks) installTestHooks();
   const root = component.parentElement.querySelector('.lp-root');
   if (!root) return undefined;
   let p = root.__latentPad;  // the function runs again on every rerun: keep one Pad per mounted root
@@ -685,100 +442,3 @@ export default function (component) {
   p.update(component);
   return () => { p.destroy(); delete root.__latentPad; };
 }
-"""
-
-_component = st.components.v2.component("latent_explorer_pad", html=HTML, css=CSS, js=JS)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def decoder_export(sha: str, _ckpt: Checkpoint) -> dict[str, Any]:
-    """The checkpoint's decoder for the browser (base64 float32), computed once per sha256."""
-    return webexport.export_decoder(_ckpt.model)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def map_export(map_id: str, _lmap: LatentMap, _labels: np.ndarray) -> dict[str, Any]:
-    """A fitted map for the browser; `map_id` names checkpoint, method and sample."""
-    return webexport.export_map(_lmap, _labels)
-
-
-def map_ranges(lmap: LatentMap, latent_dim: int, z: np.ndarray | None = None) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The pad's x / y ranges: the test codes, the prior's mean z = 0 and `z` (where Python puts
-    the crosshair), as the map places them, with a margin. The crosshair starts at z = 0, and an
-    AE's or a briefly trained model's codes often exclude it (e.g. all in [0.3, 0.94]): a range
-    of the codes alone would leave the crosshair off the map, invisible."""
-    anchors = [np.zeros(latent_dim, np.float32)]
-    if z is not None:
-        z = np.asarray(z, np.float32).ravel()
-        if z.shape == (latent_dim,) and np.isfinite(z).all():
-            anchors.append(z)
-    where = lmap.locate(np.stack(anchors))
-    (x0, x1), (y0, y1) = plots.axis_ranges(lmap.points_, where[np.isfinite(where).all(1)])
-    if latent_dim == 1:
-        y0, y1 = -1.0, 1.0  # a 1-D map is a strip: its points sit at y = 0, no y axis is drawn
-    return (x0, x1), (y0, y1)
-
-
-def latent_pad(
-    *,
-    key: str,
-    decoders: Sequence[tuple[str, Checkpoint]],
-    lmap: LatentMap,
-    map_id: str,
-    labels: np.ndarray,
-    class_names: Sequence[str],
-    axis_titles: tuple[str, str],
-    z: np.ndarray,
-    z_nonce: int,
-    on_release: Callable[[np.ndarray, list[np.ndarray | None]], None],
-    slider_ranges: Sequence[tuple[float, float]] | None = None,
-    image_px: int = 280,
-) -> None:
-    """Mount the pad. `decoders`: (label, checkpoint) pairs that all decode the same z.
-
-    The map `lmap` (with `labels` per point) is drawn and used to lift the crosshair to z.
-    `z` with a new `z_nonce` moves the crosshair from Python. On release, `on_release(z,
-    pixels)` runs before the rerun: z (D,) float32 and finite, pixels per decoder as the
-    browser computed them ((C, H, W) float32, or None for images above MAX_REPORTED_PIXELS or
-    a malformed report). A release whose z is not D finite numbers is ignored
-    (`webexport.read_release`)."""
-    sent: set[str] = st.session_state.setdefault(SENT_KEY, set())
-    payloads = [(f"dec-{ckpt.sha256[:16]}", label, ckpt) for label, ckpt in decoders]
-    config = decoders[0][1].model_config
-
-    def released() -> None:
-        # the browser's values are untrusted: a malformed report is ignored and z stays as it was
-        checked = webexport.read_release(
-            (st.session_state.get(key) or {}).get("release"), config.latent_dim, config.image_shape, len(decoders)
-        )
-        if checked is not None:
-            on_release(*checked)
-
-    def missing() -> None:
-        wanted = (st.session_state.get(key) or {}).get("missing")
-        sent.difference_update([w for w in wanted if isinstance(w, str)] if isinstance(wanted, list) else [])
-
-    # The range is kept while z only moves in the browser (a release): never rescaled under the pointer.
-    held = st.session_state.get(RANGES_KEY.format(key))
-    if held is None or held[0] != (map_id, int(z_nonce)):
-        held = ((map_id, int(z_nonce)), map_ranges(lmap, config.latent_dim, z))
-        st.session_state[RANGES_KEY.format(key)] = held
-    (x0, x1), (y0, y1) = held[1]
-    data = {
-        "pad_id": key,
-        "decoders": [
-            {"id": pid, "label": label, "export": None if pid in sent else decoder_export(ckpt.sha256, ckpt)}
-            for pid, label, ckpt in payloads
-        ],
-        "map": {
-            "id": map_id, "export": None if map_id in sent else map_export(map_id, lmap, labels),
-            "ranges": [[x0, x1], [y0, y1]], "axis_titles": list(axis_titles), "class_names": [str(c) for c in class_names],
-            "colors": [plots.class_color(i) for i in range(max(len(class_names), 1))],
-        },
-        "sliders": [[float(lo), float(hi)] for lo, hi in slider_ranges] if slider_ranges is not None else None,
-        "z_in": {"z": [float(v) for v in np.asarray(z, np.float64).ravel()], "nonce": int(z_nonce)},
-        "image_px": int(image_px),
-        "max_pixels": MAX_REPORTED_PIXELS,
-    }
-    _component(key=key, data=data, on_release_change=released, on_missing_change=missing, width="stretch", height="content")
-    sent.update([pid for pid, _, _ in payloads] + [map_id])

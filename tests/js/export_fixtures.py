@@ -1,0 +1,119 @@
+"""Fixtures for the Live pad's JavaScript tests (tests/js/*.test.js): decoders and maps as the
+browser gets them (vae.webexport) with what PyTorch and `LatentMap` compute for them, and the
+component's script as Python assembles it. Written to one JSON file the Node tests read.
+
+    python3 tests/js/export_fixtures.py DIR      # writes DIR/fixtures.json
+    LATENT_PAD_FIXTURES=DIR/fixtures.json node --test tests/js
+
+tests/test_pad_js.py does both in a temporary folder (part of the README's test command).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from vae import webexport  # noqa: E402
+from vae.config import ModelConfig  # noqa: E402
+from vae.embed import LatentMap  # noqa: E402
+from vae.models import build_model  # noqa: E402
+
+
+def _model(arch: str, latent_dim: int, image_shape=(1, 8, 8), hidden=(32,), channels=(8, 16)):
+    cfg = ModelConfig(kind="vae", arch=arch, image_shape=image_shape, latent_dim=latent_dim, hidden=hidden, channels=channels)
+    model = build_model(cfg, seed=0).eval()
+    with torch.no_grad():  # non-zero biases, so a mixed-up bias would show
+        for name, p in model.decoder.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.linspace(-0.5, 0.5, p.numel()).reshape(p.shape))
+    return model
+
+
+def _z(n: int, d: int, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal((n, d)) * 2).astype(np.float32)
+
+
+def _decoder_case(name: str, model, z: np.ndarray) -> dict[str, Any]:
+    with torch.no_grad():
+        expected = model.decode(torch.from_numpy(z)).numpy()
+    return {"name": name, "export": webexport.export_decoder(model), "z": z.tolist(),
+            "expected": expected.reshape(len(z), -1).tolist(), "shape": list(expected.shape[1:])}
+
+
+def _odd_conv_case() -> dict[str, Any]:
+    """One ConvTranspose2d with odd strides, uneven padding and output padding, as a decoder of
+    its own (unflatten -> convT -> sigmoid), against PyTorch's layer."""
+    torch.manual_seed(0)
+    layer = torch.nn.ConvTranspose2d(3, 2, (3, 5), stride=(3, 2), padding=(1, 2), output_padding=(2, 1))
+    z = _z(2, 3 * 4 * 5)
+    with torch.no_grad():
+        expected = torch.sigmoid(layer(torch.from_numpy(z).reshape(2, 3, 4, 5))).numpy()
+    export = {
+        "format": webexport.FORMAT, "version": webexport.VERSION, "kind": "vae", "arch": "conv", "latent_dim": 60,
+        "image_shape": list(expected.shape[1:]), "n_params": sum(p.numel() for p in layer.parameters()),
+        "layers": [{"type": "unflatten", "shape": [3, 4, 5]}, webexport._export_layer(layer), {"type": "sigmoid"}],
+    }
+    return {"name": "convT stride (3, 2), padding (1, 2), output padding (2, 1)", "export": export, "z": z.tolist(),
+            "expected": expected.reshape(2, -1).tolist(), "shape": list(expected.shape[1:])}
+
+
+def _mu(n: int = 120, d: int = 4) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return (rng.standard_normal((n, d)) * np.linspace(2, 0.5, d)).astype(np.float32)
+
+
+def _map_case(name: str, lmap: LatentMap, mu: np.ndarray, p: np.ndarray, labels=None) -> dict[str, Any]:
+    return {"name": name, "export": webexport.export_map(lmap, labels), "points": np.asarray(lmap.points_, np.float32).tolist(),
+            "p": p.tolist(), "lift": lmap.lift(p).tolist(), "z": mu[:9].tolist(), "locate": lmap.locate(mu[:9]).tolist()}
+
+
+def fixtures() -> dict[str, Any]:
+    from pages.ui.latent_pad import JS  # the script as the component sends it
+
+    special = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
+    special[0, :4] = [np.float32(1e-38), -0.0, np.finfo(np.float32).max, np.float32(np.pi)]
+    decoders = [
+        _decoder_case(f"mlp {d}-D, hidden {h}", _model("mlp", d, hidden=h), _z(64, d))
+        for d, h in [(1, (16,)), (2, (32,)), (5, (64, 24))]
+    ] + [
+        _decoder_case(f"conv {shape}, channels {ch}", _model("conv", 3, image_shape=shape, hidden=(20,), channels=ch), _z(16, 3, seed=1))
+        for shape, ch in [((1, 8, 8), (4, 6)), ((3, 8, 12), (5,)), ((1, 16, 16), (4, 4, 3))]
+    ] + [_odd_conv_case()]
+    p = np.random.default_rng(0).standard_normal((9, 2)).astype(np.float32)
+    maps = [
+        _map_case(f"{method} {d}-D", LatentMap(method).fit(_mu(d=d)), _mu(d=d), p, labels=np.arange(120) % 10)
+        for method, d in [("identity", 1), ("identity", 2), ("pca", 1), ("pca", 4)]
+    ]
+    mu = _mu(60, 3)
+    points = np.random.default_rng(1).standard_normal((60, 2)).astype(np.float32) * 10
+    tsne = LatentMap("tsne", n_neighbors=5).fit(mu, points=points)
+    p_tsne = np.concatenate([points[:3], np.random.default_rng(2).standard_normal((6, 2)).astype(np.float32) * 10])
+    maps.append({**_map_case("tsne 3-D (idw, k = 5)", tsne, mu, p_tsne), "exact_hits": 3})  # p[:3] are map points: lift gives mu[:3]
+    return {
+        "f32": {"b64": webexport.encode_f32(special), "values": special.ravel().tolist()},
+        "decoders": decoders,
+        "maps": maps,
+        "component_js": JS,
+    }
+
+
+def write(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "fixtures.json"
+    out.write_text(json.dumps(fixtures()), encoding="utf-8")
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python3 tests/js/export_fixtures.py DIR")
+    print(write(Path(sys.argv[1])))
