@@ -89,8 +89,17 @@ def on_click(kind: str) -> None:
     move_z(z, span)
 
 
+MAP_HEIGHT = 460
+
+
+def map_box(kind: str) -> str:
+    """The key of one map's container: the z marker is drawn over it (plots.marker_css)."""
+    return f"{prefix}_{kind}_mapbox"
+
+
 def the_map(kind: str):  # type: ignore[no-untyped-def]
-    """This session's figure of one map, built once; a rerun only moves its z marker."""
+    """This session's figure of one map, built once: the same spec on every rerun, so the browser
+    never redraws it (the fragment's CSS moves the z marker over it)."""
     key = f"{prefix}_{kind}_figure"
     held = st.session_state.setdefault("compare_figures", {})
     if key not in held:
@@ -99,17 +108,22 @@ def the_map(kind: str):  # type: ignore[no-untyped-def]
         lmap, index = maps[kind]
         held[key] = plots.latent_map(
             lmap.points_, data.y_test[index].numpy(), data.class_names, index, title=kind,
-            click_grid=plots.click_grid(shared, 20), current=np.zeros(2, np.float32), ranges=shared, height=460,
+            click_grid=plots.click_grid(shared, 20), ranges=shared, height=MAP_HEIGHT,
             one_d=one_d, data_revision=key, axis_titles=("z₁", "z₂") if method == "identity" else ("PCA 1", "PCA 2"),
         )
     return held[key]
 
 
+for col, kind in zip(st.columns(2, gap="large"), maps):
+    with col, st.container(key=map_box(kind)):  # only the chart in it: marker_css places z over its plot area
+        st.plotly_chart(the_map(kind), key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
+
+
 @st.fragment
 def compare_panel() -> None:
-    """Both maps and the shared sliders: a slider move or a click reruns only this, and both
-    maps' markers follow z."""
-    maps_row = st.container()  # filled last (it needs z), shown first
+    """The shared sliders, both decoded images and both maps' z markers: a slider move reruns
+    only this. The maps themselves are drawn outside it and never change; each marker is a CSS
+    rule over its map's container (a changed chart spec would remount the chart in the browser)."""
     st.subheader("The same z, decoded by both")
     c_sl, c_vae, c_ae = st.columns([2, 1, 1], gap="medium")
     with c_sl:
@@ -128,11 +142,15 @@ def compare_panel() -> None:
     for c, kind in ((c_vae, "VAE"), (c_ae, "AE")):
         with c:
             common.show_image(images.decode_images(models[kind], z)[0], f"{kind} decodes z", width="stretch")
-    with maps_row:
-        for col, kind in zip(st.columns(2, gap="large"), maps):
-            with col:
-                fig = plots.mark_current(the_map(kind), maps[kind][0].locate(z)[0], shared, one_d=one_d)
-                st.plotly_chart(fig, key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
+    css, off = [], []
+    for kind in maps:
+        marker = plots.current_marker(maps[kind][0].locate(z)[0], shared, one_d=one_d)
+        css.append(plots.marker_css("st-key-" + map_box(kind), marker, shared, MAP_HEIGHT, title=kind, one_d=one_d))
+        if marker["kind"] == "arrow":
+            off.append(f"the {kind} map: {marker['text']}")
+    if off:
+        c_sl.caption("; ".join(off) + " (the arrow at its edge points to it).")
+    st.html("<style>" + "\n".join(css) + "</style>")
 
 
 compare_panel()

@@ -55,6 +55,8 @@ range_map = lmap if method == default_method(dim) else common.map_for(ckpt, defa
 ranges = common.slider_ranges(range_map.mu_, cover_prior=ckpt.kind == "vae")
 prefix = f"explore_{ckpt.sha256[:12]}"
 chart_key = f"{prefix}_map"
+map_box = f"{prefix}_mapbox"  # the map's container: the z marker is drawn over it (plots.marker_css)
+MAP_HEIGHT = 440
 picked_key = f"{prefix}_picked"
 axis_ranges = plots.axis_ranges(lmap.points_, lmap.locate(np.zeros((1, dim), np.float32)))  # z = 0 is on the map
 if one_d:
@@ -62,13 +64,14 @@ if one_d:
 
 
 def the_map():  # type: ignore[no-untyped-def]
-    """This session's figure, built once per model and map; a rerun only moves its z marker."""
+    """This session's figure, built once per model and map: the same spec on every rerun, so the
+    browser never redraws it (the fragment's CSS moves the z marker over it)."""
     key = f"{prefix}_{method}_figure"
     held = st.session_state.get("explore_figure")  # one per session: the last model and map shown
     if held is None or held[0] != key:
         held = st.session_state["explore_figure"] = key, plots.latent_map(
             lmap.points_, labels, data.class_names, index, click_grid=plots.click_grid(axis_ranges, 20),
-            current=np.zeros(2, np.float32), ranges=axis_ranges, height=440, one_d=one_d, data_revision=key,
+            ranges=axis_ranges, height=MAP_HEIGHT, one_d=one_d, data_revision=key,
             axis_titles=("z₁", "z₂") if method == "identity" else (f"{method.upper()} 1", f"{method.upper()} 2"),
         )
     return held[1]
@@ -90,18 +93,21 @@ def on_map_click() -> None:
 
 
 def explore_panel() -> None:
-    """Map, decoded image and sliders: a slider move or a click reruns only this function, and
-    the map's marker follows z."""
-    left, right = st.columns([3, 2], gap="large")
-    with right:
-        shown = st.container()  # the images first, in view however many sliders follow
-        z = common.latent_sliders(prefix, ranges, columns=1 if one_d else 2 if dim <= 8 else 4,
-                                  height=260 if dim > 8 else None)  # 64 sliders: a scrolling box
-        b1, b2 = st.columns([2, 3], vertical_alignment="center") if dim <= 8 else (st.container(), st.container())
-        with b1:
-            common.reset_z_button(prefix, ranges)
-        with b2:
-            st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
+    """Decoded images, sliders and the map's z marker: a slider move or a click reruns only
+    this function. The map itself is drawn outside it and never changes; the marker is a CSS
+    rule over the map's container (a changed chart spec would remount the chart in the browser)."""
+    shown = st.container()  # the images first, in view however many sliders follow
+    z = common.latent_sliders(prefix, ranges, columns=1 if one_d else 2 if dim <= 8 else 4,
+                              height=260 if dim > 8 else None)  # 64 sliders: a scrolling box
+    b1, b2 = st.columns([2, 3], vertical_alignment="center") if dim <= 8 else (st.container(), st.container())
+    with b1:
+        common.reset_z_button(prefix, ranges)
+    marker = plots.current_marker(lmap.locate(z)[0], axis_ranges, one_d=one_d)
+    with b2:
+        st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
+        if marker["kind"] == "arrow":
+            st.caption(f"{marker['text']}: the arrow at its edge points to it.")
+    st.html(f"<style>{plots.marker_css('st-key-' + map_box, marker, axis_ranges, MAP_HEIGHT, one_d=one_d)}</style>")
     with shown:
         picked = st.session_state.get(picked_key)
         c1, c2, c3 = st.columns([2, 1, 1])  # the decoded image large; a clicked test image beside it
@@ -116,11 +122,13 @@ def explore_panel() -> None:
                                   f"test image #{picked} (class {data.class_names[int(data.y_test[picked])]})", width="stretch")
             with c3:
                 common.show_image(images.decode_images(ckpt.model, mu)[0], "decoded from its μ", width="stretch")
-    with left:
-        fig = plots.mark_current(the_map(), lmap.locate(z)[0], axis_ranges, one_d=one_d)
-        st.plotly_chart(fig, key=chart_key, on_select=on_map_click, selection_mode="points", config={"scrollZoom": True})
 
 
 if not os.environ.get("VAE_NO_FRAGMENT"):  # the benchmark's "without fragment" variant
     explore_panel = st.fragment(explore_panel)
-explore_panel()
+left, right = st.columns([3, 2], gap="large")
+with left:
+    with st.container(key=map_box):  # only the chart in it: marker_css places z over its plot area
+        st.plotly_chart(the_map(), key=chart_key, on_select=on_map_click, selection_mode="points")
+with right:
+    explore_panel()

@@ -3,6 +3,8 @@ marker in vae.images (fully visible at the edges, an arrow when z is off the map
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -11,34 +13,74 @@ from vae import images, plots
 RANGES = ((-1.0, 1.0), (-1.0, 1.0))
 
 
-def small_map(current=None, one_d=False, ranges=RANGES):  # type: ignore[no-untyped-def]
+HEIGHT = 440
+
+
+def small_map(one_d=False, ranges=RANGES, title=""):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(0)
     points = rng.uniform(-0.9, 0.9, size=(60, 2)).astype(np.float32)
     if one_d:
         points[:, 1] = 0
     labels = np.arange(60) % 3
-    return plots.latent_map(points, labels, ["a", "b", "c"], np.arange(60), current=current, ranges=ranges,
+    return plots.latent_map(points, labels, ["a", "b", "c"], np.arange(60), ranges=ranges, title=title, height=HEIGHT,
                             click_grid=np.zeros((4, 2), np.float32), one_d=one_d)
 
 
-def marker_of(fig):  # type: ignore[no-untyped-def]
-    """("cross", x, y), ("line", x, None) or ("arrow", annotation) from the figure's "current z" marks."""
-    shapes = [s for s in fig.layout.shapes if s.name == "current z"]
-    notes = [a for a in fig.layout.annotations if a.name == "current z"]
-    if notes:
-        assert not shapes and len(notes) == 1
-        return ("arrow", notes[0])
-    if len(shapes) == 1:
-        (v,) = shapes
-        assert v.x0 == v.x1
-        return ("line", v.x0, (v.y0, v.y1))
-    h, v = sorted(shapes, key=lambda s: s.x0 == s.x1)  # horizontal arm, then vertical arm
-    assert h.y0 == h.y1 and v.x0 == v.x1
-    return ("cross", v.x0, h.y0)
+def css_box(css: str, box: str, width: float) -> dict:
+    """The ::after box that `css` (plots.marker_css for class `box`) draws, for a container `width`
+    px wide: {"left", "top", "width", "height"} in px (CSS calc/min evaluated), "angle" (deg), "kind"."""
+    rule = re.search(r"\." + re.escape(box) + r"::after \{(.*)\}", css).group(1)
+    props = dict(p.strip().split(": ", 1) for p in rule.split(";") if p.strip())
+
+    def length(v: str) -> float:
+        expr = v.replace("calc(", "(").replace("100cqw", repr(float(width))).replace("px", "")
+        assert re.fullmatch(r"[\d.()+\-*/ eminx,]*", expr), expr  # numbers, + - * /, min(): nothing else
+        return float(eval(expr, {"__builtins__": {}, "min": min}))  # noqa: S307 - our own arithmetic
+
+    out = {k: length(props[k]) for k in ("left", "top", "width", "height")}
+    angle = re.search(r"rotate\(([-\d.]+)deg\)", props.get("transform", ""))
+    out["angle"] = float(angle.group(1)) if angle else None
+    out["kind"] = "arrow" if angle else "line" if out["width"] < 10 else "cross"
+    assert props["pointer-events"] == "none" and props["position"] == "absolute"
+    return out
+
+
+def to_data(fig, x_px: float, y_px: float, width: float):  # type: ignore[no-untyped-def]
+    """Pixel (x, y) in a container `width` px wide -> data coordinates of latent_map `fig`, from its own
+    layout: fixed margins and height, its axis ranges, equal scale (the plot area shrinks, centred) unless 1-D."""
+    m, h = fig.layout.margin, fig.layout.height
+    assert m.autoexpand is False and fig.layout.xaxis.automargin is False and fig.layout.yaxis.automargin is False
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    pw, ph = width - m.l - m.r, h - m.t - m.b
+    sx, sy = pw / (x1 - x0), ph / (y1 - y0)
+    if fig.layout.yaxis.scaleanchor == "x":
+        sx = sy = min(sx, sy)
+    return (x0 + x1) / 2 + (x_px - m.l - pw / 2) / sx, (y0 + y1) / 2 - (y_px - m.t - ph / 2) / sy
+
+
+def marker_from_css(fig, css: str, box: str, width: float = 700.0):  # type: ignore[no-untyped-def]
+    """("cross", x, y), ("line", x, (y_bottom, y_top)) or ("arrow", tip_x, tip_y, angle) in data coordinates:
+    where `css` (plots.marker_css for class `box`) draws the current z over `fig`, in a container `width` px wide."""
+    b = css_box(css, box, width)
+    if b["kind"] == "arrow":  # rotated about its tip, the right edge's middle
+        return ("arrow", *(round(v, 6) for v in to_data(fig, b["left"] + b["width"], b["top"] + b["height"] / 2, width)), b["angle"])
+    cx, cy = to_data(fig, b["left"] + b["width"] / 2, b["top"] + b["height"] / 2, width)
+    if b["kind"] == "line":
+        y_top, y_bottom = to_data(fig, 0, b["top"], width)[1], to_data(fig, 0, b["top"] + b["height"], width)[1]
+        return ("line", round(cx, 6), (round(y_bottom, 6), round(y_top, 6)))
+    return ("cross", round(cx, 6), round(cy, 6))
+
+
+def marker_of(fig, current, one_d=False, width=700.0):  # type: ignore[no-untyped-def]
+    """marker_from_css for the CSS that plots.marker_css gives for map position `current` on `fig`."""
+    ranges = (tuple(fig.layout.xaxis.range), tuple(fig.layout.yaxis.range))
+    marker = plots.current_marker(np.asarray(current, float), ranges, one_d=one_d)
+    css = plots.marker_css("st-key-m", marker, ranges, fig.layout.height, title=fig.layout.title.text or "", one_d=one_d)
+    return marker_from_css(fig, css, "st-key-m", width)
 
 
 def test_unselected_dots_keep_their_opacity() -> None:
-    fig = small_map(current=np.zeros(2))
+    fig = small_map()
     dots = [t for t in fig.data if t.name in ("a", "b", "c")]
     assert len(dots) == 3
     for t in dots:
@@ -46,34 +88,47 @@ def test_unselected_dots_keep_their_opacity() -> None:
         assert t.selected.marker.opacity is None  # the selected style is Plotly's own
 
 
-def test_current_z_inside_the_map_is_marked_where_it_is() -> None:
-    fig = small_map(current=np.array([0.25, -0.5]))
-    assert marker_of(fig) == ("cross", 0.25, -0.5)
-    plots.mark_current(fig, np.array([-0.1, 0.3]), RANGES)  # moved in place, the old mark gone
-    assert marker_of(fig) == ("cross", -0.1, 0.3)
+@pytest.mark.parametrize("width", [520.0, 700.0, 1200.0])  # equal scale: the plot area's shape depends on the width
+@pytest.mark.parametrize("title", ["", "VAE"])
+def test_current_z_inside_the_map_is_marked_where_it_is(width, title) -> None:  # type: ignore[no-untyped-def]
+    fig = small_map(title=title)
+    assert marker_of(fig, [0.25, -0.5], width=width) == ("cross", 0.25, -0.5)
+    assert marker_of(fig, [-0.1, 0.3], width=width) == ("cross", -0.1, 0.3)
+    assert marker_of(fig, [1.0, -1.0], width=width) == ("cross", 1.0, -1.0)  # a corner is still on the map
     assert fig.layout.datarevision == "map"  # fixed, so the browser does not redraw the dots for a move
 
 
-@pytest.mark.parametrize("z, direction", [((5.0, 0.0), (1, 0)), ((-5.0, 0.0), (-1, 0)), ((0.0, 5.0), (0, 1)), ((0.0, -5.0), (0, -1))])
+def test_the_map_figure_does_not_depend_on_z_and_cannot_be_zoomed() -> None:
+    """The chart's spec stays the same while z moves (Streamlit remounts a chart whose spec
+    changed), so z is not in it; zoom or pan would move the plot under the CSS marker."""
+    fig = small_map()
+    assert not fig.layout.shapes and not fig.layout.annotations
+    assert fig.layout.xaxis.fixedrange and fig.layout.yaxis.fixedrange and fig.layout.dragmode is False
+    assert fig.layout.yaxis.constrain == fig.layout.xaxis.constrain == "domain"  # the ranges shown are exactly these
+    assert fig.layout.legend.x >= 1  # in the fixed right margin
+
+
+@pytest.mark.parametrize("z, direction", [((5.0, 0.0), (1, 0)), ((-5.0, 0.0), (-1, 0)), ((0.0, 5.0), (0, 1)), ((0.0, -5.0), (0, -1)), ((5.0, 5.0), (1, 1))])
 def test_current_z_off_the_map_is_an_arrow_at_the_edge_pointing_to_it(z, direction) -> None:  # type: ignore[no-untyped-def]
-    kind, note = marker_of(small_map(current=np.array(z)))
-    assert kind == "arrow" and note.showarrow
-    assert -1 < note.x < 1 and -1 < note.y < 1
-    assert max(abs(note.x), abs(note.y)) > 0.95  # at the edge, towards z
-    # the arrow's tail is offset by (ax, ay) pixels from its head (ay downwards): it points along direction
-    assert np.sign(-note.ax) == direction[0] and np.sign(note.ay) == direction[1]
-    assert "off the map" in note.hovertext
+    kind, x, y, angle = marker_of(small_map(), z)
+    assert kind == "arrow"
+    assert -1 < x < 1 and -1 < y < 1
+    assert max(abs(x), abs(y)) > 0.95  # at the edge, towards z
+    # rotated `angle` degrees clockwise from screen-right (screen y downwards): it points along direction
+    dx, dy = np.cos(np.radians(angle)), -np.sin(np.radians(angle))
+    assert np.sign(np.round(dx, 6)) == direction[0] and np.sign(np.round(dy, 6)) == direction[1]
+    assert "off the map" in plots.current_marker(np.array(z), RANGES)["text"]
 
 
 def test_one_d_map_is_a_strip_per_class_without_a_z2_axis() -> None:
-    fig = small_map(current=np.array([0.3, 0.0]), one_d=True)
+    fig = small_map(one_d=True)
     assert fig.layout.yaxis.title.text == "class"
     assert list(fig.layout.yaxis.ticktext) == ["a", "b", "c"]
     assert fig.layout.yaxis.scaleanchor is None
     for c, name in enumerate("abc"):
         (t,) = [t for t in fig.data if t.name == name]
         assert all(abs(y - c) < 0.5 for y in t.y)
-    assert marker_of(fig) == ("line", 0.3, (-0.5, 2.5))
+    assert marker_of(fig, [0.3, 0.0], one_d=True) == ("line", 0.3, (-0.5, 2.5))
 
 
 def black_pixels(img: np.ndarray) -> int:

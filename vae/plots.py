@@ -44,13 +44,18 @@ def click_grid(ranges: tuple[tuple[float, float], tuple[float, float]], n: int) 
     return np.stack([gx.ravel(), gy.ravel()], 1)
 
 
+def map_margin(title: str = "") -> dict:
+    """The latent map's fixed margins (px): the plot area is then known without a browser, so the
+    "current z" marker can be placed over it in CSS (marker_css). The legend lives in the right one."""
+    return dict(l=66, r=104, t=46 if title else 12, b=56)
+
+
 def latent_map(
     points: np.ndarray,
     labels: np.ndarray,
     class_names: Sequence[str],
     index: np.ndarray,
     title: str = "",
-    current: np.ndarray | None = None,
     click_grid: np.ndarray | None = None,
     axis_titles: tuple[str, str] = ("z₁", "z₂"),
     ranges: tuple[tuple[float, float], tuple[float, float]] | None = None,
@@ -62,18 +67,22 @@ def latent_map(
 
     `click_grid` (G, 2) adds an invisible layer of markers so a click on empty space still
     reports a position (Plotly only reports clicks on markers); its customdata is -1.
-    `current` (2,), a map position, is marked (mark_current). `one_d`: a 1-D latent, drawn
-    honestly: z₁ across, one row per class (points[:, 1] is ignored), no invented z₂ axis.
-    A selection leaves every dot as it was (Plotly dims the unselected ones by default, and
-    a click selects the clicked dot). `data_revision`: give each map (model, method) its own.
+    `one_d`: a 1-D latent, drawn honestly: z₁ across, one row per class (points[:, 1] is
+    ignored), no invented z₂ axis. A selection leaves every dot as it was (Plotly dims the
+    unselected ones by default, and a click selects the clicked dot).
+
+    The figure never shows the current z: it stays the same while z moves (Streamlit remounts
+    a chart whose spec changed), and marker_css draws z over it. For that its geometry is fixed:
+    margins (map_margin, no automargin), height, exactly `ranges` on the axes (equal scale shrinks
+    the plot area, centred, not the ranges), and no zoom or pan (clicks still select).
     """
     fig = go.Figure()
     n_classes = len(class_names)
+    ranges = ranges or axis_ranges(points)
     if one_d:
         ys = strip_rows(labels, index)
         axis_titles = (axis_titles[0], "class")
-        y_range = (-0.5, n_classes - 0.5)
-        ranges = ((ranges or axis_ranges(points))[0], y_range)
+        ranges = (ranges[0], (-0.5, n_classes - 0.5))
     else:
         ys = points[:, 1]
     if click_grid is not None:
@@ -97,17 +106,14 @@ def latent_map(
                 customdata=index[sel], hovertemplate=f"class {name}<br>test image #%{{customdata}}<extra></extra>",
             )
         )
-    if current is not None:
-        mark_current(fig, current, ranges or axis_ranges(points), one_d=one_d)
     fig.update_layout(
-        title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10), font=FONT,
-        legend=dict(title="class", itemsizing="constant"), clickmode="event+select", dragmode="pan",
-        xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], uirevision="map",
-        datarevision=data_revision,  # fixed: a rerun that only moves the z marker does not redraw the dots
+        title=title, height=height, margin=dict(**map_margin(title), autoexpand=False), font=FONT,
+        legend=dict(title="class", itemsizing="constant", x=1.02, xanchor="left", y=1, yanchor="top"),
+        clickmode="event+select", dragmode=False, xaxis_title=axis_titles[0], yaxis_title=axis_titles[1],
+        uirevision="map", datarevision=data_revision,
     )
-    if ranges is not None:
-        fig.update_xaxes(range=list(ranges[0]))
-        fig.update_yaxes(range=list(ranges[1]))
+    fig.update_xaxes(range=list(ranges[0]), fixedrange=True, automargin=False, constrain="domain")
+    fig.update_yaxes(range=list(ranges[1]), fixedrange=True, automargin=False, constrain="domain")
     if one_d:
         fig.update_yaxes(tickvals=list(range(n_classes)), ticktext=[str(n) for n in class_names], showgrid=False, zeroline=False)
     else:
@@ -115,39 +121,71 @@ def latent_map(
     return _readable(fig)
 
 
-def mark_current(
-    fig: go.Figure, current: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], one_d: bool = False,
-) -> go.Figure:
-    """Mark map position `current` on a latent_map figure, in place: a black cross, or for a 1-D
-    map a vertical line; where the position is off the map, an arrow at its edge pointing the
-    way to it. Layout shapes and an annotation, not a trace: with the figure's fixed
-    `datarevision` the browser then only redraws the marker (Plotly.react skips the data),
-    so a slider can move it on every change."""
+def current_marker(
+    current: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], one_d: bool = False,
+) -> dict:
+    """How map position `current` is marked on a latent_map with these `ranges`: {"kind": "cross"}
+    at (x, y), {"kind": "line"} (1-D map) at x, or where it is off the map {"kind": "arrow"}
+    with its tip at the edge point (x, y), pointing `angle` degrees clockwise from screen-right
+    towards the position; "text" says where z is."""
     (x0, x1), (y0, y1) = ranges
     x = float(current[0])
     y = float(current[1]) if not one_d and len(current) > 1 else (y0 + y1) / 2
-    line = dict(color="black", width=4)
-    fig.layout.shapes = [s for s in fig.layout.shapes if s.name != CURRENT]
-    fig.layout.annotations = [a for a in fig.layout.annotations if a.name != CURRENT]
+    where = f"z₁ = {x:.2f}" if one_d else f"({x:.2f}, {y:.2f})"
     if x0 <= x <= x1 and y0 <= y <= y1:
-        if one_d:
-            fig.add_shape(type="line", x0=x, x1=x, y0=y0, y1=y1, line=dict(color="black", width=3), name=CURRENT)
-        else:
-            ax, ay = 0.045 * (x1 - x0), 0.045 * (y1 - y0)
-            fig.add_shape(type="line", x0=x - ax, x1=x + ax, y0=y, y1=y, line=line, name=CURRENT)
-            fig.add_shape(type="line", x0=x, x1=x, y0=y - ay, y1=y + ay, line=line, name=CURRENT)
-        return fig
+        return {"kind": "line" if one_d else "cross", "x": x, "y": None if one_d else y, "text": f"current z at {where}"}
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    dx, dy = (x - cx) / max(x1 - x0, 1e-9), (y - cy) / max(y1 - y0, 1e-9)  # screen directions
-    norm = max(np.hypot(dx, dy), 1e-9)
+    dx, dy = (x - cx) / max(x1 - x0, 1e-9), (y - cy) / max(y1 - y0, 1e-9)  # screen directions (dy upwards)
     inset_x, inset_y = 0.01 * (x1 - x0), 0.01 * (y1 - y0)
     ex, ey = min(max(x, x0 + inset_x), x1 - inset_x), min(max(y, y0 + inset_y), y1 - inset_y)
-    where = f"z₁ = {x:.2f}" if one_d else f"({x:.2f}, {y:.2f})"
-    fig.add_annotation(
-        x=ex, y=ey, ax=-46 * dx / norm, ay=46 * dy / norm, showarrow=True, arrowhead=2, arrowsize=1.2,
-        arrowwidth=4, arrowcolor="black", text="", hovertext=f"current z is off the map at {where}", name=CURRENT,
-    )
-    return fig
+    return {"kind": "arrow", "x": ex, "y": ey, "angle": float(np.degrees(np.arctan2(-dy, dx))),
+            "text": f"current z is off the map at {where}"}
+
+
+_ARROW_SVG = (  # 46 x 20 px, pointing right, its tip at the right edge's middle; < and > encoded (a
+    # <style> whose text holds "<svg" is dropped by the HTML sanitiser of st.html)
+    "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='46' height='20'%3E"
+    "%3Cpath d='M0 10H32' stroke='black' stroke-width='4'/%3E%3Cpath d='M46 10L28 1V19Z' fill='black'/%3E%3C/svg%3E"
+)
+
+
+def _px(v: float) -> str:
+    return f"{v:.4f}px"
+
+
+def marker_css(
+    box: str, marker: dict, ranges: tuple[tuple[float, float], tuple[float, float]], height: int,
+    title: str = "", one_d: bool = False,
+) -> str:
+    """CSS that draws `marker` (current_marker) over a latent_map figure (same ranges, height,
+    title, one_d) shown alone, at the container's full width, in the element with class `box`
+    (st.container(key=K) has class "st-key-K"): its ::after pseudo-element, which takes no
+    pointer events. The plot area is known from the fixed margins; its width from the
+    container's width (container query units, cqw); with equal scale both axes use the smaller
+    of the two scales, centred (Plotly's constrain="domain")."""
+    m = map_margin(title)
+    (x0, x1), (y0, y1) = ranges
+    sx, sy = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
+    ph = height - m["t"] - m["b"]
+    pw = f"(100cqw - {m['l'] + m['r']}px)"
+    sx_px = f"({pw} / {sx:.9g})"  # px per data unit across
+    sy_px = f"{ph / sy:.9g}px"
+    if not one_d:
+        sx_px = sy_px = f"min({sx_px}, {sy_px})"
+    x, y = marker["x"], marker["y"] if marker["y"] is not None else (y0 + y1) / 2
+    left = f"({m['l']}px + {pw} / 2 + {sx_px} * {x - (x0 + x1) / 2:.9g})"
+    top = f"({_px(m['t'] + ph / 2)} - {sy_px} * {y - (y0 + y1) / 2:.9g})"
+    if marker["kind"] == "cross":
+        shape = ("width: 36px; height: 36px; left: calc(%s - 18px); top: calc(%s - 18px); background: "
+                 "linear-gradient(#000, #000) center / 100%% 4px no-repeat, linear-gradient(#000, #000) center / 4px 100%% no-repeat;"
+                 % (left, top))
+    elif marker["kind"] == "line":
+        shape = f"width: 3px; height: {ph}px; left: calc({left} - 1.5px); top: {m['t']}px; background: #000;"
+    else:
+        shape = (f'width: 46px; height: 20px; left: calc({left} - 46px); top: calc({top} - 10px); '
+                 f'background: url("{_ARROW_SVG}") no-repeat; transform-origin: 100% 50%; transform: rotate({marker["angle"]:.3f}deg);')
+    return (f".{box} {{ position: relative; container-type: inline-size; }}\n"
+            f".{box}::after {{ content: \"\"; position: absolute; z-index: 5; pointer-events: none; {shape} }}")
 
 
 def training_curves(history: dict[str, list[dict[str, float]]], height: int = 380) -> go.Figure:
@@ -181,7 +219,9 @@ def training_curves(history: dict[str, list[dict[str, float]]], height: int = 38
 def snapshot_map(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
                  ranges: tuple[tuple[float, float], tuple[float, float]] | None = None, height: int = 420) -> go.Figure:
     fig = latent_map(points, labels, class_names, np.arange(len(points)), title=title, ranges=ranges, height=height)
-    fig.update_layout(clickmode="none")
+    fig.update_layout(clickmode="none", dragmode="pan")  # no z marker over it: zoom and pan as before
+    fig.update_xaxes(fixedrange=False)
+    fig.update_yaxes(fixedrange=False)
     return fig
 
 

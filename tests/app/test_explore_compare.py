@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import plotly.io
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -21,6 +22,7 @@ from vae.checkpoint import load_checkpoint
 from vae.data import load_dataset
 from vae.embed import encode_means
 
+from tests.test_plots_images import marker_from_css
 from test_pages import (  # noqa: E402 - tests/app is on sys.path (rootdir-relative imports)
     compare_prefix, compare_sliders, explore_prefix, explore_sliders, image_by_caption, open_compare, run_app,
     select_on_chart,
@@ -63,24 +65,29 @@ def prefix_of(folder: Path, file_stem: str) -> str:
     return f"explore_{load_checkpoint(folder / f'{file_stem}.safetensors').sha256[:12]}"
 
 
-def chart_spec(at: AppTest, key: str) -> dict:
+def chart_of(at: AppTest, key: str):  # type: ignore[no-untyped-def]
     (chart,) = [c for c in at.get("plotly_chart") if c.key == key]
-    return json.loads(chart.proto.spec)
+    return chart
 
 
-def current_marker(spec: dict) -> dict:
-    """The map's "current z" mark (layout shapes, or an annotation when z is off the map) as
-    {"kind": "cross" | "line" | "arrow", "x": ..., "y": ...}."""
-    layout = spec["layout"]
-    shapes = [s for s in layout.get("shapes", []) if s.get("name") == "current z"]
-    notes = [a for a in layout.get("annotations", []) if a.get("name") == "current z"]
-    if notes:
-        (a,) = notes
-        return {"kind": "arrow", "x": a["x"], "y": a["y"], "hovertext": a["hovertext"]}
-    if len(shapes) == 1:
-        return {"kind": "line", "x": shapes[0]["x0"], "y": None}
-    h, v = sorted(shapes, key=lambda s: s["x0"] == s["x1"])
-    return {"kind": "cross", "x": v["x0"], "y": h["y0"]}
+def chart_spec(at: AppTest, key: str) -> dict:
+    return json.loads(chart_of(at, key).proto.spec)
+
+
+def current_marker(at: AppTest, key: str, width: float = 700.0) -> dict:
+    """Where the page draws the current z over the map of chart `key` (a CSS rule for the map's
+    container, key + "box", from st.html), in the map's data coordinates, for a container
+    `width` px wide: {"kind": "cross" | "line" | "arrow", "x": ..., "y": ...}; an arrow also
+    gets "hovertext", the caption that says where z is."""
+    box = f"st-key-{key}box"
+    css = [h.proto.body for h in at.get("html") if f".{box}::after" in h.proto.body]
+    assert len(css) == 1, f"expected one marker rule for {box}, got {len(css)}"
+    fig = plotly.io.from_json(chart_of(at, key).proto.spec, skip_invalid=True)
+    found = marker_from_css(fig, css[0], box, width)
+    if found[0] == "arrow":
+        off = [c.value for c in at.caption if "off the map" in c.value]
+        return {"kind": "arrow", "x": found[1], "y": found[2], "hovertext": " ".join(off)}
+    return {"kind": found[0], "x": found[1], "y": None if found[0] == "line" else found[2]}
 
 
 def array_of(value) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -197,22 +204,27 @@ def test_compare_sliders_start_at_zero_and_reset_to_it(app_env: Path) -> None:
 def test_explore_map_marks_the_current_z_and_follows_the_sliders(app_env: Path) -> None:
     at = run_app()
     prefix = explore_prefix(app_env)
-    assert current_marker(chart_spec(at, f"{prefix}_map")) == {"kind": "cross", "x": 0.0, "y": 0.0}
+    key = f"{prefix}_map"
+    spec = chart_of(at, key).proto.spec
+    for width in (460.0, 700.0, 1100.0):  # the map's column at 1280 and 1920 px, and wider
+        assert current_marker(at, key, width) == {"kind": "cross", "x": 0.0, "y": 0.0}
 
-    x0, x1 = chart_spec(at, f"{prefix}_map")["layout"]["xaxis"]["range"]
+    x0, x1 = chart_spec(at, key)["layout"]["xaxis"]["range"]
     inside = round(0.5 * x1, 1) if x1 > 0.2 else round(0.5 * x0, 1)
     explore_sliders(at, prefix)[0].set_value(inside).run()
 
-    marker = current_marker(chart_spec(at, f"{prefix}_map"))
+    marker = current_marker(at, key)
     assert marker["kind"] == "cross"
     np.testing.assert_allclose([marker["x"], marker["y"]], [inside, 0.0], atol=1e-6)
+    assert chart_of(at, key).proto.spec == spec  # the chart itself does not change: the browser keeps it as it is
 
     z1 = explore_sliders(at, prefix)[0]
     assert z1.max > x1  # the VAE's sliders reach the prior's 3σ, beyond its codes
     z1.set_value(z1.max).run()
-    marker = current_marker(chart_spec(at, f"{prefix}_map"))
+    marker = current_marker(at, key)
     assert marker["kind"] == "arrow" and "off the map" in marker["hovertext"]
     assert x0 < marker["x"] < x1
+    assert chart_of(at, key).proto.spec == spec
 
 
 def test_explore_map_keeps_dots_at_full_strength_after_a_selection(app_env: Path) -> None:
@@ -227,10 +239,13 @@ def test_explore_map_keeps_dots_at_full_strength_after_a_selection(app_env: Path
 def test_compare_maps_mark_the_current_z(app_env: Path) -> None:
     at = open_compare()
     prefix = compare_prefix(app_env)
+    specs = {kind: chart_of(at, f"{prefix}_{kind}_map").proto.spec for kind in ("VAE", "AE")}
     z1 = compare_sliders(at, prefix)[0]
     z1.set_value(1.0).run()
     for kind in ("VAE", "AE"):
-        assert current_marker(chart_spec(at, f"{prefix}_{kind}_map")) == {"kind": "cross", "x": 1.0, "y": 0.0}, kind
+        for width in (460.0, 700.0):
+            assert current_marker(at, f"{prefix}_{kind}_map", width) == {"kind": "cross", "x": 1.0, "y": 0.0}, kind
+        assert chart_of(at, f"{prefix}_{kind}_map").proto.spec == specs[kind], kind  # the charts do not change
 
 
 def test_a_clicked_test_image_shows_beside_the_decoded_image(app_env: Path) -> None:
@@ -283,10 +298,10 @@ def test_explore_draws_a_one_d_latent_as_a_strip(one_d_models: Path, tmp_path: P
             np.testing.assert_allclose(array_of(t["x"]), mu, atol=1e-5)
             c = data.class_names.index(t["name"])
             assert np.all(np.abs(array_of(t["y"]) - c) < 0.5)
-    assert current_marker(spec) == {"kind": "line", "x": 0.0, "y": None}  # a vertical line at z₁ = 0
+    assert current_marker(at, f"{prefix}_map") == {"kind": "line", "x": 0.0, "y": None}  # a vertical line at z₁ = 0
 
     explore_sliders(at, prefix)[0].set_value(0.5).run()
-    assert current_marker(chart_spec(at, f"{prefix}_map")) == {"kind": "line", "x": 0.5, "y": None}
+    assert current_marker(at, f"{prefix}_map") == {"kind": "line", "x": 0.5, "y": None}
 
 
 def test_compare_draws_a_one_d_latent_as_strips(one_d_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
