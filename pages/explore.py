@@ -110,10 +110,11 @@ def explore_panel() -> None:
     st.html(f"<style>{plots.marker_css('st-key-' + map_box, marker, axis_ranges, MAP_HEIGHT, one_d=one_d)}</style>")
     with shown:
         picked = st.session_state.get(picked_key)
-        c1, c2, c3 = st.columns([2, 1, 1])  # the decoded image large; a clicked test image beside it
+        # the decoded image large (half the column either way); a clicked test image beside it
+        c1, c2, c3 = st.columns([2, 1, 1]) if picked is not None else (*st.columns(2), None)
         with c1:
             common.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
-        if picked is None:
+        if picked is None:  # the hint gets the other half: in a quarter it broke mid-word at 1280 px
             c2.caption("Click a dot on the map: its test image and its reconstruction appear here.")
         else:
             mu = encode_means(ckpt.model, data.x_test[picked : picked + 1])
