@@ -128,8 +128,8 @@ def explore_panel() -> None:
 if not os.environ.get("VAE_NO_FRAGMENT"):  # the benchmark's "without fragment" variant
     explore_panel = st.fragment(explore_panel)
 left, right = st.columns([3, 2], gap="large")
+with right:  # first: the decoded image is on screen before the map's figure is even built
+    explore_panel()
 with left:
     with st.container(key=map_box):  # only the chart in it: marker_css places z over its plot area
         st.plotly_chart(the_map(), key=chart_key, on_select=on_map_click, selection_mode="points")
-with right:
-    explore_panel()
