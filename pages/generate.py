@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from pages import common
-from vae import images, strips
+from vae import images
 
 sel = common.require_selection()
 ckpt = sel.primary
@@ -24,7 +24,7 @@ with tab_grid:
             "spaced by the **inverse CDF of N(0, 1)** so each step covers the same prior mass (Kingma & Welling 2014, Fig. 4)."
         )
         n = st.slider("Number of images", 5, 25, 15, key="gen_n")
-        strip = strips.manifold_strip(model, n=n)
+        strip = images.manifold_strip(model, n=n)
         common.show_image(strip, f"1-D manifold: {n} images along z1 (left to right: low to high)", width=min(900, 60 * n))
         st.download_button("Download PNG", common.png_bytes(strip, 60 * n), file_name="manifold.png", mime="image/png")
     else:

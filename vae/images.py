@@ -57,6 +57,15 @@ def manifold_grid(model: LatentModel, n: int = 15, dims: tuple[int, int] = (0, 1
     return tile(decode_images(model, z), n, n)
 
 
+def manifold_strip(model: LatentModel, n: int = 15) -> np.ndarray:
+    """The decoded manifold of a 1-D latent, which is one line: n values of z1 spaced by the
+    inverse CDF of N(0, 1) (as manifold_grid spaces each axis), low to high, left to right;
+    one (H, n*(W+1)-1, C) row."""
+    if model.latent_dim != 1:
+        raise ValueError(f"a manifold strip is the view of a 1-D latent; this model's latent has {model.latent_dim} dimensions")
+    return tile(decode_images(model, gaussian_grid(n)[:, None]), 1, n)
+
+
 def traversals(model: LatentModel, base: np.ndarray, steps: int = 9, span: float = 3.0) -> np.ndarray:
     """One row per latent dim: base with that dim swept over [-span, span]."""
     d = model.latent_dim

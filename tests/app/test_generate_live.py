@@ -51,7 +51,7 @@ def captions(at: AppTest) -> list[str]:
 
 
 def test_manifold_strip_decodes_z1_at_inverse_cdf_spacing() -> None:
-    from vae.strips import manifold_strip
+    from vae.images import manifold_strip
 
     model = build_model(default_run(load_dataset("digits"), latent_dim=1)[0], seed=0).eval()
     strip = manifold_strip(model, n=7)
