@@ -8,6 +8,7 @@ Chromium is Debian's /usr/bin/chromium driven by Playwright's sync API (never
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +156,34 @@ def save_screenshot(page: Any, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
     return path
+
+
+# --- the Live pad (its test hooks are on: run_streamlit sets VAE_TEST_HOOKS=1) --------------
+
+
+def pad_state(page: Any) -> dict:
+    """The Live pad's own report of itself (window.__latentPadState)."""
+    return page.evaluate("() => window.__latentPadState()")
+
+
+def python_z(page: Any) -> list[float]:
+    """The z that Python shows under the pad (the released z, as JSON)."""
+    return json.loads(page.locator(".st-key-live_z_report code").inner_text())
+
+
+def wait_python_z(page: Any, z: list[float], timeout: float = 30) -> list[float]:
+    """Wait until Python shows `z` (within 1e-5); returns what it shows."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = python_z(page)
+            if len(got) == len(z) and np.allclose(got, z, atol=1e-5, rtol=0):
+                return got
+        except Exception:  # noqa: BLE001 - the block is being replaced during a rerun
+            got = None
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Python shows z = {got}, the pad has {z}")
+        time.sleep(0.2)
 
 
 # --- fixtures ------------------------------------------------------------------------------

@@ -10,8 +10,6 @@ above two dimensions (PCA map, one slider per dimension). Screenshots go to test
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.e2e.conftest import run_streamlit, wait_until_idle
+from tests.e2e.conftest import pad_state, python_z, run_streamlit, wait_python_z, wait_until_idle
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PROJECTOR = {"width": 1280, "height": 800}
@@ -106,8 +104,6 @@ def checkpoints(e2e_models_dir, pad_page):
     return {kind.upper(): load_checkpoint(next(e2e_models_dir.glob(f"*-{kind}.safetensors"))) for kind in ("vae", "ae")}
 
 
-def _state(page) -> dict:
-    return page.evaluate("() => window.__latentPadState()")
 
 
 def _decoded_pixels(page, label: str) -> list[int]:
@@ -117,34 +113,20 @@ def _decoded_pixels(page, label: str) -> list[int]:
     )
 
 
-def _python_z(page) -> list[float]:
-    return json.loads(page.locator(".st-key-live_z_report code").inner_text())
 
 
-def _wait_python_z(page, z: list[float], timeout: float = 30) -> list[float]:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = _python_z(page)
-            if len(got) == len(z) and np.allclose(got, z, atol=1e-5, rtol=0):
-                return got
-        except Exception:  # noqa: BLE001 - the block is being replaced during a rerun
-            got = None
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Python shows z = {got}, the pad released {z}")
-        time.sleep(0.2)
 
 
 def _to_client(page, p: list[float]) -> tuple[float, float]:
     box = page.locator("canvas.lp-map").bounding_box()
-    s = _state(page)
+    s = pad_state(page)
     (x0, x1), (y0, y1) = s["ranges"]
     pl = s["plot"]
     return (box["x"] + pl["left"] + (p[0] - x0) / (x1 - x0) * pl["width"], box["y"] + pl["top"] + (y1 - p[1]) / (y1 - y0) * pl["height"])
 
 
 def test_drag_morphs_the_image_and_python_gets_the_final_z(pad_page):
-    s = _state(pad_page)
+    s = pad_state(pad_page)
     assert s["labels"] == ["VAE", "AE"] and s["latentDim"] == 2  # the default pair: compare mode
     (x0, x1), (y0, y1) = s["ranges"]
     start = [x0 + 0.25 * (x1 - x0), y0 + 0.7 * (y1 - y0)]
@@ -166,26 +148,26 @@ def test_drag_morphs_the_image_and_python_gets_the_final_z(pad_page):
         assert first[label] != last[label], f"the {label} image did not change while dragging"
     assert middle != first["VAE"] and middle != last["VAE"]
     # what is painted is the decode of the current z (round(255 p))
-    z_now = _state(pad_page)["z"]
+    z_now = pad_state(pad_page)["z"]
     painted = np.array(last["VAE"])
     expected = np.round(255 * np.array(pad_page.evaluate("(z) => window.__latentPadDecode(z, 0)", z_now)))
     assert np.abs(painted - expected).max() <= 1
     pad_page.mouse.up()
 
-    released = _state(pad_page)
+    released = pad_state(pad_page)
     assert released["seq"] >= 1
     span = np.array([x1 - x0, y1 - y0])
     px_size = span / np.array([released["plot"]["width"], released["plot"]["height"]])
     assert np.all(np.abs(np.array(released["p"]) - end) <= px_size), (released["p"], end)
     assert released["z"] == released["p"]  # a 2-D latent: the crosshair position is z
-    got = _wait_python_z(pad_page, released["z"])
+    got = wait_python_z(pad_page, released["z"])
     np.testing.assert_allclose(got, end, atol=float(px_size.max()))
     pad_page.get_by_text("browser vs PyTorch").first.wait_for(timeout=30_000)
     pad_page.screenshot(path=str(ARTIFACTS / "live_pad_released.png"))
 
 
 def test_browser_decoder_equals_pytorch(pad_page, checkpoints):
-    labels = _state(pad_page)["labels"]
+    labels = pad_state(pad_page)["labels"]
     z = np.random.default_rng(0).standard_normal((8, 2)).astype(np.float32) * 2
     for which, label in enumerate(labels):
         model = checkpoints[label].model
@@ -235,23 +217,23 @@ def test_arrow_keys_nudge_the_crosshair(pad_page):
     canvas = pad_page.locator("canvas.lp-map")
     assert canvas.get_attribute("tabindex") == "0"
     assert canvas.evaluate("(c) => getComputedStyle(c).touchAction") == "none"
-    before = _state(pad_page)
+    before = pad_state(pad_page)
     (x0, x1), (y0, y1) = before["ranges"]
     canvas.focus()
     pad_page.keyboard.press("ArrowLeft")
     pad_page.keyboard.press("ArrowDown")
     pad_page.evaluate(NEXT_FRAME)
-    after = _state(pad_page)
+    after = pad_state(pad_page)
     np.testing.assert_allclose(after["p"], [max(x0, before["p"][0] - 0.01 * (x1 - x0)), max(y0, before["p"][1] - 0.01 * (y1 - y0))], atol=1e-9)
     assert after["seq"] > before["seq"]  # each key release reports to Python
-    _wait_python_z(pad_page, after["z"])
+    wait_python_z(pad_page, after["z"])
 
 
 def test_a_picked_test_image_moves_the_pad_to_its_mean(pad_page, checkpoints):
     from vae.data import load_dataset
     from vae.embed import encode_means
 
-    nonce = _state(pad_page)["nonce"]
+    nonce = pad_state(pad_page)["nonce"]
     pad_page.locator("[data-testid='stSelectbox']", has_text="Jump to a test image").click()
     option = pad_page.get_by_role("option").nth(3)
     text = option.inner_text()
@@ -261,17 +243,17 @@ def test_a_picked_test_image_moves_the_pad_to_its_mean(pad_page, checkpoints):
     pad_page.evaluate(NEXT_FRAME)
     x = load_dataset("digits").x_test[index : index + 1]
     mu = encode_means(checkpoints["VAE"].model, x)[0]
-    s = _state(pad_page)
+    s = pad_state(pad_page)
     np.testing.assert_allclose(s["z"], mu, atol=1e-5)
     np.testing.assert_allclose(s["p"], mu, atol=1e-5)
-    _wait_python_z(pad_page, mu.tolist())
+    wait_python_z(pad_page, mu.tolist())
     pad_page.screenshot(path=str(ARTIFACTS / "live_pad_picked.png"))
 
 
 def test_weights_are_sent_once_and_again_when_the_browser_lost_them(pad_page):
     pad_page.get_by_role("button", name="z = 0").click()
     pad_page.wait_for_function("() => window.__latentPadState().z.every((v) => v === 0)", timeout=30_000)
-    _wait_python_z(pad_page, [0.0, 0.0])
+    wait_python_z(pad_page, [0.0, 0.0])
     # a rerun sends only ids: the weights the browser decoded the first time are reused
     assert pad_page.evaluate("() => window.__latentPadCache.size") == 3  # two decoders + one map
     pad_page.evaluate("() => window.__latentPadCache.clear()")
@@ -295,7 +277,7 @@ def _exceptions(page) -> list[str]:
 
 def test_a_crafted_release_is_ignored_and_python_keeps_its_z(pad_page):
     pad_page.get_by_role("button", name="z = 0").click()
-    _wait_python_z(pad_page, [0.0, 0.0])
+    wait_python_z(pad_page, [0.0, 0.0])
     wait_until_idle(pad_page)
     crafted = [
         {"z": [1.0, 2.0, 3.0], "p": [0, 0], "seq": 900, "pixels": []},  # a 3-D z for a 2-D latent
@@ -310,10 +292,10 @@ def test_a_crafted_release_is_ignored_and_python_keeps_its_z(pad_page):
     for report in crafted:
         _release_from_browser(pad_page, report)
         assert not _exceptions(pad_page), (report, _exceptions(pad_page))
-        assert _python_z(pad_page) == [0.0, 0.0], report
+        assert python_z(pad_page) == [0.0, 0.0], report
     # a good z with pixels of the wrong size: z is taken, the pixels are not
     _release_from_browser(pad_page, {"z": [0.5, -0.5], "p": [0.5, -0.5], "seq": 910, "pixels": [[0.5] * 3, "x"]})
-    _wait_python_z(pad_page, [0.5, -0.5])
+    wait_python_z(pad_page, [0.5, -0.5])
     assert not _exceptions(pad_page), _exceptions(pad_page)
     assert pad_page.get_by_text("browser vs PyTorch").count() == 0  # no browser pixels to compare with
 
@@ -342,7 +324,7 @@ def _touch(cdp, kind: str, points: list[tuple[float, float]]) -> None:
 def test_touch_drag_morphs_the_image_and_python_gets_the_final_z(touch_page):
     pg = touch_page
     assert pg.evaluate("() => navigator.maxTouchPoints") > 0
-    s = _state(pg)
+    s = pad_state(pg)
     (x0, x1), (y0, y1) = s["ranges"]
     start = [x0 + 0.7 * (x1 - x0), y0 + 0.25 * (y1 - y0)]
     end = [x0 + 0.3 * (x1 - x0), y0 + 0.8 * (y1 - y0)]
@@ -354,7 +336,7 @@ def test_touch_drag_morphs_the_image_and_python_gets_the_final_z(touch_page):
     for i in range(1, 13):
         _touch(cdp, "touchMove", [(sx + (ex - sx) * i / 12, sy + (ey - sy) * i / 12)])
     pg.evaluate(NEXT_FRAME)
-    moving = _state(pg)
+    moving = pad_state(pg)
     assert moving["seq"] == s["seq"]  # still down: nothing reported yet
     last = {label: _decoded_pixels(pg, label) for label in ("VAE", "AE")}
     for label in ("VAE", "AE"):
@@ -364,12 +346,12 @@ def test_touch_drag_morphs_the_image_and_python_gets_the_final_z(touch_page):
     _touch(cdp, "touchEnd", [])
     pg.evaluate(NEXT_FRAME)
 
-    released = _state(pg)
+    released = pad_state(pg)
     assert released["seq"] == s["seq"] + 1  # one release, one report
     px_size = np.array([x1 - x0, y1 - y0]) / np.array([released["plot"]["width"], released["plot"]["height"]])
     assert np.all(np.abs(np.array(released["p"]) - end) <= px_size), (released["p"], end)
     assert released["z"] == released["p"]
-    got = _wait_python_z(pg, released["z"])
+    got = wait_python_z(pg, released["z"])
     np.testing.assert_allclose(got, end, atol=float(px_size.max()))
     pg.get_by_text("browser vs PyTorch").first.wait_for(timeout=30_000)
     pg.screenshot(path=str(ARTIFACTS / "live_pad_touch_released.png"))
@@ -382,7 +364,7 @@ def test_above_two_dimensions_sliders_and_the_lifted_z(pad4_page, models_4d):
     from vae.embed import compute_map
 
     pg = pad4_page
-    s = _state(pg)
+    s = pad_state(pg)
     assert s["latentDim"] == 4 and s["labels"] == ["VAE"]
     sliders = pg.locator(".lp-slider input[type=range]")
     assert sliders.count() == 4  # one per dimension
@@ -403,31 +385,31 @@ def test_above_two_dimensions_sliders_and_the_lifted_z(pad4_page, models_4d):
     pg.evaluate(NEXT_FRAME)
     assert _decoded_pixels(pg, "VAE") != first, "the image did not change while dragging"
     pg.mouse.up()
-    released = _state(pg)
+    released = pad_state(pg)
     px_size = np.array([x1 - x0, y1 - y0]) / np.array([released["plot"]["width"], released["plot"]["height"]])
     assert np.all(np.abs(np.array(released["p"]) - end) <= px_size), (released["p"], end)
     lifted = lmap.lift(np.array([released["p"]], np.float32))[0]
     assert len(released["z"]) == 4
     np.testing.assert_allclose(released["z"], lifted, atol=1e-4)
-    got = _wait_python_z(pg, released["z"])
+    got = wait_python_z(pg, released["z"])
     assert len(got) == 4
     np.testing.assert_allclose(got, lifted, atol=1e-4)
 
     # one slider moves one coordinate of z, and the image
     wait_until_idle(pg)
-    before, before_img = _state(pg), _decoded_pixels(pg, "VAE")
+    before, before_img = pad_state(pg), _decoded_pixels(pg, "VAE")
     d = 2
     slider = sliders.nth(d)
     lo, hi = float(slider.get_attribute("min")), float(slider.get_attribute("max"))
     slider.focus()
     pg.keyboard.press("End")
     pg.evaluate(NEXT_FRAME)
-    after = _state(pg)
+    after = pad_state(pg)
     assert abs(after["z"][d] - hi) <= (hi - lo) / 400 + 1e-9 and abs(after["z"][d] - before["z"][d]) > 1e-3
     assert [v for k, v in enumerate(after["z"]) if k != d] == [v for k, v in enumerate(before["z"]) if k != d]
     assert _decoded_pixels(pg, "VAE") != before_img, "the image did not change with the slider"
     assert after["seq"] > before["seq"]  # the slider's change event reports to Python
-    got = _wait_python_z(pg, after["z"])
+    got = wait_python_z(pg, after["z"])
     assert got[d] != before["z"][d]
     pg.screenshot(path=str(ARTIFACTS / "live_pad_4d_slider.png"))
     assert not _exceptions(pg) and not pg.errors, (_exceptions(pg), pg.errors)  # type: ignore[attr-defined]

@@ -13,9 +13,7 @@ Screenshots at 1280x720 go to test-artifacts/.
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.e2e.conftest import run_streamlit, wait_until_idle
+from tests.e2e.conftest import pad_state, python_z, run_streamlit, wait_python_z, wait_until_idle
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FIRST_PAGE_S = 180
@@ -183,26 +181,10 @@ def _drawn_inside(ch: dict, whole: bool = False) -> bool:
     return pl["left"] + m <= x[0] and x[1] <= pl["left"] + pl["width"] - m and pl["top"] + m <= y[0] and y[1] <= pl["top"] + pl["height"] - m
 
 
-def _state(pg) -> dict:
-    return pg.evaluate("() => window.__latentPadState()")
 
 
-def _python_z(pg) -> list[float]:
-    return json.loads(pg.locator(".st-key-live_z_report code").inner_text())
 
 
-def _wait_python_z(pg, z: list[float], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
-        try:
-            got = _python_z(pg)
-            if len(got) == len(z) and np.allclose(got, z, atol=1e-5, rtol=0):
-                return
-        except Exception:  # noqa: BLE001 - the block is being replaced during a rerun
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"Python shows z = {got}, the pad has {z}")
 
 
 def _wait_nonce(pg, nonce) -> None:
@@ -218,7 +200,7 @@ def test_a_z_set_from_python_is_on_the_map_and_the_map_holds_still_while_you_dra
     pg = _open_live(browser, range_server, PAIR_2D)
     try:
         _map_of(pg, "AE")
-        nonce = _state(pg)["nonce"]
+        nonce = pad_state(pg)["nonce"]
         pg.locator("[data-testid='stSelectbox']", has_text="Jump to a test image").click()
         pg.get_by_role("option").nth(5).click()
         _wait_nonce(pg, nonce)
@@ -249,20 +231,20 @@ def test_a_z_set_from_python_is_on_the_map_and_the_map_holds_still_while_you_dra
         seen = []
         for k in range(1, 7):
             pg.mouse.move(box["x"] + pl["left"] + pl["width"] * (0.5 - 0.15 * k), box["y"] + pl["top"] + pl["height"] * (0.5 - 0.15 * k))
-            seen.append(_state(pg)["ranges"])
-        mid = _state(pg)
+            seen.append(pad_state(pg)["ranges"])
+        mid = pad_state(pg)
         pg.mouse.up()
         pg.evaluate(NEXT_FRAME)
         assert all(r == ranges for r in seen), seen
         assert mid["p"] == [x0, y1], (mid["p"], ranges)  # the pointer clamps to the corner
-        released = _state(pg)
-        _wait_python_z(pg, released["z"])
+        released = pad_state(pg)
+        wait_python_z(pg, released["z"])
         wait_until_idle(pg, 60)
         pg.evaluate(NEXT_FRAME)
         after = pg.evaluate(CROSSHAIR)
         assert after["ranges"] == ranges  # Python's rerun after the release keeps the map
         assert after["p"] == [x0, y1] and after["black"][2] >= after["black"][0], after  # still at the corner, still drawn
-        assert _state(pg)["crosshair"][2] is False  # on the map's edge, not off it
+        assert pad_state(pg)["crosshair"][2] is False  # on the map's edge, not off it
 
         # the keys stop at the opposite edges
         pg.locator("canvas.lp-map").focus()
@@ -270,14 +252,14 @@ def test_a_z_set_from_python_is_on_the_map_and_the_map_holds_still_while_you_dra
             pg.keyboard.press("Shift+ArrowRight")
             pg.keyboard.press("Shift+ArrowDown")
         pg.evaluate(NEXT_FRAME)
-        keyed = _state(pg)
+        keyed = pad_state(pg)
         assert keyed["p"] == [x1, y0] and keyed["ranges"] == ranges, (keyed["p"], ranges)
-        _wait_python_z(pg, keyed["z"])
+        wait_python_z(pg, keyed["z"])
         wait_until_idle(pg, 60)
-        assert _state(pg)["ranges"] == ranges
+        assert pad_state(pg)["ranges"] == ranges
 
         # "z = 0": the crosshair goes back to the origin, on the map
-        nonce = _state(pg)["nonce"]
+        nonce = pad_state(pg)["nonce"]
         pg.get_by_role("button", name="z = 0").click()
         _wait_nonce(pg, nonce)
         ch = pg.evaluate(CROSSHAIR)
@@ -305,7 +287,7 @@ def test_a_slider_that_takes_z_off_the_map_pins_the_crosshair_to_its_edge(range_
         assert off, ch  # the condition: this z's map position is off the map
         pg.screenshot(path=str(ARTIFACTS / "live_range_8d_pinned.png"))
         assert _drawn_inside(ch, whole=True), ch
-        assert _state(pg)["crosshair"][2] is True
+        assert pad_state(pg)["crosshair"][2] is True
         assert not pg.errors, pg.errors  # type: ignore[attr-defined]
     finally:
         pg.context.close()
@@ -317,7 +299,7 @@ def test_another_map_of_the_same_z_places_the_crosshair_on_that_map(range_server
     pg = _open_live(browser, range_server, PAIR_8D)
     try:
         _map_of(pg, "AE")
-        nonce = _state(pg)["nonce"]
+        nonce = pad_state(pg)["nonce"]
         pg.locator("[data-testid='stSelectbox']", has_text="Jump to a test image").click()
         pg.get_by_role("option").nth(2).click()
         _wait_nonce(pg, nonce)

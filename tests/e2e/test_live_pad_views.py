@@ -9,16 +9,13 @@ and the sliders together in one screen, and z starts at exactly 0. Screenshots g
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.e2e.conftest import run_streamlit, wait_until_idle
+from tests.e2e.conftest import pad_state, python_z, run_streamlit, wait_python_z, wait_until_idle
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FIRST_PAGE_S = 180
@@ -76,26 +73,10 @@ def _open_live(browser, url: str, model: str, viewport: dict):
     return pg
 
 
-def _state(page) -> dict:
-    return page.evaluate("() => window.__latentPadState()")
 
 
-def _python_z(page) -> list[float]:
-    return json.loads(page.locator(".st-key-live_z_report code").inner_text())
 
 
-def _wait_python_z(page, z: list[float], timeout: float = 30) -> list[float]:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = _python_z(page)
-            if len(got) == len(z) and np.allclose(got, z, atol=1e-5, rtol=0):
-                return got
-        except Exception:  # noqa: BLE001 - the block is being replaced during a rerun
-            got = None
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Python shows z = {got}, the pad released {z}")
-        time.sleep(0.2)
 
 
 # Every image in the main area against the column (or the pad's side panel) that holds it.
@@ -137,7 +118,7 @@ def test_no_image_overflows_its_column(views_server, browser, viewport):
 def test_a_1d_latent_gets_a_strip_pad(views_server, browser):
     pg = _open_live(browser, views_server, PAIR_1D, {"width": 1280, "height": 720})
     try:
-        s = _state(pg)
+        s = pad_state(pg)
         assert s["labels"] == ["VAE", "AE"] and s["latentDim"] == 1
         box = pg.locator("canvas.lp-map").bounding_box()
         assert box["height"] <= box["width"] / 2, box  # a strip along z1, not a square with an invented z2
@@ -148,17 +129,17 @@ def test_a_1d_latent_gets_a_strip_pad(views_server, browser):
 
         canvas = pg.locator("canvas.lp-map")
         canvas.focus()
-        before = _state(pg)
+        before = pad_state(pg)
         for key in ("ArrowUp", "ArrowDown"):  # no second dimension to move along
             pg.keyboard.press(key)
         pg.evaluate(NEXT_FRAME)
-        assert _state(pg)["z"] == before["z"] and _state(pg)["p"] == before["p"]
+        assert pad_state(pg)["z"] == before["z"] and pad_state(pg)["p"] == before["p"]
         pg.keyboard.press("ArrowRight")
         pg.evaluate(NEXT_FRAME)
-        after = _state(pg)
+        after = pad_state(pg)
         assert after["p"][0] == pytest.approx(min(max(before["p"][0] + 0.01 * (x1 - x0), x0), x1), abs=1e-9)
         assert after["z"] == [after["p"][0]] and after["p"][1] == 0
-        _wait_python_z(pg, after["z"])
+        wait_python_z(pg, after["z"])
 
         # a diagonal drag moves z1 only, to the pointer's x
         pl = after["plot"]
@@ -169,10 +150,10 @@ def test_a_1d_latent_gets_a_strip_pad(views_server, browser):
         pg.mouse.move(*end, steps=6)
         pg.mouse.up()
         pg.evaluate(NEXT_FRAME)
-        released = _state(pg)
+        released = pad_state(pg)
         assert released["p"][1] == 0 and len(released["z"]) == 1
         assert released["z"][0] == pytest.approx(x0 + 0.8 * (x1 - x0), abs=(x1 - x0) / pl["width"])
-        _wait_python_z(pg, released["z"])
+        wait_python_z(pg, released["z"])
         pg.screenshot(path=str(ARTIFACTS / "live_views_1d_strip.png"))
         assert not pg.errors, pg.errors  # type: ignore[attr-defined]
     finally:
@@ -183,11 +164,11 @@ def test_a_64d_latent_keeps_pad_images_and_sliders_in_one_screen_and_starts_at_0
     viewport = {"width": 1280, "height": 720}
     pg = _open_live(browser, views_server, VAE_64D, viewport)
     try:
-        s = _state(pg)
+        s = pad_state(pg)
         assert s["z"] == [0] * 64  # exactly 0, not the nearest slider step
         values = pg.eval_on_selector_all(".lp-slider input[type=range]", "(els) => els.map((e) => e.valueAsNumber)")
         assert len(values) == 64 and values == [0] * 64, values
-        assert _python_z(pg) == [0.0] * 64
+        assert python_z(pg) == [0.0] * 64
 
         pg.evaluate("() => window.__latentPadLast.root.scrollIntoView({ block: 'start' })")
         pg.evaluate(NEXT_FRAME)
@@ -210,10 +191,10 @@ def test_a_64d_latent_keeps_pad_images_and_sliders_in_one_screen_and_starts_at_0
         slider.focus()
         pg.keyboard.press("End")
         pg.evaluate(NEXT_FRAME)
-        after = _state(pg)
+        after = pad_state(pg)
         assert after["z"][40] == pytest.approx(float(slider.get_attribute("max")))
         assert [v for k, v in enumerate(after["z"]) if k != 40] == [0] * 63
-        _wait_python_z(pg, after["z"])
+        wait_python_z(pg, after["z"])
         assert not pg.errors, pg.errors  # type: ignore[attr-defined]
     finally:
         pg.context.close()
@@ -224,7 +205,7 @@ def test_an_ae_above_2d_starts_at_exactly_0_on_every_slider(views_server, browse
     step grid must still hold 0, or the thumbs start a step off the z they show."""
     pg = _open_live(browser, views_server, AE_8D, {"width": 1280, "height": 720})
     try:
-        assert _state(pg)["z"] == [0] * 8
+        assert pad_state(pg)["z"] == [0] * 8
         values = pg.eval_on_selector_all(".lp-slider input[type=range]", "(els) => els.map((e) => e.valueAsNumber)")
         assert values == [0] * 8, values
         shown = pg.eval_on_selector_all(".lp-slider label span:last-child", "(els) => els.map((e) => e.textContent)")
