@@ -12,20 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.js.export_fixtures import decoder_model
 from vae import webexport
-from vae.config import ModelConfig
 from vae.embed import LatentMap
-from vae.models import build_model
-
-
-def _model(arch: str = "mlp", latent_dim: int = 2, image_shape=(1, 8, 8), hidden=(32,), channels=(8, 16), kind="vae"):
-    cfg = ModelConfig(kind=kind, arch=arch, image_shape=image_shape, latent_dim=latent_dim, hidden=hidden, channels=channels)
-    model = build_model(cfg, seed=0).eval()
-    with torch.no_grad():  # non-zero biases, so a mixed-up bias would show
-        for name, p in model.decoder.named_parameters():
-            if name.endswith("bias"):
-                p.copy_(torch.linspace(-0.5, 0.5, p.numel()).reshape(p.shape))
-    return model
 
 
 def test_base64_round_trip_is_bit_exact():
@@ -44,7 +33,7 @@ def test_decode_f32_refuses_a_partial_float():
 
 
 def test_mlp_export_lists_layers_with_torch_shapes():
-    model = _model("mlp", latent_dim=3, hidden=(32, 16))
+    model = decoder_model("mlp", latent_dim=3, hidden=(32, 16))
     exp = webexport.export_decoder(model)
     assert [l["type"] for l in exp["layers"]] == ["linear", "relu", "linear", "relu", "linear", "sigmoid"]
     assert [l["shape"] for l in exp["layers"] if l["type"] == "linear"] == [[16, 3], [32, 16], [64, 32]]
@@ -56,7 +45,7 @@ def test_mlp_export_lists_layers_with_torch_shapes():
 
 
 def test_conv_export_lists_unflatten_and_transposed_convolutions():
-    model = _model("conv", latent_dim=2, image_shape=(1, 8, 8), hidden=(16,), channels=(4, 6))
+    model = decoder_model("conv", latent_dim=2, image_shape=(1, 8, 8), hidden=(16,), channels=(4, 6))
     exp = webexport.export_decoder(model)
     types = [l["type"] for l in exp["layers"]]
     assert types == ["linear", "relu", "linear", "relu", "unflatten", "convT", "relu", "convT", "sigmoid"]
@@ -67,7 +56,7 @@ def test_conv_export_lists_unflatten_and_transposed_convolutions():
 
 
 def test_unsupported_layer_is_a_clear_error():
-    model = _model("mlp")
+    model = decoder_model("mlp")
     model.decoder.body.append(torch.nn.Tanh())
     with pytest.raises(ValueError, match="Tanh"):
         webexport.export_decoder(model)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.e2e.conftest import pad_state, python_z, run_streamlit, wait_python_z, wait_until_idle
+from tests.e2e.conftest import pad_state, python_z, wait_python_z, wait_until_idle
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FIRST_PAGE_S = 180
@@ -75,7 +75,7 @@ def _shift_codes(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def range_models_dir(tmp_path_factory):
+def e2e_models_dir(tmp_path_factory):
     from vae.data import load_dataset
     from vae.workflow import default_run, train_models
 
@@ -92,12 +92,6 @@ def range_models_dir(tmp_path_factory):
         _shift_codes(path)
     return folder
 
-
-@pytest.fixture(scope="module")
-def range_server(range_models_dir, tmp_path_factory):
-    work = tmp_path_factory.mktemp("e2e-server-range")
-    with run_streamlit(range_models_dir, work / "cache", work / "streamlit.log") as url:
-        yield url
 
 
 def _open_live(browser, url: str, model: str):
@@ -152,8 +146,8 @@ def _assert_on_the_map(ch: dict, what: str) -> None:
 
 
 @pytest.mark.parametrize("model", [AE_1D, PAIR_2D, PAIR_8D], ids=["1d", "2d-pair-ae-map", "8d-pair-ae-pca-map"])
-def test_the_crosshair_starts_on_the_map_when_the_codes_exclude_0(range_server, browser, model):
-    pg = _open_live(browser, range_server, model)
+def test_the_crosshair_starts_on_the_map_when_the_codes_exclude_0(streamlit_server, browser, model):
+    pg = _open_live(browser, streamlit_server, model)
     try:
         if "pair" in model:
             _map_of(pg, "AE")  # the shifted model's map
@@ -193,11 +187,11 @@ def _wait_nonce(pg, nonce) -> None:
     pg.evaluate(NEXT_FRAME)
 
 
-def test_a_z_set_from_python_is_on_the_map_and_the_map_holds_still_while_you_drag(range_server, browser):
+def test_a_z_set_from_python_is_on_the_map_and_the_map_holds_still_while_you_drag(streamlit_server, browser):
     """A test image picked under the pair's shifted AE, then the VAE's map: the AE's code is far
     from every VAE code, and the crosshair is still on the map. The map does not rescale during a
     drag or after its release; the pointer and the keys stop at the map's edges."""
-    pg = _open_live(browser, range_server, PAIR_2D)
+    pg = _open_live(browser, streamlit_server, PAIR_2D)
     try:
         _map_of(pg, "AE")
         nonce = pad_state(pg)["nonce"]
@@ -270,10 +264,10 @@ def test_a_z_set_from_python_is_on_the_map_and_the_map_holds_still_while_you_dra
         pg.context.close()
 
 
-def test_a_slider_that_takes_z_off_the_map_pins_the_crosshair_to_its_edge(range_server, browser):
+def test_a_slider_that_takes_z_off_the_map_pins_the_crosshair_to_its_edge(streamlit_server, browser):
     """Above 2-D the sliders can take z anywhere: where the map places z outside its range, the
     crosshair is drawn at the plot's edge (with an arrow toward z), not off the canvas."""
-    pg = _open_live(browser, range_server, PAIR_8D)
+    pg = _open_live(browser, streamlit_server, PAIR_8D)
     try:
         _map_of(pg, "AE")
         sliders = pg.locator(".lp-slider input[type=range]")
@@ -293,10 +287,10 @@ def test_a_slider_that_takes_z_off_the_map_pins_the_crosshair_to_its_edge(range_
         pg.context.close()
 
 
-def test_another_map_of_the_same_z_places_the_crosshair_on_that_map(range_server, browser):
+def test_another_map_of_the_same_z_places_the_crosshair_on_that_map(streamlit_server, browser):
     """Above 2-D each model of a pair has its own PCA map: switching "Map of" keeps z and puts the
     crosshair where the new map places z (not at the old map's coordinates), on the map."""
-    pg = _open_live(browser, range_server, PAIR_8D)
+    pg = _open_live(browser, streamlit_server, PAIR_8D)
     try:
         _map_of(pg, "AE")
         nonce = pad_state(pg)["nonce"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import pad_state, python_z, run_streamlit, wait_python_z, wait_until_idle
+from tests.e2e.conftest import pad_state, python_z, wait_python_z, wait_until_idle
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FIRST_PAGE_S = 180
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def views_models_dir(tmp_path_factory):
+def e2e_models_dir(tmp_path_factory):
     from vae.data import load_dataset
     from vae.workflow import default_run, train_models
 
@@ -39,12 +39,6 @@ def views_models_dir(tmp_path_factory):
         train_models(data, which, model_config, replace(train_config, epochs=2, snapshot_points=0), folder, name)
     return folder
 
-
-@pytest.fixture(scope="module")
-def views_server(views_models_dir, tmp_path_factory):
-    work = tmp_path_factory.mktemp("e2e-server-views")
-    with run_streamlit(views_models_dir, work / "cache", work / "streamlit.log") as url:
-        yield url
 
 
 def _open_live(browser, url: str, model: str, viewport: dict):
@@ -102,9 +96,9 @@ OVERFLOWS = """() => {
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 720}, {"width": 1920, "height": 1080}], ids=["1280x720", "1920x1080"])
-def test_no_image_overflows_its_column(views_server, browser, viewport):
+def test_no_image_overflows_its_column(streamlit_server, browser, viewport):
     for model in (PAIR_2D, AE_2D, VAE_64D, PAIR_8D, PAIR_1D):
-        pg = _open_live(browser, views_server, model, viewport)
+        pg = _open_live(browser, streamlit_server, model, viewport)
         try:
             found = pg.evaluate(OVERFLOWS)
             pg.screenshot(path=str(ARTIFACTS / f"live_views_{model.split(' ')[0]}_{viewport['width']}x{viewport['height']}.png"))
@@ -115,8 +109,8 @@ def test_no_image_overflows_its_column(views_server, browser, viewport):
             pg.context.close()
 
 
-def test_a_1d_latent_gets_a_strip_pad(views_server, browser):
-    pg = _open_live(browser, views_server, PAIR_1D, {"width": 1280, "height": 720})
+def test_a_1d_latent_gets_a_strip_pad(streamlit_server, browser):
+    pg = _open_live(browser, streamlit_server, PAIR_1D, {"width": 1280, "height": 720})
     try:
         s = pad_state(pg)
         assert s["labels"] == ["VAE", "AE"] and s["latentDim"] == 1
@@ -160,9 +154,9 @@ def test_a_1d_latent_gets_a_strip_pad(views_server, browser):
         pg.context.close()
 
 
-def test_a_64d_latent_keeps_pad_images_and_sliders_in_one_screen_and_starts_at_0(views_server, browser):
+def test_a_64d_latent_keeps_pad_images_and_sliders_in_one_screen_and_starts_at_0(streamlit_server, browser):
     viewport = {"width": 1280, "height": 720}
-    pg = _open_live(browser, views_server, VAE_64D, viewport)
+    pg = _open_live(browser, streamlit_server, VAE_64D, viewport)
     try:
         s = pad_state(pg)
         assert s["z"] == [0] * 64  # exactly 0, not the nearest slider step
@@ -200,10 +194,10 @@ def test_a_64d_latent_keeps_pad_images_and_sliders_in_one_screen_and_starts_at_0
         pg.context.close()
 
 
-def test_an_ae_above_2d_starts_at_exactly_0_on_every_slider(views_server, browser):
+def test_an_ae_above_2d_starts_at_exactly_0_on_every_slider(streamlit_server, browser):
     """An AE's slider ranges are its codes' mean ± 3 std, not symmetric about 0: the sliders'
     step grid must still hold 0, or the thumbs start a step off the z they show."""
-    pg = _open_live(browser, views_server, AE_8D, {"width": 1280, "height": 720})
+    pg = _open_live(browser, streamlit_server, AE_8D, {"width": 1280, "height": 720})
     try:
         assert pad_state(pg)["z"] == [0] * 8
         values = pg.eval_on_selector_all(".lp-slider input[type=range]", "(els) => els.map((e) => e.valueAsNumber)")

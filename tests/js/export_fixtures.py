@@ -28,8 +28,10 @@ from vae.embed import LatentMap  # noqa: E402
 from vae.models import build_model  # noqa: E402
 
 
-def _model(arch: str, latent_dim: int, image_shape=(1, 8, 8), hidden=(32,), channels=(8, 16)):
-    cfg = ModelConfig(kind="vae", arch=arch, image_shape=image_shape, latent_dim=latent_dim, hidden=hidden, channels=channels)
+def decoder_model(arch: str = "mlp", latent_dim: int = 2, image_shape=(1, 8, 8), hidden=(32,), channels=(8, 16), kind="vae"):
+    """A seeded model in eval mode whose decoder biases are all different (also used by
+    tests/test_webexport.py)."""
+    cfg = ModelConfig(kind=kind, arch=arch, image_shape=image_shape, latent_dim=latent_dim, hidden=hidden, channels=channels)
     model = build_model(cfg, seed=0).eval()
     with torch.no_grad():  # non-zero biases, so a mixed-up bias would show
         for name, p in model.decoder.named_parameters():
@@ -82,10 +84,10 @@ def fixtures() -> dict[str, Any]:
     special = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
     special[0, :4] = [np.float32(1e-38), -0.0, np.finfo(np.float32).max, np.float32(np.pi)]
     decoders = [
-        _decoder_case(f"mlp {d}-D, hidden {h}", _model("mlp", d, hidden=h), _z(64, d))
+        _decoder_case(f"mlp {d}-D, hidden {h}", decoder_model("mlp", d, hidden=h), _z(64, d))
         for d, h in [(1, (16,)), (2, (32,)), (5, (64, 24))]
     ] + [
-        _decoder_case(f"conv {shape}, channels {ch}", _model("conv", 3, image_shape=shape, hidden=(20,), channels=ch), _z(16, 3, seed=1))
+        _decoder_case(f"conv {shape}, channels {ch}", decoder_model("conv", 3, image_shape=shape, hidden=(20,), channels=ch), _z(16, 3, seed=1))
         for shape, ch in [((1, 8, 8), (4, 6)), ((3, 8, 12), (5,)), ((1, 16, 16), (4, 4, 3))]
     ] + [_odd_conv_case()]
     p = np.random.default_rng(0).standard_normal((9, 2)).astype(np.float32)
