@@ -23,7 +23,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import vae.jobs
-from vae import images
+from vae import images, plots
 from vae.checkpoint import load_checkpoint
 from vae.config import ModelConfig, TrainConfig
 from vae.embed import compute_map
@@ -263,7 +263,7 @@ def rss_bytes() -> int:
 
 def test_memory_stays_flat_over_1000_slider_moves(reliability_models_dir: Path, tmp_path: Path, monkeypatch) -> None:
     """The whole decode path of a slider move (decode, PNG for st.image, locate on the map,
-    the position marker), 1,000 times: Python allocations must not grow with the count."""
+    the map's z marker as CSS), 1,000 times: Python allocations must not grow with the count."""
     from pages import common
 
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
@@ -272,14 +272,12 @@ def test_memory_stays_flat_over_1000_slider_moves(reliability_models_dir: Path, 
     lmap, index = compute_map(ckpt.model, data.x_test, "identity", ckpt.sha256)
     ranges = common.slider_ranges(lmap.mu_)
     axis = ((-4.0, 4.0), (-4.0, 4.0))
-    colors = np.full((len(index), 3), 128, np.uint8)
-    thumb = images.scatter_thumbnail(lmap.points_, colors, axis)
     rng = np.random.default_rng(0)
 
     def move() -> None:
         z = np.array([rng.uniform(lo, hi) for lo, hi in ranges], np.float32)
         common.png_bytes(images.decode_images(ckpt.model, z)[0], common.IMAGE_PX + 80)
-        images.mark_position(thumb, lmap.locate(z)[0], axis)
+        plots.marker_css("st-key-map", plots.current_marker(lmap.locate(z)[0], axis), axis, 440)
 
     for _ in range(100):  # warm up: first-call allocations, torch and PIL internals
         move()

@@ -1,5 +1,4 @@
-"""vae.plots.latent_map (selection style, the current-z marker, 1-D strips) and the thumbnail's
-marker in vae.images (fully visible at the edges, an arrow when z is off the map)."""
+"""vae.plots.latent_map (selection style, the current-z marker, 1-D strips)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from vae import images, plots
+from vae import plots
 
 RANGES = ((-1.0, 1.0), (-1.0, 1.0))
 
@@ -129,34 +128,3 @@ def test_one_d_map_is_a_strip_per_class_without_a_z2_axis() -> None:
         (t,) = [t for t in fig.data if t.name == name]
         assert all(abs(y - c) < 0.5 for y in t.y)
     assert marker_of(fig, [0.3, 0.0], one_d=True) == ("line", 0.3, (-0.5, 2.5))
-
-
-def black_pixels(img: np.ndarray) -> int:
-    return int((img.sum(-1) == 0).sum())
-
-
-@pytest.mark.parametrize("corner", [(-1, -1), (-1, 1), (1, -1), (1, 1), (1, 0)])
-def test_thumbnail_crosshair_is_whole_at_the_edges(corner) -> None:  # type: ignore[no-untyped-def]
-    thumb = images.scatter_thumbnail(np.zeros((0, 2), np.float32), np.zeros((0, 3), np.uint8), RANGES)
-    centre = black_pixels(images.mark_position(thumb, np.array([0.0, 0.0]), RANGES))
-    assert centre > 0
-    assert black_pixels(images.mark_position(thumb, np.array(corner, float), RANGES)) == centre
-
-
-def test_thumbnail_dots_stay_inside_the_frame_the_marker_uses() -> None:
-    colors = np.array([[255, 0, 0]], np.uint8)
-    thumb = images.scatter_thumbnail(np.array([[1.0, 1.0]], np.float32), colors, RANGES)
-    ys, xs = np.nonzero((thumb == [255, 0, 0]).all(-1))
-    marked = images.mark_position(np.full_like(thumb, 255), np.array([1.0, 1.0]), RANGES)
-    my, mx = np.nonzero(marked.sum(-1) == 0)
-    assert abs(xs.mean() - mx.mean()) <= 2 and abs(ys.mean() - my.mean()) <= 2  # the dot sits under the crosshair's centre
-
-
-def test_thumbnail_marks_z_off_the_map_with_an_arrow_at_the_edge() -> None:
-    thumb = images.scatter_thumbnail(np.zeros((0, 2), np.float32), np.zeros((0, 3), np.uint8), RANGES)
-    inside = images.mark_position(thumb, np.array([1.0, 0.0]), RANGES)  # z exactly on the edge
-    outside = images.mark_position(thumb, np.array([9.0, 0.0]), RANGES)
-    assert black_pixels(outside) > 0
-    assert not np.array_equal(inside, outside)  # not the same crosshair as at the edge: z is elsewhere
-    ys, xs = np.nonzero(outside.sum(-1) < 3 * 255)
-    assert xs.min() > thumb.shape[1] // 2  # drawn at the right edge, where z is
