@@ -37,8 +37,8 @@ if not hasattr(sys.modules.get("pages.common"), "require_selection"):  # its las
         st.caption("Starting Latent Explorer: loading PyTorch and the models… (once per server, a few seconds)")
 
 from pages import common  # noqa: E402 - heavy (torch, scikit-learn): after the first paint on purpose
-from vae.errors import LatentExplorerError  # noqa: E402
-from vae.workflow import first_run_training, list_models, models_dir  # noqa: E402
+from vae.core.errors import LatentExplorerError  # noqa: E402
+from vae.services.workflow import first_run_training, list_models, models_dir  # noqa: E402
 
 
 
@@ -54,9 +54,9 @@ def _freeze_startup_objects() -> int:
 
     import pandas  # noqa: F401 - the pages' heavy imports, so that they are frozen too
     import plotly.subplots  # noqa: F401
-    import vae.metrics  # noqa: F401
-    import vae.plots  # noqa: F401
-    import vae.theory  # noqa: F401
+    import vae.analysis.metrics  # noqa: F401
+    import vae.services.plots  # noqa: F401
+    import vae.analysis.theory  # noqa: F401
 
     gc.collect()
     gc.freeze()
@@ -66,7 +66,7 @@ def _freeze_startup_objects() -> int:
 def ensure_default_models() -> None:
     """On an empty models folder, wait for the default 2-D VAE + AE pair, with progress.
 
-    The training runs once per server in a background thread (vae.workflow.first_run_training),
+    The training runs once per server in a background thread (vae.services.workflow.first_run_training),
     not in this script run: a click here only restarts the waiting, and a second browser shows
     the same progress instead of a blank page. Every waiting page goes on by itself once it is done."""
     if list_models(models_dir()):

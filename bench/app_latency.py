@@ -15,7 +15,7 @@
     on a teacher's laptop). From the page's navigation start (performance.now() = 0): the
     first frame with text in the main area (the start-up screen or the page itself), the
     page's title, and the first decoded image on screen. Spread: min, median, max.
-(d) t-SNE map: vae.embed.compute_map on an 8-D VAE trained on digits for a few epochs, at
+(d) t-SNE map: vae.analysis.maps.compute_map on an 8-D VAE trained on digits for a few epochs, at
     the default sample size (DEFAULT_SAMPLE['tsne'], capped by the test-set size: digits has
     359 test images), with cache=False, then a cold disk-cached call and a second call that
     reads the cache; and the same on the MNIST test-pair split (2,000 test images, so the
@@ -248,12 +248,12 @@ def bench_browser(changes: int, work: Path, warm_repeats: int) -> dict:
 def bench_tsne(work: Path, dataset: str = "digits", epochs: int = 5) -> dict:
     """(d): t-SNE of an 8-D MLP VAE's test means at the default sample size (or the whole test
     set where it is smaller), uncached and disk-cached."""
-    from vae.checkpoint import checkpoint_bytes
-    from vae.config import TrainConfig
-    from vae.data import load_dataset
-    from vae.embed import DEFAULT_SAMPLE, compute_map
-    from vae.models import build_model, default_model_config
-    from vae.train import fit
+    from vae.core.checkpoint import checkpoint_bytes
+    from vae.core.config import TrainConfig
+    from vae.core.data import load_dataset
+    from vae.analysis.maps import DEFAULT_SAMPLE, compute_map
+    from vae.core.models import build_model, default_model_config
+    from vae.core.train import fit
 
     data = load_dataset(dataset)
     config = default_model_config(data.image_shape, arch="mlp", latent_dim=8)
@@ -279,7 +279,7 @@ def bench_tsne(work: Path, dataset: str = "digits", epochs: int = 5) -> dict:
 
 def mnist_available() -> bool:
     """The MNIST test pair under the data root (CI and this repo's machines: ../shared/datasets)."""
-    from vae.data import DatasetError, load_dataset
+    from vae.core.data import DatasetError, load_dataset
 
     try:
         load_dataset("mnist", download=False)

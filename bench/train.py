@@ -4,10 +4,10 @@
 
 Both sides train the 784-400-20 MLP VAE on the MNIST test-pair split (8,000 train / 2,000
 test) with batch 128, Adam lr 1e-3, the same initial weights, the same loss
-(`vae.losses.elbo_terms`) and the same number of epochs, and both are scored by the same
-function (`vae.train.evaluate_elbo`, same noise seed) on the same 2,000 test images.
+(`vae.core.losses.elbo_terms`) and the same number of epochs, and both are scored by the same
+function (`vae.core.train.evaluate_elbo`, same noise seed) on the same 2,000 test images.
 
-- ours:      `vae.train.fit()` — the training set is one tensor, batches are gathered rows
+- ours:      `vae.core.train.fit()` — the training set is one tensor, batches are gathered rows
              of a seeded per-epoch permutation, Adam is fused.
 - reference: the conventional loop — a `torch.utils.data.Dataset` that yields PIL images
              through `transforms.ToTensor()`, `DataLoader(batch_size=128, shuffle=True)`,
@@ -45,11 +45,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vae.config import ModelConfig, TrainConfig
-from vae.data import Dataset, load_dataset
-from vae.losses import elbo_terms
-from vae.models import LatentModel, build_model
-from vae.train import evaluate_elbo, fit
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.data import Dataset, load_dataset
+from vae.core.losses import elbo_terms
+from vae.core.models import LatentModel, build_model
+from vae.core.train import evaluate_elbo, fit
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "RESULTS.md"

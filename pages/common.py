@@ -22,11 +22,12 @@ from typing import Callable  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from vae.checkpoint import MAX_CHECKPOINT_BYTES, Checkpoint, atomic_write, load_checkpoint  # noqa: E402
-from vae.data import Dataset, load_dataset  # noqa: E402
-from vae.embed import LatentMap, compute_map, default_method  # noqa: E402
-from vae.errors import LatentExplorerError  # noqa: E402
-from vae.workflow import ModelEntry, find_pairs, list_models, models_dir  # noqa: E402
+from vae.core.checkpoint import MAX_CHECKPOINT_BYTES, Checkpoint, load_checkpoint  # noqa: E402
+from vae.core.files import atomic_write  # noqa: E402
+from vae.core.data import Dataset, load_dataset  # noqa: E402
+from vae.analysis.maps import LatentMap, compute_map, default_method  # noqa: E402
+from vae.core.errors import LatentExplorerError  # noqa: E402
+from vae.services.workflow import ModelEntry, find_pairs, list_models, models_dir  # noqa: E402
 
 UPLOAD_LIMIT_MB = 64
 MAX_UPLOADS_PER_SESSION = 4  # older uploads are forgotten, so one session cannot fill the server's memory

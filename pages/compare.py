@@ -7,9 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from vae import images, plots
-from vae.embed import encode_means
-from vae.metrics import full_report
+from vae.analysis import images
+from vae.services import plots
+from vae.analysis.maps import encode_means
+from vae.analysis.metrics import full_report
 
 sel = common.require_selection()
 st.title("Compare AE vs VAE")
@@ -196,5 +197,5 @@ table = pd.DataFrame({kind: [f(r) for f in rows.values()] for kind, r in reports
 st.dataframe(table.style.format("{:.4f}"), width="stretch")
 st.caption(
     "Pixel changes are mean absolute differences in [0, 1], over 64 straight lines between test codes and "
-    "128 lines between prior samples (vae/metrics.py). Lower distance to a real image = more realistic samples."
+    "128 lines between prior samples (vae/analysis/metrics.py). Lower distance to a real image = more realistic samples."
 )

@@ -8,8 +8,10 @@ import numpy as np
 import streamlit as st
 
 from pages import common
-from vae import images, plots
-from vae.embed import default_method, encode_means
+from vae.analysis import images
+from vae.services import plots
+from vae.analysis.maps import default_method, encode_means
+from vae.settings import settings
 
 sel = common.require_selection()
 ckpt = sel.primary
@@ -125,7 +127,7 @@ def explore_panel() -> None:
                 common.show_image(images.decode_images(ckpt.model, mu)[0], "decoded from its μ", width="stretch")
 
 
-if not os.environ.get("VAE_NO_FRAGMENT"):  # the benchmark's "without fragment" variant
+if not settings().no_fragment:  # the benchmark's "without fragment" variant
     explore_panel = st.fragment(explore_panel)
 left, right = st.columns([3, 2], gap="large")
 with right:  # first: the decoded image is on screen before the map's figure is even built

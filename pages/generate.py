@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from pages import common
-from vae import images
+from vae.analysis import images
 
 sel = common.require_selection()
 ckpt = sel.primary

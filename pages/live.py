@@ -11,8 +11,8 @@ import streamlit as st
 
 from pages import common
 from pages.ui.latent_pad import latent_pad
-from vae import images
-from vae.embed import encode_means
+from vae.analysis import images
+from vae.analysis.maps import encode_means
 
 sel = common.require_selection()
 st.title("Live latent pad")

@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from vae import plots
-from vae.theory import K_VALUES, elbo_breakdown, log_px_versus_k
+from vae.services import plots
+from vae.analysis.theory import K_VALUES, elbo_breakdown, log_px_versus_k
 
 sel = common.require_selection()
 st.title("Theory: the ELBO, live")

@@ -8,13 +8,13 @@ from pathlib import Path
 import streamlit as st
 
 from pages import common
-from vae import plots
-from vae.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
-from vae.data import DATASET_NAMES, load_dataset
-from vae.errors import LatentExplorerError
-from vae.jobs import TrainingJob
-from vae.models import default_model_config
-from vae.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir, progress_measure
+from vae.services import plots
+from vae.core.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
+from vae.core.data import DATASET_NAMES, load_dataset
+from vae.core.errors import LatentExplorerError
+from vae.services.jobs import TrainingJob
+from vae.core.models import default_model_config
+from vae.services.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir, progress_measure
 
 st.title("Train")
 JOB_KEY = "train_job"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae.config import ModelConfig, TrainConfig
-from vae.data import IDX_FILES, default_data_root, load_dataset
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.data import IDX_FILES, default_data_root, load_dataset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,7 +95,7 @@ def reliability_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The app's default 2-D pair ("digits-2d"), trained for 2 epochs: the app starts without first-run training."""
     from dataclasses import replace
 
-    from vae.workflow import default_run, train_models
+    from vae.services.workflow import default_run, train_models
 
     folder = tmp_path_factory.mktemp("reliability-models")
     data = load_dataset("digits")

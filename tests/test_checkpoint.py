@@ -14,18 +14,19 @@ import pytest
 import torch
 from safetensors.torch import save as st_save
 
-from vae import checkpoint as ckpt_module
-from vae.checkpoint import (
+from vae.core import checkpoint as ckpt_module
+from vae.core import files as files_module
+from vae.core.checkpoint import (
     FORMAT_VERSION,
-    atomic_write,
     checkpoint_bytes,
     load_checkpoint,
     peek_metadata,
     save_checkpoint,
 )
-from vae.config import ModelConfig, TrainConfig
-from vae.errors import CheckpointError
-from vae.models import build_model
+from vae.core.files import atomic_write
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.errors import CheckpointError
+from vae.core.models import build_model
 
 DATASET_INFO = {"name": "digits", "description": "test", "image_shape": [1, 8, 8], "n_train": 1438, "n_test": 359}
 HISTORY = [
@@ -168,7 +169,7 @@ def test_failed_replace_keeps_old_file_and_cleans_up(models_dir, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ckpt_module.os, "replace", broken_replace)
+    monkeypatch.setattr(files_module.os, "replace", broken_replace)
     with pytest.raises(CheckpointError, match="No space left on device") as err:
         save_checkpoint(path, small_model(seed=1), train_config(), DATASET_INFO)
     assert "\n" not in str(err.value)
@@ -182,7 +183,7 @@ def test_failed_write_keeps_old_file_and_cleans_up(models_dir, monkeypatch):
     def broken_fsync(fd):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(ckpt_module.os, "fsync", broken_fsync)
+    monkeypatch.setattr(files_module.os, "fsync", broken_fsync)
     with pytest.raises(CheckpointError, match="Input/output error"):
         atomic_write(path, b"new contents")
     assert path.read_bytes() == b"old contents"
@@ -195,7 +196,7 @@ def test_interrupted_write_cleans_up_and_propagates(models_dir, monkeypatch):
     def interrupted(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ckpt_module.os, "replace", interrupted)
+    monkeypatch.setattr(files_module.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         atomic_write(path, b"new")
     assert path.read_bytes() == b"old" and [p.name for p in models_dir.iterdir()] == ["f.bin"]

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import vae.data
+import vae.core.data
 from vae.__main__ import main
-from vae.checkpoint import load_checkpoint, save_checkpoint
-from vae.config import ModelConfig, TrainConfig
-from vae.models import build_model
+from vae.core.checkpoint import load_checkpoint, save_checkpoint
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.models import build_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EPOCHS = 2
@@ -61,7 +61,7 @@ def wide_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained 3-D digits VAE: enough for argument checks that depend on the latent size."""
     path = tmp_path_factory.mktemp("wide") / "wide3.safetensors"
     model = build_model(ModelConfig(latent_dim=3, hidden=(8,)), seed=0)
-    return save_checkpoint(path, model, TrainConfig(epochs=1), vae.data.load_dataset("digits").info())
+    return save_checkpoint(path, model, TrainConfig(epochs=1), vae.core.data.load_dataset("digits").info())
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ def no_dataset_loading(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("the dataset was loaded before the arguments were checked")
 
-    monkeypatch.setattr(vae.data, "load_dataset", refuse)
+    monkeypatch.setattr(vae.core.data, "load_dataset", refuse)
 
 
 @pytest.mark.parametrize("device", ["bogus", "meta", "cuda:x", "gpu"])
@@ -231,7 +231,7 @@ def test_embed_identity_and_single_point_still_work_where_they_can(trained, cach
 def test_embed_on_data_of_another_image_size(tmp_path: Path, cache: Path) -> None:
     """A checkpoint whose recorded dataset no longer fits the model: a message, not a shape error."""
     model = build_model(ModelConfig(image_shape=(1, 12, 12), hidden=(8,)), seed=0)
-    path = save_checkpoint(tmp_path / "m12.safetensors", model, TrainConfig(epochs=1), vae.data.load_dataset("digits").info())
+    path = save_checkpoint(tmp_path / "m12.safetensors", model, TrainConfig(epochs=1), vae.core.data.load_dataset("digits").info())
     code, out, err = run(["embed", str(path)])
     assert_one_line_error(code, out, err, "dataset 'digits' has (1, 8, 8) images; the model needs (1, 12, 12)")
 

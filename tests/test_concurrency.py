@@ -22,12 +22,13 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import vae.jobs
-from vae import images, plots
-from vae.checkpoint import load_checkpoint
-from vae.config import ModelConfig, TrainConfig
-from vae.embed import compute_map
-from vae.jobs import TrainingJob
+import vae.services.jobs
+from vae.analysis import images
+from vae.services import plots
+from vae.core.checkpoint import load_checkpoint
+from vae.core.config import ModelConfig, TrainConfig
+from vae.analysis.maps import compute_map
+from vae.services.jobs import TrainingJob
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = str(REPO_ROOT / "app.py")
@@ -122,7 +123,7 @@ def test_cached_models_are_only_read(reliability_app_env: Path) -> None:
 @pytest.fixture
 def one_slot(monkeypatch: pytest.MonkeyPatch) -> threading.BoundedSemaphore:
     slots = threading.BoundedSemaphore(1)
-    monkeypatch.setattr(vae.jobs, "TRAINING_SLOTS", slots)
+    monkeypatch.setattr(vae.services.jobs, "TRAINING_SLOTS", slots)
     return slots
 
 
@@ -167,16 +168,16 @@ def test_a_queued_job_starts_when_the_slot_frees(one_slot, tmp_path: Path) -> No
 def test_stop_pressed_while_saving_reports_what_was_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Stop arrives after the last epoch, while the files are written: they are saved, and the
     job says so instead of "nothing was saved"."""
-    import vae.workflow
+    import vae.services.workflow
 
-    real_save = vae.workflow.save_checkpoint
+    real_save = vae.services.workflow.save_checkpoint
     job = TrainingJob("digits", "both", TINY, TrainConfig(epochs=1, snapshot_points=0), tmp_path, "late", mode="thread")
 
     def save_while_user_presses_stop(*args, **kwargs):  # type: ignore[no-untyped-def]
         job.stop()
         return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(vae.workflow, "save_checkpoint", save_while_user_presses_stop)
+    monkeypatch.setattr(vae.services.workflow, "save_checkpoint", save_while_user_presses_stop)
     job.start().join(120)
     state = job.snapshot()
     files = sorted(p.name for p in tmp_path.glob("*.safetensors"))
@@ -199,7 +200,7 @@ def test_training_runs_in_a_lower_priority_worker_process(tmp_path: Path) -> Non
         wait_for(lambda: job.snapshot().step != {}, timeout=120)  # progress arrives from the worker
         assert job.pid is not None and job.pid != os.getpid()
         if hasattr(os, "getpriority"):
-            assert os.getpriority(os.PRIO_PROCESS, job.pid) == min(19, base + vae.jobs.TRAINING_NICE)
+            assert os.getpriority(os.PRIO_PROCESS, job.pid) == min(19, base + vae.services.jobs.TRAINING_NICE)
         assert job.snapshot().status == "running"
     finally:
         job.stop()
@@ -220,7 +221,7 @@ def test_training_thread_runs_at_lower_priority_and_leaves_torch_threads_alone(t
         wait_for(lambda: job.snapshot().status == "running")
         wait_for(lambda: job.snapshot().step != {})
         tid = job._thread.native_id
-        assert os.getpriority(os.PRIO_PROCESS, tid) == min(19, base + vae.jobs.TRAINING_NICE)
+        assert os.getpriority(os.PRIO_PROCESS, tid) == min(19, base + vae.services.jobs.TRAINING_NICE)
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # this thread is untouched
     finally:
         job.stop()

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from vae.config import ModelConfig, TrainConfig, to_json
-from vae.errors import ConfigError
+from vae.core.config import ModelConfig, TrainConfig, to_json
+from vae.core.errors import ConfigError
 
 
 @pytest.mark.parametrize(

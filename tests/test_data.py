@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from vae.data import _load_cached, load_dataset
-from vae.errors import DatasetError
+from vae.core.data import _load_cached, load_dataset
+from vae.core.errors import DatasetError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -361,7 +361,7 @@ def test_digits_equal_scikit_learns_load_digits_without_importing_scikit_learn()
 
     from sklearn.datasets import load_digits
 
-    from vae.data import _digits_arrays
+    from vae.core.data import _digits_arrays
 
     images, target = _digits_arrays()
     bunch = load_digits()
@@ -369,10 +369,10 @@ def test_digits_equal_scikit_learns_load_digits_without_importing_scikit_learn()
     np.testing.assert_array_equal(target, bunch.target)
     probe = (
         "import sys, numpy as np, torch\n"
-        "from vae.data import load_dataset\n"
-        "from vae.embed import compute_map\n"
-        "from vae.models import build_model\n"
-        "from vae.config import ModelConfig\n"
+        "from vae.core.data import load_dataset\n"
+        "from vae.analysis.maps import compute_map\n"
+        "from vae.core.models import build_model\n"
+        "from vae.core.config import ModelConfig\n"
         "d = load_dataset('digits')\n"
         "m = build_model(ModelConfig(kind='vae', image_shape=(1, 8, 8), latent_dim=2, hidden=(8,)), seed=0)\n"
         "compute_map(m, d.x_test, 'identity', 'probe', cache=False)\n"

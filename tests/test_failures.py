@@ -21,15 +21,16 @@ from urllib.error import URLError
 import pytest
 import torch
 
-import vae.workflow
+import vae.services.workflow
 from vae.__main__ import main as cli_main
-from vae.checkpoint import atomic_write, checkpoint_bytes, load_checkpoint, remove_stale_temp_files
-from vae.config import ModelConfig, TrainConfig
-from vae.data import load_dataset
-from vae.errors import CheckpointError, ConfigError, DatasetError, TrainingDiverged
-from vae.jobs import TrainingJob
-from vae.models import build_model
-from vae.workflow import list_models, train_models
+from vae.core.checkpoint import checkpoint_bytes, load_checkpoint
+from vae.core.files import atomic_write, remove_stale_temp_files
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.data import load_dataset
+from vae.core.errors import CheckpointError, ConfigError, DatasetError, TrainingDiverged
+from vae.services.jobs import TrainingJob
+from vae.core.models import build_model
+from vae.services.workflow import list_models, train_models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(kind="vae", arch="mlp", image_shape=(1, 8, 8), latent_dim=2, hidden=(32,))
@@ -161,14 +162,14 @@ def test_divergence_through_a_training_job(pair_dir: Path) -> None:
 def test_a_pair_is_never_half_replaced(pair_dir: Path, digits, monkeypatch: pytest.MonkeyPatch) -> None:
     """The VAE trains fine, then the AE blows up: the old VAE file is kept too (saves happen last)."""
     before = digests(pair_dir)
-    real_fit = vae.workflow.fit
+    real_fit = vae.services.workflow.fit
 
     def fit_that_fails_for_the_ae(model, *args, **kwargs):  # type: ignore[no-untyped-def]
         if not model.stochastic:
             raise TrainingDiverged("the loss became non-finite (test)")
         return real_fit(model, *args, **kwargs)
 
-    monkeypatch.setattr(vae.workflow, "fit", fit_that_fails_for_the_ae)
+    monkeypatch.setattr(vae.services.workflow, "fit", fit_that_fails_for_the_ae)
     with pytest.raises(TrainingDiverged):
         train_models(digits, "both", TINY, quick(), pair_dir, "run")
     assert digests(pair_dir) == before
@@ -230,9 +231,9 @@ def test_sigkill_during_saves_never_leaves_a_broken_file(tmp_path: Path, big_blo
 
 WRITER = """
 import sys
-from vae.checkpoint import save_checkpoint
-from vae.config import ModelConfig, TrainConfig
-from vae.models import build_model
+from vae.core.checkpoint import save_checkpoint
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.models import build_model
 cfg = ModelConfig(kind="vae", arch="mlp", image_shape=(1, 28, 28), latent_dim=2, hidden=(1024,))
 models = [build_model(cfg, seed=s) for s in (1, 2)]
 info = {"name": "mnist", "n_test": 10000}
@@ -389,7 +390,7 @@ def test_a_data_folder_with_wrong_files_says_what_is_wrong(files: dict, expected
     with pytest.raises(DatasetError, match=re.escape(expected)):
         load_dataset(f"idx:{raw}")
     model = build_model(TINY, seed=0)  # digits still trains
-    vae.workflow.fit(model, load_dataset("digits"), quick(), device="cpu")
+    vae.services.workflow.fit(model, load_dataset("digits"), quick(), device="cpu")
 
 
 def test_too_few_images_is_a_message(tmp_path: Path) -> None:

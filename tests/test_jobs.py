@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from vae.checkpoint import load_checkpoint, save_checkpoint
-from vae.config import ModelConfig, TrainConfig
-from vae.jobs import TrainingJob
-from vae.models import build_model
-from vae.train import Progress
-from vae.workflow import FirstRunTraining, find_pairs, list_models
+from vae.core.checkpoint import load_checkpoint, save_checkpoint
+from vae.core.config import ModelConfig, TrainConfig
+from vae.services.jobs import TrainingJob
+from vae.core.models import build_model
+from vae.core.train import Progress
+from vae.services.workflow import FirstRunTraining, find_pairs, list_models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(arch="mlp", latent_dim=2, image_shape=(1, 8, 8), hidden=(16,))
@@ -86,8 +86,8 @@ fake_main = types.ModuleType("__main__")
 fake_main.__file__ = str(app)
 sys.modules["__main__"] = fake_main
 
-from vae.config import ModelConfig, TrainConfig
-from vae.jobs import TrainingJob
+from vae.core.config import ModelConfig, TrainConfig
+from vae.services.jobs import TrainingJob
 
 tiny = ModelConfig(arch="mlp", latent_dim=2, image_shape=(1, 8, 8), hidden=(16,))
 job = TrainingJob("digits", "vae", tiny, TrainConfig(epochs=2, snapshot_points=0), Path(sys.argv[2]), "quiet", mode="process")
@@ -111,7 +111,7 @@ def test_the_training_worker_is_quiet_and_never_runs_the_app_script(tmp_path: Pa
 
 def test_the_worker_imports_only_what_it_needs(tmp_path: Path) -> None:
     """The worker's modules: torch and vae, never streamlit or the app's pages."""
-    from vae import jobs
+    from vae.services import jobs
 
     code = jobs.worker_command()
     probe = code[:-1] + [code[-1].replace("worker_main()", "worker_main(); import sys; print(sorted(sys.modules), file=sys.stderr)")]
@@ -122,7 +122,7 @@ def test_the_worker_imports_only_what_it_needs(tmp_path: Path) -> None:
     request = jobs.TrainingRequest("digits", "vae", TINY, TrainConfig(epochs=1, snapshot_points=0), tmp_path, "mods")
     out = subprocess.run(probe, input=pickle.dumps(jobs.WorkerArgs(request, os.getpid(), 1, 0)), capture_output=True, timeout=300, env=env)
     modules = out.stderr.decode().strip().splitlines()[-1]
-    assert "'torch'" in modules and "'vae.workflow'" in modules
+    assert "'torch'" in modules and "'vae.services.workflow'" in modules
     assert "streamlit" not in modules and "'pages" not in modules and "'app'" not in modules
 
 
@@ -151,7 +151,7 @@ def test_the_worker_exits_cleanly_while_its_stdin_is_still_open(tmp_path: Path) 
     "Fatal Python error: ... could not acquire lock for <stdin>")."""
     import pickle
 
-    from vae import jobs
+    from vae.services import jobs
 
     request = jobs.TrainingRequest("digits", "vae", TINY, TrainConfig(epochs=1, snapshot_points=0), tmp_path, "open")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

@@ -21,7 +21,7 @@ def engine_modules() -> list[str]:
 
 def test_engine_modules_are_discovered():
     modules = engine_modules()
-    for expected in ("vae.config", "vae.data", "vae.models", "vae.losses", "vae.train", "vae.checkpoint"):
+    for expected in ("vae.core.config", "vae.core.data", "vae.core.models", "vae.core.losses", "vae.core.train", "vae.core.checkpoint"):
         assert expected in modules
 
 

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from vae.config import ModelConfig, TrainConfig
-from vae.losses import elbo_terms, kl_per_dim, log_px_importance, reconstruction_log_likelihood
-from vae.models import build_model
-from vae.train import fit
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.losses import elbo_terms, kl_per_dim, log_px_importance, reconstruction_log_likelihood
+from vae.core.models import build_model
+from vae.core.train import fit
 
 
 def log_normal(z, mu, var):

@@ -1,4 +1,4 @@
-"""Smoothness and prior measures (vae/metrics.py): known answers on a linear decoder, invariants on
+"""Smoothness and prior measures (vae/analysis/metrics.py): known answers on a linear decoder, invariants on
 random nets, seeded repeatability, and the VAE-vs-AE claim on a briefly trained digits pair."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from vae.config import ModelConfig, TrainConfig
-from vae.embed import encode_means
-from vae.losses import log_px_importance
-from vae.metrics import full_report, interpolation_smoothness, path_smoothness, prior_report
-from vae.models import AE, build_model
-from vae.train import fit
+from vae.core.config import ModelConfig, TrainConfig
+from vae.analysis.maps import encode_means
+from vae.core.losses import log_px_importance
+from vae.analysis.metrics import full_report, interpolation_smoothness, path_smoothness, prior_report
+from vae.core.models import AE, build_model
+from vae.core.train import fit
 
 PIXELS = 6
 DIM = 3
@@ -176,7 +176,7 @@ def test_vae_lines_change_more_evenly_than_the_ae(pair, digits) -> None:
     assert vae["interpolation"]["jump_ratio"] < ae["interpolation"]["jump_ratio"]
 
 
-# ---------------------------------------------------------------- log p(x) estimate (vae/losses.py, used by elbo_report)
+# ---------------------------------------------------------------- log p(x) estimate (vae/core/losses.py, used by elbo_report)
 
 
 def log_px_as_before(model, x: torch.Tensor, k: int, chunk: int) -> torch.Tensor:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vae.config import ModelConfig
-from vae.models import AE, VAE, build_model, default_model_config
+from vae.core.config import ModelConfig
+from vae.core.models import AE, VAE, build_model, default_model_config
 
 ARCH_SHAPES = [("mlp", (1, 8, 8)), ("conv", (1, 8, 8)), ("mlp", (1, 28, 28)), ("conv", (1, 28, 28))]
 
@@ -113,7 +113,7 @@ def test_seeded_build_leaves_global_rng_alone():
 
 
 def test_build_model_validates():
-    from vae.errors import ConfigError
+    from vae.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="latent_dim"):
         build_model(ModelConfig(latent_dim=0))

@@ -1,4 +1,4 @@
-"""vae.plots.latent_map (selection style, the current-z marker, 1-D strips)."""
+"""vae.services.plots.latent_map (selection style, the current-z marker, 1-D strips)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from vae import plots
+from vae.services import plots
 
 RANGES = ((-1.0, 1.0), (-1.0, 1.0))
 

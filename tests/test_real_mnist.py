@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vae.config import ModelConfig, TrainConfig
-from vae.data import load_dataset
-from vae.models import build_model
-from vae.train import evaluate_elbo, fit
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.data import load_dataset
+from vae.core.models import build_model
+from vae.core.train import evaluate_elbo, fit
 
 # Measured 2026-11-21 on the 2-core CPU dev box (torch 2.14.1, 1 intra-op thread as conftest sets):
 #   VAE_DATA_ROOT=/work/shared/datasets python -m pytest -q tests/test_real_mnist.py -p no:cacheprovider -s

@@ -1,6 +1,6 @@
 """Hostile and broken checkpoints: every one is a one-line message, nothing is ever unpickled.
 
-The same files go through the three doors a user has: `vae.checkpoint.load_checkpoint`, the
+The same files go through the three doors a user has: `vae.core.checkpoint.load_checkpoint`, the
 CLI (`python -m vae evaluate FILE`: one `error: ...` line, exit 2) and the sidebar upload of
 the real app (AppTest), which must stay usable afterwards. A fuzzer (hypothesis) mutates a
 valid checkpoint and checks that the loader only ever returns a Checkpoint or raises the
@@ -29,12 +29,12 @@ from hypothesis import strategies as st
 from safetensors.torch import save as st_save
 
 from vae.__main__ import main as cli_main
-from vae.checkpoint import MAX_HEADER_BYTES, Checkpoint, checkpoint_bytes, load_checkpoint
-from vae.config import ModelConfig, TrainConfig
-from vae.data import load_dataset
-from vae.errors import CheckpointError, LatentExplorerError
-from vae.models import build_model
-from vae.workflow import list_models
+from vae.core.checkpoint import MAX_HEADER_BYTES, Checkpoint, checkpoint_bytes, load_checkpoint
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.data import load_dataset
+from vae.core.errors import CheckpointError, LatentExplorerError
+from vae.core.models import build_model
+from vae.services.workflow import list_models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(kind="vae", arch="mlp", image_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
@@ -227,7 +227,7 @@ def test_pickles_are_named_as_such(hostile) -> None:
 
 def test_a_giant_model_config_is_refused_before_any_allocation(hostile, monkeypatch: pytest.MonkeyPatch) -> None:
     """Names and shapes are compared on a meta-device skeleton: no real model is built."""
-    import vae.checkpoint as ckpt_module
+    import vae.core.checkpoint as ckpt_module
 
     built = []  # the default device at each build: "meta" inside the skeleton's `with torch.device("meta")`
     real = ckpt_module.build_model

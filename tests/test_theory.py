@@ -1,14 +1,14 @@
-"""The Theory page's numbers (vae/theory.py): the ELBO breakdown and log p(x) against K."""
+"""The Theory page's numbers (vae/analysis/theory.py): the ELBO breakdown and log p(x) against K."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from vae.losses import kl_per_dim, log_px_importance
-from vae.models import build_model
-from vae.theory import K_VALUES, elbo_breakdown, log_px_versus_k
-from vae.train import fit
+from vae.core.losses import kl_per_dim, log_px_importance
+from vae.core.models import build_model
+from vae.analysis.theory import K_VALUES, elbo_breakdown, log_px_versus_k
+from vae.core.train import fit
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vae.config import ModelConfig
-from vae.errors import ConfigError, TrainingDiverged
-from vae.models import build_model
-from vae.train import FitResult, Progress, evaluate_elbo, fit
+from vae.core.config import ModelConfig
+from vae.core.errors import ConfigError, TrainingDiverged
+from vae.core.models import build_model
+from vae.core.train import FitResult, Progress, evaluate_elbo, fit
 
 TIMING_KEYS = {"seconds", "images_per_s"}
 

@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from vae.config import ARCHS, LATENT_DIM_RANGE, ModelConfig, TrainConfig
-from vae.errors import ConfigError, LatentExplorerError
+from vae.core.config import ARCHS, LATENT_DIM_RANGE, ModelConfig, TrainConfig
+from vae.core.errors import ConfigError, LatentExplorerError
 
 SEED_RANGE = (0, 2**32 - 1)  # what numpy's and torch's seeding both accept, as TrainConfig.seed
-DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def _progress_printer(stream=None):  # type: ignore[no-untyped-def]
@@ -42,32 +41,6 @@ def _progress_printer(stream=None):  # type: ignore[no-untyped-def]
     return show
 
 
-def check_device(name: str | None) -> str | None:
-    """`--device`: cpu, cuda[:i] or mps, and only one this machine has; None picks the best available."""
-    if name is None:
-        return None
-    import torch
-
-    allowed = "cpu, cuda, cuda:<index> or mps (or leave --device out for the best available)"
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device: must be {allowed}, got {name!r}") from None
-    if device.type not in DEVICE_TYPES:
-        raise ConfigError(f"device: must be {allowed}, got {name!r}")
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise ConfigError("device: cuda was asked for, but torch finds no CUDA GPU here; use --device cpu or leave --device out")
-        if device.index is not None and device.index >= count:
-            raise ConfigError(f"device: {name!r} does not exist; this machine has cuda:0 to cuda:{count - 1}")
-    if device.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ConfigError("device: mps was asked for, but this machine has no usable Apple GPU (MPS); use --device cpu or leave --device out")
-    return name
-
-
 def check_seed(seed: int) -> int:
     lo, hi = SEED_RANGE
     if not lo <= seed <= hi:
@@ -76,9 +49,10 @@ def check_seed(seed: int) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vae.data import DATASET_NAMES, load_dataset
-    from vae.models import default_model_config
-    from vae.workflow import check_name, train_models
+    from vae.core.device import check_device
+    from vae.core.data import DATASET_NAMES, load_dataset
+    from vae.core.models import default_model_config
+    from vae.services.workflow import check_name, train_models
 
     check_device(args.device)
     if not (args.dataset in DATASET_NAMES or args.dataset.startswith("idx:")):
@@ -113,8 +87,8 @@ def _fmt(v: object) -> str:
 
 def _load_model_and_data(checkpoint: str, dataset: str | None, data_root: str | None):  # type: ignore[no-untyped-def]
     """The checkpoint and the dataset to run it on (default: the one it was trained on), checked to fit."""
-    from vae.checkpoint import load_checkpoint
-    from vae.data import load_dataset
+    from vae.core.checkpoint import load_checkpoint
+    from vae.core.data import load_dataset
 
     ckpt = load_checkpoint(checkpoint)
     data = load_dataset(dataset or ckpt.dataset.get("name", "digits"), data_root=data_root)
@@ -124,7 +98,7 @@ def _load_model_and_data(checkpoint: str, dataset: str | None, data_root: str | 
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from vae.metrics import full_report
+    from vae.analysis.metrics import full_report
 
     check_seed(args.seed)
     ckpt, data = _load_model_and_data(args.checkpoint, args.dataset, args.data_root)
@@ -159,7 +133,7 @@ MIN_MAP_POINTS = {"identity": 1, "pca": 2, "tsne": 3}  # PCA needs 2 points for 
 
 def check_map_request(method: str, latent_dim: int, n: int | None, n_test: int) -> int:
     """`embed --method/--n` against the model and its test set; returns the number of points mapped."""
-    from vae.embed import DEFAULT_SAMPLE
+    from vae.analysis.maps import DEFAULT_SAMPLE
 
     if method == "identity" and latent_dim > 2:
         raise ConfigError(f"method: identity draws a latent of at most 2 dimensions and this model has {latent_dim}; use --method pca or tsne")
@@ -173,7 +147,7 @@ def check_map_request(method: str, latent_dim: int, n: int | None, n_test: int) 
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from vae.embed import compute_map, default_method
+    from vae.analysis.maps import compute_map, default_method
 
     ckpt, data = _load_model_and_data(args.checkpoint, None, args.data_root)
     method = args.method or default_method(ckpt.model_config.latent_dim)
@@ -195,9 +169,9 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vae.data import DATASET_NAMES
-    from vae.embed import METHODS
-    from vae.workflow import MODEL_CHOICES
+    from vae.core.data import DATASET_NAMES
+    from vae.analysis.maps import METHODS
+    from vae.services.workflow import MODEL_CHOICES
 
     parser = argparse.ArgumentParser(prog="python -m vae", description="Latent Explorer engine: train, evaluate and map VAEs.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import vae.jobs
-from vae.data import load_dataset
-from vae.jobs import JobState
-from vae.workflow import default_run, train_models
+import vae.services.jobs
+from vae.core.data import load_dataset
+from vae.services.jobs import JobState
+from vae.services.workflow import default_run, train_models
 
 PAIR = "digits-2d"  # the first-run default's name, so the app behaves as after a first run
 
@@ -51,7 +51,7 @@ def navigation_without_pages_folder(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class FakeJob:
-    """Stands in for vae.jobs.TrainingJob on the Train page: records what it was asked to train
+    """Stands in for vae.services.jobs.TrainingJob on the Train page: records what it was asked to train
     and reports whatever state a test puts into it; trains nothing."""
 
     started: list[tuple] = []
@@ -81,5 +81,5 @@ class FakeJob:
 def fake_jobs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """The Train page starts FakeJobs (pages/train.py imports TrainingJob on every run); returns their args."""
     monkeypatch.setattr(FakeJob, "started", [])
-    monkeypatch.setattr(vae.jobs, "TrainingJob", FakeJob)
+    monkeypatch.setattr(vae.services.jobs, "TrainingJob", FakeJob)
     return FakeJob.started

@@ -16,11 +16,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import pages.common
-import vae.embed
-import vae.workflow
-from vae.checkpoint import load_checkpoint
-from vae.data import load_dataset
-from vae.embed import encode_means
+import vae.analysis.maps
+import vae.services.workflow
+from vae.core.checkpoint import load_checkpoint
+from vae.core.data import load_dataset
+from vae.analysis.maps import encode_means
 
 from tests.test_plots_images import marker_from_css
 from test_pages import (  # noqa: E402 - tests/app is on sys.path (rootdir-relative imports)
@@ -31,8 +31,8 @@ from test_pages import (  # noqa: E402 - tests/app is on sys.path (rootdir-relat
 
 def train_pair(folder: Path, name: str, latent_dim: int, which: str = "both", epochs: int = 2) -> Path:
     data = load_dataset("digits")
-    model_config, train_config = vae.workflow.default_run(data, which=which, latent_dim=latent_dim)
-    vae.workflow.train_models(data, which, model_config, replace(train_config, epochs=epochs), folder, name)
+    model_config, train_config = vae.services.workflow.default_run(data, which=which, latent_dim=latent_dim)
+    vae.services.workflow.train_models(data, which, model_config, replace(train_config, epochs=epochs), folder, name)
     return folder
 
 
@@ -116,7 +116,7 @@ def walk(node, ancestors=()):  # type: ignore[no-untyped-def]
 
 def test_switching_the_map_between_pca_and_tsne_keeps_z(three_d_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     use_models(three_d_models, monkeypatch, tmp_path)
-    monkeypatch.setitem(vae.embed.DEFAULT_SAMPLE, "tsne", 150)  # a smaller t-SNE: another sample than PCA's
+    monkeypatch.setitem(vae.analysis.maps.DEFAULT_SAMPLE, "tsne", 150)  # a smaller t-SNE: another sample than PCA's
     at = run_app()
     choice = at.sidebar.selectbox(key="model_choice")  # the AE: its sliders follow its codes alone (no prior's ±3σ)
     choice.set_value(next(o for o in choice.options if "(AE," in o)).run()

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vae.checkpoint import save_checkpoint
-from vae.config import ModelConfig
-from vae.data import load_dataset
-from vae.models import build_model
-from vae.workflow import default_run
+from vae.core.checkpoint import save_checkpoint
+from vae.core.config import ModelConfig
+from vae.core.data import load_dataset
+from vae.core.models import build_model
+from vae.services.workflow import default_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = str(REPO_ROOT / "app.py")

@@ -11,10 +11,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from vae import images
-from vae.data import load_dataset
-from vae.models import build_model
-from vae.workflow import default_run, train_models
+from vae.analysis import images
+from vae.core.data import load_dataset
+from vae.core.models import build_model
+from vae.services.workflow import default_run, train_models
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TIMEOUT = 60
@@ -51,7 +51,7 @@ def captions(at: AppTest) -> list[str]:
 
 
 def test_manifold_strip_decodes_z1_at_inverse_cdf_spacing() -> None:
-    from vae.images import manifold_strip
+    from vae.analysis.images import manifold_strip
 
     model = build_model(default_run(load_dataset("digits"), latent_dim=1)[0], seed=0).eval()
     strip = manifold_strip(model, n=7)

@@ -18,13 +18,13 @@ from streamlit.testing.v1 import AppTest
 
 import torch
 
-import vae.embed
-import vae.workflow
-from vae.checkpoint import load_checkpoint, save_checkpoint
-from vae.config import ModelConfig
-from vae.data import load_dataset
-from vae.embed import encode_means
-from vae.models import build_model
+import vae.analysis.maps
+import vae.services.workflow
+from vae.core.checkpoint import load_checkpoint, save_checkpoint
+from vae.core.config import ModelConfig
+from vae.core.data import load_dataset
+from vae.analysis.maps import encode_means
+from vae.core.models import build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = str(REPO_ROOT / "app.py")
@@ -193,11 +193,11 @@ def test_tsne_on_request_shows_its_steps_then_is_instant(tmp_path: Path, monkeyp
 
     models = tmp_path / "models"
     data = load_dataset("digits")
-    model_config, train_config = vae.workflow.default_run(data, which="vae", latent_dim=3)
-    vae.workflow.train_models(data, "vae", model_config, replace(train_config, epochs=1), models, "three-d")
+    model_config, train_config = vae.services.workflow.default_run(data, which="vae", latent_dim=3)
+    vae.services.workflow.train_models(data, "vae", model_config, replace(train_config, epochs=1), models, "three-d")
     monkeypatch.setenv("VAE_MODELS_DIR", str(models))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setitem(vae.embed.DEFAULT_SAMPLE, "tsne", 150)  # a smaller t-SNE, same path
+    monkeypatch.setitem(vae.analysis.maps.DEFAULT_SAMPLE, "tsne", 150)  # a smaller t-SNE, same path
     pages.common._map_slot.clear()
     at = run_app()
     assert not at.status  # PCA: instant
@@ -464,7 +464,7 @@ def save_replay_checkpoint(folder: Path, name: str, n_snapshots: int, dataset_na
     """An untrained 2-D VAE on digits whose replay holds `n_snapshots` maps of 50 test images;
     `dataset_name` is what the checkpoint claims it was trained on."""
     data = load_dataset("digits")
-    model_config, train_config = vae.workflow.default_run(data)
+    model_config, train_config = vae.services.workflow.default_run(data)
     config = ModelConfig(**{**model_config.to_dict(), "kind": "vae"}).validate()
     snapshots = torch.randn(n_snapshots, 50, 2, generator=torch.Generator().manual_seed(0))
     return save_checkpoint(
@@ -613,13 +613,13 @@ def test_first_run_trains_and_saves_the_default_pair(tmp_path: Path, monkeypatch
     models = tmp_path / "models"
     monkeypatch.setenv("VAE_MODELS_DIR", str(models))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    default_run = vae.workflow.default_run
+    default_run = vae.services.workflow.default_run
 
     def short_default_run(*args, **kwargs):  # type: ignore[no-untyped-def]
         model_config, train_config = default_run(*args, **kwargs)
         return model_config, replace(train_config, epochs=3)
 
-    monkeypatch.setattr(vae.workflow, "default_run", short_default_run)  # app.py imports it on each run
+    monkeypatch.setattr(vae.services.workflow, "default_run", short_default_run)  # app.py imports it on each run
 
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run(timeout=120)
 
@@ -642,7 +642,7 @@ def test_first_run_trains_once_while_sessions_come_and_go(tmp_path: Path, monkey
     models = tmp_path / "models"
     monkeypatch.setenv("VAE_MODELS_DIR", str(models))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    train_models, gate, calls = vae.workflow.train_models, threading.Event(), []
+    train_models, gate, calls = vae.services.workflow.train_models, threading.Event(), []
 
     def gated_short_training(data, which, model_config, train_config, out_dir, name, callback=None, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(name)
@@ -653,7 +653,7 @@ def test_first_run_trains_once_while_sessions_come_and_go(tmp_path: Path, monkey
 
         return train_models(data, which, model_config, replace(train_config, epochs=3), out_dir, name, callback=progress, **kwargs)
 
-    monkeypatch.setattr(vae.workflow, "train_models", gated_short_training)
+    monkeypatch.setattr(vae.services.workflow, "train_models", gated_short_training)
 
     first = AppTest.from_file(APP, default_timeout=TIMEOUT)
     with pytest.raises(RuntimeError, match="timed out"):  # the first session gives up waiting: its run is stopped
@@ -682,9 +682,9 @@ def test_a_failed_first_run_is_a_message_and_the_next_run_tries_again(tmp_path: 
 
     def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(1)
-        raise vae.workflow.ConfigError("disk on fire")
+        raise vae.services.workflow.ConfigError("disk on fire")
 
-    monkeypatch.setattr(vae.workflow, "train_models", failing)
+    monkeypatch.setattr(vae.services.workflow, "train_models", failing)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
 
     assert not at.exception, [e.value for e in at.exception]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from bench import classroom
-from vae.data import load_dataset
-from vae.workflow import default_run, train_models
+from vae.core.data import load_dataset
+from vae.services.workflow import default_run, train_models
 
 pytestmark = pytest.mark.e2e
 

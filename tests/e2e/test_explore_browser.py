@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import save_screenshot, wait_until_idle
-from vae import plots
+from vae.services import plots
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def e2e_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-D AE ("three-d-ae") and a 2-D VAE + AE pair ("digits-2d", what the app opens), briefly trained."""
-    from vae.data import load_dataset
-    from vae.workflow import default_run, train_models
+    from vae.core.data import load_dataset
+    from vae.services.workflow import default_run, train_models
 
     folder = tmp_path_factory.mktemp("explore-browser-models")
     data = load_dataset("digits")
@@ -205,9 +205,9 @@ def test_the_marker_sits_on_the_current_z_on_a_pca_plane(streamlit_server: str, 
     index -> map position) and the model's own codes, so the expected place of any z is known."""
     import torch
 
-    from vae.checkpoint import load_checkpoint
-    from vae.data import load_dataset
-    from vae.embed import encode_means
+    from vae.core.checkpoint import load_checkpoint
+    from vae.core.data import load_dataset
+    from vae.analysis.maps import encode_means
 
     open_explore(page, streamlit_server)
     page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']", has_text="Model or pair").click()

@@ -61,8 +61,8 @@ def assert_only_our_links(page: Any) -> dict:
 def trained_pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dataclasses import replace
 
-    from vae.data import load_dataset
-    from vae.workflow import default_run, train_models
+    from vae.core.data import load_dataset
+    from vae.services.workflow import default_run, train_models
 
     folder = tmp_path_factory.mktemp("frame-models")
     data = load_dataset("digits")

@@ -75,8 +75,8 @@ def touch_page(streamlit_server, browser, pad_page):
 @pytest.fixture(scope="module")
 def models_4d(tmp_path_factory):
     """A models folder with one tiny 4-D VAE on digits (2 epochs: the pad needs weights, not quality)."""
-    from vae.data import load_dataset
-    from vae.workflow import default_run, train_models
+    from vae.core.data import load_dataset
+    from vae.services.workflow import default_run, train_models
 
     folder = tmp_path_factory.mktemp("e2e-models-4d")
     data = load_dataset("digits")
@@ -99,7 +99,7 @@ def pad4_page(models_4d, browser, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def checkpoints(e2e_models_dir, pad_page):
-    from vae.checkpoint import load_checkpoint
+    from vae.core.checkpoint import load_checkpoint
 
     return {kind.upper(): load_checkpoint(next(e2e_models_dir.glob(f"*-{kind}.safetensors"))) for kind in ("vae", "ae")}
 
@@ -179,9 +179,9 @@ def test_browser_decoder_equals_pytorch(pad_page, checkpoints):
 
 
 def test_browser_conv_and_wide_mlp_decoders_equal_pytorch(pad_page):
-    from vae import webexport
-    from vae.config import ModelConfig
-    from vae.models import build_model
+    from vae.services import browser_export
+    from vae.core.config import ModelConfig
+    from vae.core.models import build_model
 
     configs = [
         ModelConfig(kind="vae", arch="conv", image_shape=(1, 16, 16), latent_dim=3, hidden=(24,), channels=(8, 6)),
@@ -191,22 +191,22 @@ def test_browser_conv_and_wide_mlp_decoders_equal_pytorch(pad_page):
     for cfg in configs:
         model = build_model(cfg, seed=1).eval()
         z = np.random.default_rng(1).standard_normal((4, cfg.latent_dim)).astype(np.float32) * 2
-        js = np.array(pad_page.evaluate("([e, zs]) => window.__latentPadTest.decodeExport(e, zs)", [webexport.export_decoder(model), z.tolist()]))
+        js = np.array(pad_page.evaluate("([e, zs]) => window.__latentPadTest.decodeExport(e, zs)", [browser_export.export_decoder(model), z.tolist()]))
         with torch.no_grad():
             ref = model.decode(torch.from_numpy(z)).reshape(len(z), -1).numpy()
         assert np.abs(js - ref).max() < 1e-4, f"{cfg.arch} {cfg.image_shape}: differs by {np.abs(js - ref).max():.2e}"
 
 
 def test_browser_lift_and_locate_equal_latent_map(pad_page):
-    from vae import webexport
-    from vae.embed import LatentMap
+    from vae.services import browser_export
+    from vae.analysis.maps import LatentMap
 
     rng = np.random.default_rng(2)
     mu = (rng.standard_normal((80, 4)) * [2, 1, 0.5, 0.25]).astype(np.float32)
     maps = [LatentMap("pca").fit(mu), LatentMap("tsne", n_neighbors=6).fit(mu, points=rng.standard_normal((80, 2)).astype(np.float32) * 5)]
     p = rng.standard_normal((6, 2)).astype(np.float32) * 3
     for lmap in maps:
-        exp = webexport.export_map(lmap)
+        exp = browser_export.export_map(lmap)
         lifted = np.array(pad_page.evaluate("([e, ps]) => window.__latentPadTest.lift(e, ps)", [exp, p.tolist()]))
         located = np.array(pad_page.evaluate("([e, zs]) => window.__latentPadTest.locate(e, zs)", [exp, mu[:6].tolist()]))
         np.testing.assert_allclose(lifted, lmap.lift(p), atol=1e-5, err_msg=lmap.method)
@@ -230,8 +230,8 @@ def test_arrow_keys_nudge_the_crosshair(pad_page):
 
 
 def test_a_picked_test_image_moves_the_pad_to_its_mean(pad_page, checkpoints):
-    from vae.data import load_dataset
-    from vae.embed import encode_means
+    from vae.core.data import load_dataset
+    from vae.analysis.maps import encode_means
 
     nonce = pad_state(pad_page)["nonce"]
     pad_page.locator("[data-testid='stSelectbox']", has_text="Jump to a test image").click()
@@ -359,9 +359,9 @@ def test_touch_drag_morphs_the_image_and_python_gets_the_final_z(touch_page):
 
 
 def test_above_two_dimensions_sliders_and_the_lifted_z(pad4_page, models_4d):
-    from vae.checkpoint import load_checkpoint
-    from vae.data import load_dataset
-    from vae.embed import compute_map
+    from vae.core.checkpoint import load_checkpoint
+    from vae.core.data import load_dataset
+    from vae.analysis.maps import compute_map
 
     pg = pad4_page
     s = pad_state(pg)

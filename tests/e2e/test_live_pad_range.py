@@ -55,9 +55,10 @@ CROSSHAIR = """() => {
 
 def _shift_codes(path: Path) -> None:
     """Move the AE's codes away from 0 without changing what it decodes: z' = z + c."""
-    from vae.checkpoint import atomic_write, checkpoint_bytes, load_checkpoint
-    from vae.data import load_dataset
-    from vae.embed import encode_means
+    from vae.core.checkpoint import checkpoint_bytes, load_checkpoint
+    from vae.core.files import atomic_write
+    from vae.core.data import load_dataset
+    from vae.analysis.maps import encode_means
 
     ckpt = load_checkpoint(path)
     model = ckpt.model
@@ -76,15 +77,15 @@ def _shift_codes(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def e2e_models_dir(tmp_path_factory):
-    from vae.data import load_dataset
-    from vae.workflow import default_run, train_models
+    from vae.core.data import load_dataset
+    from vae.services.workflow import default_run, train_models
 
     folder = tmp_path_factory.mktemp("e2e-models-range")
     data = load_dataset("digits")
     for which, dim, name in [("both", 2, "shifted-2d"), ("ae", 1, "shifted-ae1d"), ("both", 8, "shifted-8d")]:
         model_config, train_config = default_run(data, which, latent_dim=dim)
         train_models(data, which, model_config, replace(train_config, epochs=2, snapshot_points=0), folder, name)
-    from vae.checkpoint import load_checkpoint
+    from vae.core.checkpoint import load_checkpoint
 
     aes = [p for p in sorted(folder.glob("*.safetensors")) if load_checkpoint(p).kind == "ae"]
     assert len(aes) == 3, sorted(folder.iterdir())
@@ -319,7 +320,7 @@ def test_another_map_of_the_same_z_places_the_crosshair_on_that_map(streamlit_se
 def test_map_ranges_cover_the_codes_the_origin_and_the_z_from_python(method, dim):
     """Without a browser: `map_ranges` on codes in [0.3, 0.94] (every dimension)."""
     from pages.ui.latent_pad import map_ranges
-    from vae.embed import LatentMap
+    from vae.analysis.maps import LatentMap
 
     mu = np.random.default_rng(0).uniform(0.3, 0.94, (200, dim)).astype(np.float32)
     lmap = LatentMap(method).fit(mu, points=mu[:, :2] * 10 if method == "tsne" else None)

@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 @pytest.fixture(scope="module")
 def e2e_models_dir(tmp_path_factory):
-    from vae.data import load_dataset
-    from vae.workflow import default_run, train_models
+    from vae.core.data import load_dataset
+    from vae.services.workflow import default_run, train_models
 
     folder = tmp_path_factory.mktemp("e2e-models-views")
     data = load_dataset("digits")

@@ -1,5 +1,5 @@
 """Fixtures for the Live pad's JavaScript tests (tests/js/*.test.js): decoders and maps as the
-browser gets them (vae.webexport) with what PyTorch and `LatentMap` compute for them, and the
+browser gets them (vae.services.browser_export) with what PyTorch and `LatentMap` compute for them, and the
 component's script as Python assembles it. Written to one JSON file the Node tests read.
 
     python3 tests/js/export_fixtures.py DIR      # writes DIR/fixtures.json
@@ -22,15 +22,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from vae import webexport  # noqa: E402
-from vae.config import ModelConfig  # noqa: E402
-from vae.embed import LatentMap  # noqa: E402
-from vae.models import build_model  # noqa: E402
+from vae.services import browser_export  # noqa: E402
+from vae.core.config import ModelConfig  # noqa: E402
+from vae.analysis.maps import LatentMap  # noqa: E402
+from vae.core.models import build_model  # noqa: E402
 
 
 def decoder_model(arch: str = "mlp", latent_dim: int = 2, image_shape=(1, 8, 8), hidden=(32,), channels=(8, 16), kind="vae"):
     """A seeded model in eval mode whose decoder biases are all different (also used by
-    tests/test_webexport.py)."""
+    tests/test_browser_export.py)."""
     cfg = ModelConfig(kind=kind, arch=arch, image_shape=image_shape, latent_dim=latent_dim, hidden=hidden, channels=channels)
     model = build_model(cfg, seed=0).eval()
     with torch.no_grad():  # non-zero biases, so a mixed-up bias would show
@@ -47,7 +47,7 @@ def _z(n: int, d: int, seed: int = 0) -> np.ndarray:
 def _decoder_case(name: str, model, z: np.ndarray) -> dict[str, Any]:
     with torch.no_grad():
         expected = model.decode(torch.from_numpy(z)).numpy()
-    return {"name": name, "export": webexport.export_decoder(model), "z": z.tolist(),
+    return {"name": name, "export": browser_export.export_decoder(model), "z": z.tolist(),
             "expected": expected.reshape(len(z), -1).tolist(), "shape": list(expected.shape[1:])}
 
 
@@ -60,9 +60,9 @@ def _odd_conv_case() -> dict[str, Any]:
     with torch.no_grad():
         expected = torch.sigmoid(layer(torch.from_numpy(z).reshape(2, 3, 4, 5))).numpy()
     export = {
-        "format": webexport.FORMAT, "version": webexport.VERSION, "kind": "vae", "arch": "conv", "latent_dim": 60,
+        "format": browser_export.FORMAT, "version": browser_export.VERSION, "kind": "vae", "arch": "conv", "latent_dim": 60,
         "image_shape": list(expected.shape[1:]), "n_params": sum(p.numel() for p in layer.parameters()),
-        "layers": [{"type": "unflatten", "shape": [3, 4, 5]}, webexport._export_layer(layer), {"type": "sigmoid"}],
+        "layers": [{"type": "unflatten", "shape": [3, 4, 5]}, browser_export._export_layer(layer), {"type": "sigmoid"}],
     }
     return {"name": "convT stride (3, 2), padding (1, 2), output padding (2, 1)", "export": export, "z": z.tolist(),
             "expected": expected.reshape(2, -1).tolist(), "shape": list(expected.shape[1:])}
@@ -74,7 +74,7 @@ def _mu(n: int = 120, d: int = 4) -> np.ndarray:
 
 
 def _map_case(name: str, lmap: LatentMap, mu: np.ndarray, p: np.ndarray, labels=None) -> dict[str, Any]:
-    return {"name": name, "export": webexport.export_map(lmap, labels), "points": np.asarray(lmap.points_, np.float32).tolist(),
+    return {"name": name, "export": browser_export.export_map(lmap, labels), "points": np.asarray(lmap.points_, np.float32).tolist(),
             "p": p.tolist(), "lift": lmap.lift(p).tolist(), "z": mu[:9].tolist(), "locate": lmap.locate(mu[:9]).tolist()}
 
 
@@ -101,7 +101,7 @@ def fixtures() -> dict[str, Any]:
     p_tsne = np.concatenate([points[:3], np.random.default_rng(2).standard_normal((6, 2)).astype(np.float32) * 10])
     maps.append({**_map_case("tsne 3-D (idw, k = 5)", tsne, mu, p_tsne), "exact_hits": 3})  # p[:3] are map points: lift gives mu[:3]
     return {
-        "f32": {"b64": webexport.encode_f32(special), "values": special.ravel().tolist()},
+        "f32": {"b64": browser_export.encode_f32(special), "values": special.ravel().tolist()},
         "decoders": decoders,
         "maps": maps,
         "component_js": JS,

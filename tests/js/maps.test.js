@@ -1,4 +1,4 @@
-// maps.js: lift / locate against vae.embed.LatentMap (fixtures from tests/js/export_fixtures.py),
+// maps.js: lift / locate against vae.analysis.maps.LatentMap (fixtures from tests/js/export_fixtures.py),
 // and the numbers the pad draws with.
 'use strict';
 const test = require('node:test');

@@ -7,7 +7,7 @@ maps.js (lift / locate, slider grid, ticks), both pure maths that Node's tests (
 against PyTorch, then pad.js (the DOM, drawing and input).
 
 Data flow. Python sends each decoder's weights and the map's points once per browser
-session (`vae.webexport` dicts, cached per checkpoint sha256 with st.cache_data); later
+session (`vae.services.browser_export` dicts, cached per checkpoint sha256 with st.cache_data); later
 reruns send only their ids and the browser keeps the decoded arrays. Should the browser
 lack one (a reload, a lost message), it fires the `missing` trigger and the next run
 sends it again. Every pointer move, arrow key or slider step updates z in JavaScript and
@@ -38,14 +38,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from vae import plots, webexport
-from vae.checkpoint import Checkpoint
-from vae.embed import LatentMap
+from vae.services import plots
+from vae.services import browser_export
+from vae.core.checkpoint import Checkpoint
+from vae.analysis.maps import LatentMap
+from vae.settings import settings
 
 SENT_KEY = "_latent_pad_sent"  # payload ids this session has already sent to the browser
 MAX_REPORTED_PIXELS = 4096  # the release report carries the browser's pixels up to this size
 RANGES_KEY = "_latent_pad_ranges_{}"  # per pad: ((map id, z nonce), the map's ranges) it was drawn with
-TEST_HOOKS = os.environ.get("VAE_TEST_HOOKS") == "1"  # window.__latentPad* for the browser tests and the benchmark
+TEST_HOOKS = settings().test_hooks  # window.__latentPad* for the browser tests and the benchmark
 
 FOLDER = Path(__file__).resolve().parent
 JS_MODULES = ("decoder.js", "maps.js", "pad.js")  # one script, in this order: each uses names of the ones before
@@ -65,13 +67,13 @@ _component = st.components.v2.component("latent_explorer_pad", html=HTML, css=CS
 @st.cache_data(max_entries=16, show_spinner=False)
 def decoder_export(sha: str, _ckpt: Checkpoint) -> dict[str, Any]:
     """The checkpoint's decoder for the browser (base64 float32), computed once per sha256."""
-    return webexport.export_decoder(_ckpt.model)
+    return browser_export.export_decoder(_ckpt.model)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def map_export(map_id: str, _lmap: LatentMap, _labels: np.ndarray) -> dict[str, Any]:
     """A fitted map for the browser; `map_id` names checkpoint, method and sample."""
-    return webexport.export_map(_lmap, _labels)
+    return browser_export.export_map(_lmap, _labels)
 
 
 def map_ranges(lmap: LatentMap, latent_dim: int, z: np.ndarray | None = None) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -113,14 +115,14 @@ def latent_pad(
     pixels)` runs before the rerun: z (D,) float32 and finite, pixels per decoder as the
     browser computed them ((C, H, W) float32, or None for images above MAX_REPORTED_PIXELS or
     a malformed report). A release whose z is not D finite numbers is ignored
-    (`webexport.read_release`)."""
+    (`browser_export.read_release`)."""
     sent: set[str] = st.session_state.setdefault(SENT_KEY, set())
     payloads = [(f"dec-{ckpt.sha256[:16]}", label, ckpt) for label, ckpt in decoders]
     config = decoders[0][1].model_config
 
     def released() -> None:
         # the browser's values are untrusted: a malformed report is ignored and z stays as it was
-        checked = webexport.read_release(
+        checked = browser_export.read_release(
             (st.session_state.get(key) or {}).get("release"), config.latent_dim, config.image_shape, len(decoders)
         )
         if checked is not None:

@@ -1,5 +1,5 @@
 // The Live pad's decoder: the browser export's weights (base64 of little-endian float32) and
-// the forward pass of vae/webexport.py's layers (linear, relu, unflatten, convT, sigmoid),
+// the forward pass of vae/services/browser_export.py's layers (linear, relu, unflatten, convT, sigmoid),
 // in float64 arithmetic on the float32 weights. Pure: no DOM, no window.
 //
 // The component's Python concatenates decoder.js, maps.js and pad.js into one script (no
@@ -17,7 +17,7 @@ function f32(b64) {
   return out;
 }
 
-// ---- the decoder: the layers of vae/webexport.py, in order, as PyTorch evaluates them ---
+// ---- the decoder: the layers of vae/services/browser_export.py, in order, as PyTorch evaluates them ---
 function buildDecoder(exp) {
   if (!exp || exp.format !== FORMAT) throw new Error('not a latent-explorer decoder export');
   const steps = [];

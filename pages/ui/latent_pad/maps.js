@@ -1,9 +1,9 @@
 // The Live pad's map maths: lift (map position -> z) and locate (z -> map position) as
-// vae/embed.py's LatentMap does, and the numbers the pad draws with (slider grid, axis ticks,
+// vae/analysis/maps.py's LatentMap does, and the numbers the pad draws with (slider grid, axis ticks,
 // the z readout). Pure: no DOM, no window. Uses FORMAT and f32 from decoder.js, earlier in
 // the same script.
 
-// ---- the map: lift (position -> z) and locate (z -> position), as vae/embed.py ----------
+// ---- the map: lift (position -> z) and locate (z -> position), as vae/analysis/maps.py ----------
 function buildMap(exp) {
   if (!exp || exp.format !== FORMAT) throw new Error('not a latent-explorer map export');
   const m = { D: exp.latent_dim, n: exp.n, lift: exp.lift, k: exp.k || 8, points: f32(exp.points),

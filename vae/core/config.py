@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from vae.errors import ConfigError
+from vae.core.errors import ConfigError
 
 MODEL_KINDS = ("vae", "ae")
 ARCHS = ("mlp", "conv")

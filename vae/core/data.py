@@ -28,7 +28,8 @@ from urllib.error import URLError
 import numpy as np
 import torch
 
-from vae.errors import DatasetError
+from vae.core.errors import DatasetError
+from vae.settings import settings
 
 DEFAULT_DATASET = "digits"
 SPLIT_SEED = 0  # fixed, so the test split is the same whatever the training seed
@@ -85,11 +86,7 @@ class Dataset:
 
 
 def default_data_root() -> Path:
-    env = os.environ.get("VAE_DATA_ROOT")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "latent-explorer" / "data"
+    return settings().data_root
 
 
 def load_dataset(name: str = DEFAULT_DATASET, data_root: str | Path | None = None, download: bool = True) -> Dataset:

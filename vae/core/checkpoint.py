@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,17 +26,16 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from vae.config import ModelConfig, TrainConfig
-from vae.errors import CheckpointError, ConfigError
-from vae.models import LatentModel, build_model
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.errors import CheckpointError, ConfigError
+from vae.core.files import atomic_write
+from vae.core.models import LatentModel, build_model
 
 FORMAT = "latent-explorer"
 FORMAT_VERSION = 1
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024  # far above any model this app trains (a 64-D conv VAE is ~20 MB)
 MAX_HEADER_BYTES = 8 * 1024 * 1024
 SUFFIX = ".safetensors"
-TEMP_SUFFIX = ".tmp"  # temp files are ".<name>.<random>.tmp": never matched by the "*.safetensors" glob
-WRITE_HINT = "check that the folder is writable and the disk has free space (or set VAE_MODELS_DIR)"
 
 
 @dataclass
@@ -89,59 +85,6 @@ def checkpoint_bytes(
         "pair": pair,
     }
     return st_save(tensors, metadata=metadata)
-
-
-def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write bytes so that `path` is either the old file or the complete new one, never half."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write to {path.parent}: {exc.strerror or exc}; {WRITE_HINT}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged; {WRITE_HINT}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (best effort: not every OS or file system allows it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_stale_temp_files(folder: str | Path, max_age_s: float = 600.0) -> list[Path]:
-    """Delete temp files that a killed writer left behind (older than `max_age_s`, so a save in
-    progress in another session is never touched). Returns what was removed."""
-    removed = []
-    now = time.time()
-    for tmp in Path(folder).glob(f".*{SUFFIX}.*{TEMP_SUFFIX}"):
-        try:
-            if now - tmp.stat().st_mtime > max_age_s:
-                tmp.unlink()
-                removed.append(tmp)
-        except OSError:
-            continue  # gone already, or not ours to delete
-    return removed
 
 
 def save_checkpoint(path: str | Path, model: LatentModel, train_config: TrainConfig, dataset: dict[str, Any], **extra: Any) -> Path:

@@ -16,16 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from vae.embed import encode_means
-from vae.losses import kl_per_dim, log_px_importance
-from vae.models import LatentModel
-from vae.train import evaluate_elbo
+from vae.analysis.maps import encode_means
+from vae.core.losses import kl_per_dim, log_px_importance
+from vae.core.device import model_device
+from vae.core.models import LatentModel
+from vae.core.train import evaluate_elbo
 
 ACTIVE_KL_NATS = 0.01  # a dimension whose mean KL is below this carries no information
-
-
-def _device(model: LatentModel) -> torch.device:
-    return next(model.parameters()).device
 
 
 @torch.no_grad()
@@ -33,7 +30,7 @@ def kl_per_dimension(model: LatentModel, x: torch.Tensor, batch_size: int = 2048
     """Mean KL per latent dimension over x, (D,) nats; zeros for the AE."""
     if not model.stochastic:
         return np.zeros(model.latent_dim, dtype=np.float32)
-    dev = _device(model)
+    dev = model_device(model)
     total = torch.zeros(model.latent_dim, device=dev)
     for i in range(0, x.shape[0], batch_size):
         mu, logvar = model.encode(x[i : i + batch_size].to(dev))
@@ -44,7 +41,7 @@ def kl_per_dimension(model: LatentModel, x: torch.Tensor, batch_size: int = 2048
 @torch.no_grad()
 def elbo_report(model: LatentModel, x: torch.Tensor, k: int = 100, n_log_px: int = 500, seed: int = 0) -> dict[str, Any]:
     """Test-set ELBO terms (nats per image) and, for a VAE, the K-sample log p(x) estimate."""
-    dev = _device(model)
+    dev = model_device(model)
     gen = torch.Generator(device=dev).manual_seed(seed)
     x = x.to(dev)
     terms = evaluate_elbo(model, x, generator=gen)
@@ -77,7 +74,7 @@ def path_smoothness(model: LatentModel, starts: torch.Tensor, ends: torch.Tensor
     worst_step (the largest step of each path, averaged over paths) and jump_ratio
     (worst / mean step of each path, averaged; 1 means perfectly even change).
     """
-    dev = _device(model)
+    dev = model_device(model)
     t = torch.linspace(0, 1, steps + 1, device=dev).view(1, -1, 1)
     a, b = starts.to(dev).unsqueeze(1), ends.to(dev).unsqueeze(1)
     z = (1 - t) * a + t * b  # (P, steps + 1, D)
@@ -105,7 +102,7 @@ def interpolation_smoothness(model: LatentModel, x: torch.Tensor, n_pairs: int =
 def prior_report(model: LatentModel, x: torch.Tensor, n_samples: int = 256, steps: int = 16, seed: int = 0) -> dict[str, float]:
     """Decode z ~ N(0, I): distance to the nearest test image (mean abs pixel difference) and
     the smoothness of lines between pairs of prior samples."""
-    dev = _device(model)
+    dev = model_device(model)
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n_samples, model.latent_dim, generator=gen).to(dev)
     samples = model.decode(z).flatten(1)

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vae.embed import LatentMap
-from vae.models import LatentModel
+from vae.analysis.maps import LatentMap
+from vae.core.models import LatentModel
 
 FORMAT = "latent-explorer-web"
 VERSION = 1

@@ -12,18 +12,7 @@ import math
 import torch
 from torch import nn
 
-from vae.config import ModelConfig
-
-
-def pick_device(prefer: str | None = None) -> torch.device:
-    """cuda if present, else mps, else cpu (or `prefer` when given)."""
-    if prefer:
-        return torch.device(prefer)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+from vae.core.config import ModelConfig
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vae.checkpoint import SUFFIX, CheckpointError, peek_metadata, remove_stale_temp_files, save_checkpoint
-from vae.config import ModelConfig, TrainConfig
-from vae.data import Dataset, load_dataset
-from vae.errors import ConfigError, LatentExplorerError
-from vae.metrics import full_report
-from vae.models import LatentModel, build_model, default_model_config
-from vae.train import FitResult, Progress, fit
+from vae.core.checkpoint import SUFFIX, CheckpointError, peek_metadata, save_checkpoint
+from vae.core.files import remove_stale_temp_files
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.data import Dataset, load_dataset
+from vae.settings import settings
+from vae.core.errors import ConfigError, LatentExplorerError
+from vae.analysis.metrics import full_report
+from vae.core.models import LatentModel, build_model, default_model_config
+from vae.core.train import FitResult, Progress, fit
 
 MODEL_CHOICES = ("vae", "ae", "both")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -30,7 +32,7 @@ _SAVE_LOCK = threading.Lock()  # two sessions saving a pair under one name: one 
 
 def models_dir() -> Path:
     """Where checkpoints live: $VAE_MODELS_DIR, else ./models."""
-    return Path(os.environ.get("VAE_MODELS_DIR") or "models").expanduser()
+    return settings().models_dir
 
 
 def check_name(name: str) -> str:

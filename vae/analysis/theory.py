@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vae.losses import kl_per_dim, log_importance_weights, reconstruction_log_likelihood
-from vae.models import LatentModel
+from vae.core.losses import kl_per_dim, log_importance_weights, reconstruction_log_likelihood
+from vae.core.device import model_device
+from vae.core.models import LatentModel
 
 K_VALUES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
@@ -33,7 +34,7 @@ def elbo_breakdown(model: LatentModel, x: torch.Tensor, seed: int = 0) -> ElboBr
     """x (1, C, H, W): one draw of eps (seeded) and every term of the one-sample ELBO."""
     if not model.stochastic:
         raise ValueError("the ELBO needs a VAE; an AE has no q(z|x)")
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     x = x.to(dev)
     mu, logvar = model.encode(x)
     assert logvar is not None
@@ -64,7 +65,7 @@ def log_px_versus_k(model: LatentModel, x: torch.Tensor, ks: tuple[int, ...] = K
     pool = max(ks)
     if any(k < 1 or pool % k for k in ks):
         raise ValueError(f"every K must divide the largest ({pool}), got {ks}")
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     x = x.to(dev)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)

@@ -11,7 +11,7 @@ A classroom on one laptop (bench/classroom.py measures it, bench/RESULTS.md has 
     process-global) and the lowest OS priority (nice 19, and SCHED_IDLE on Linux: it runs on CPU
     time nothing else wants), so sessions moving sliders get the CPU first.
     A thread per job still relays the process's progress into `JobState`. The worker is a
-    fresh interpreter that imports only `vae.jobs` and what training needs: multiprocessing's
+    fresh interpreter that imports only `vae.services.jobs` and what training needs: multiprocessing's
     "spawn" re-ran the parent's `__main__` in the child, and under `streamlit run` that is the
     app's script (Streamlit installs it as `__main__` during a script run), which printed ~55
     lines of Streamlit warnings per training and imported the whole app;
@@ -35,20 +35,18 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from vae.config import ModelConfig, TrainConfig
-from vae.errors import LatentExplorerError
-from vae.train import FitResult, Progress
-from vae.workflow import TrainedModel, checkpoint_paths, train_models
+from vae.core.config import ModelConfig, TrainConfig
+from vae.settings import settings
+from vae.core.errors import LatentExplorerError
+from vae.core.train import FitResult, Progress
+from vae.services.workflow import TrainedModel, checkpoint_paths, train_models
 
 MODES = ("process", "thread")
 KIND_NAMES = {"vae": "VAE", "ae": "AE"}
 
 
 def _slot_count() -> int:
-    try:
-        return max(1, int(os.environ.get("VAE_MAX_TRAININGS", "0")) or (os.cpu_count() or 2) // 2)
-    except ValueError:
-        return 1
+    return settings().max_trainings
 
 
 TRAINING_SLOTS = threading.BoundedSemaphore(_slot_count())  # process-wide: shared by every session
@@ -109,7 +107,7 @@ class JobState:
 def worker_command() -> list[str]:
     """The worker process's command line: a fresh interpreter that imports only this module and
     what training needs, and never the parent's `__main__` (under `streamlit run`, the app)."""
-    return [sys.executable, "-c", "from vae.jobs import worker_main; worker_main()"]
+    return [sys.executable, "-c", "from vae.services.jobs import worker_main; worker_main()"]
 
 
 def _worker_env() -> dict[str, str]:
@@ -204,7 +202,7 @@ class TrainingJob:
     ) -> None:
         self.request = TrainingRequest(dataset, which, model_config, train_config, Path(out_dir), name)
         self.torch_threads = torch_threads
-        self.mode = mode or os.environ.get("VAE_TRAINING_MODE") or "process"
+        self.mode = mode or settings().training_mode
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         self._state = JobState()
@@ -327,7 +325,7 @@ class TrainingJob:
         if outcome[0] == "failed":
             self._fail(outcome[1])
             return
-        from vae.checkpoint import load_checkpoint
+        from vae.core.checkpoint import load_checkpoint
 
         for path in outcome[1]:
             ckpt = load_checkpoint(path)

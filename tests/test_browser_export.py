@@ -13,15 +13,15 @@ import pytest
 import torch
 
 from tests.js.export_fixtures import decoder_model
-from vae import webexport
-from vae.embed import LatentMap
+from vae.services import browser_export
+from vae.analysis.maps import LatentMap
 
 
 def test_base64_round_trip_is_bit_exact():
     a = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32)
     a[0, :4] = [np.float32(1e-38), -0.0, np.finfo(np.float32).max, np.float32(np.pi)]
-    text = webexport.encode_f32(a)
-    back = webexport.decode_f32(text, a.shape)
+    text = browser_export.encode_f32(a)
+    back = browser_export.decode_f32(text, a.shape)
     assert back.dtype == np.float32 and back.shape == a.shape
     assert back.tobytes() == a.tobytes()
     assert base64.b64decode(text) == a.astype("<f4").tobytes()  # little-endian float32, C order
@@ -29,24 +29,24 @@ def test_base64_round_trip_is_bit_exact():
 
 def test_decode_f32_refuses_a_partial_float():
     with pytest.raises(ValueError, match="multiple of 4"):
-        webexport.decode_f32(base64.b64encode(b"abcdef").decode())
+        browser_export.decode_f32(base64.b64encode(b"abcdef").decode())
 
 
 def test_mlp_export_lists_layers_with_torch_shapes():
     model = decoder_model("mlp", latent_dim=3, hidden=(32, 16))
-    exp = webexport.export_decoder(model)
+    exp = browser_export.export_decoder(model)
     assert [l["type"] for l in exp["layers"]] == ["linear", "relu", "linear", "relu", "linear", "sigmoid"]
     assert [l["shape"] for l in exp["layers"] if l["type"] == "linear"] == [[16, 3], [32, 16], [64, 32]]
     assert exp["latent_dim"] == 3 and exp["image_shape"] == [1, 8, 8]
     assert exp["n_params"] == sum(p.numel() for p in model.decoder.parameters())
     first = exp["layers"][0]
-    np.testing.assert_array_equal(webexport.decode_f32(first["weight"], first["shape"]), model.decoder.body[0][0].weight.detach().numpy())
+    np.testing.assert_array_equal(browser_export.decode_f32(first["weight"], first["shape"]), model.decoder.body[0][0].weight.detach().numpy())
     json.dumps(exp)  # JSON-able as it is
 
 
 def test_conv_export_lists_unflatten_and_transposed_convolutions():
     model = decoder_model("conv", latent_dim=2, image_shape=(1, 8, 8), hidden=(16,), channels=(4, 6))
-    exp = webexport.export_decoder(model)
+    exp = browser_export.export_decoder(model)
     types = [l["type"] for l in exp["layers"]]
     assert types == ["linear", "relu", "linear", "relu", "unflatten", "convT", "relu", "convT", "sigmoid"]
     assert exp["layers"][4]["shape"] == [6, 2, 2]
@@ -59,7 +59,7 @@ def test_unsupported_layer_is_a_clear_error():
     model = decoder_model("mlp")
     model.decoder.body.append(torch.nn.Tanh())
     with pytest.raises(ValueError, match="Tanh"):
-        webexport.export_decoder(model)
+        browser_export.export_decoder(model)
 
 
 def _mu(n: int = 120, d: int = 4) -> np.ndarray:
@@ -71,9 +71,9 @@ def _mu(n: int = 120, d: int = 4) -> np.ndarray:
 def test_map_export_carries_points_and_labels(method, d):
     mu = _mu(d=d)
     lmap = LatentMap(method).fit(mu)
-    exp = json.loads(json.dumps(webexport.export_map(lmap, labels=np.arange(len(mu)) % 10)))
+    exp = json.loads(json.dumps(browser_export.export_map(lmap, labels=np.arange(len(mu)) % 10)))
     assert exp["n"] == len(mu) and len(exp["labels"]) == len(mu)
-    np.testing.assert_array_equal(webexport.decode_f32(exp["points"], (-1, 2)), lmap.points_)
+    np.testing.assert_array_equal(browser_export.decode_f32(exp["points"], (-1, 2)), lmap.points_)
     # lift and locate from this export equal LatentMap's: tests/js/maps.test.js
 
 
@@ -81,23 +81,23 @@ def test_map_export_tsne_carries_the_idw_lift():
     mu = _mu(60, 3)
     points = np.random.default_rng(1).standard_normal((60, 2)).astype(np.float32) * 10
     lmap = LatentMap("tsne", n_neighbors=5).fit(mu, points=points)
-    exp = webexport.export_map(lmap)
+    exp = browser_export.export_map(lmap)
     assert exp["lift"] == "idw" and exp["k"] == 5
-    np.testing.assert_array_equal(webexport.decode_f32(exp["mu"], (-1, 3)), mu)
+    np.testing.assert_array_equal(browser_export.decode_f32(exp["mu"], (-1, 3)), mu)
     # the browser's IDW lift and locate from this export equal LatentMap's: tests/js/maps.test.js
 
 
 def test_map_export_checks_label_count():
     lmap = LatentMap("identity").fit(_mu(d=2))
     with pytest.raises(ValueError, match="one label per map point"):
-        webexport.export_map(lmap, labels=np.zeros(3))
+        browser_export.export_map(lmap, labels=np.zeros(3))
 
 
-def test_webexport_does_not_import_streamlit():
+def test_browser_export_does_not_import_streamlit():
     import subprocess
     import sys
 
-    code = "import sys, vae.webexport; print('streamlit' in sys.modules)"
+    code = "import sys, vae.services.browser_export; print('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
@@ -106,7 +106,7 @@ def test_webexport_does_not_import_streamlit():
 
 def test_read_release_returns_z_and_pixels_as_float32():
     pixels = np.linspace(0, 1, 4).tolist()
-    z, got = webexport.read_release({"z": [1, -2.5, 0.25], "p": [0, 0], "seq": 3, "pixels": [pixels, None]}, 3, (1, 2, 2), 2)
+    z, got = browser_export.read_release({"z": [1, -2.5, 0.25], "p": [0, 0], "seq": 3, "pixels": [pixels, None]}, 3, (1, 2, 2), 2)
     assert z.dtype == np.float32 and z.tolist() == [1.0, -2.5, 0.25]
     assert got[0].dtype == np.float32 and got[0].shape == (1, 2, 2)
     np.testing.assert_array_equal(got[0].ravel(), np.float32(pixels))
@@ -123,12 +123,12 @@ def test_read_release_returns_z_and_pixels_as_float32():
     ],
 )
 def test_read_release_refuses_a_malformed_z(z):
-    assert webexport.read_release({"z": z, "pixels": []}, 2, (1, 2, 2), 1) is None
+    assert browser_export.read_release({"z": z, "pixels": []}, 2, (1, 2, 2), 1) is None
 
 
 @pytest.mark.parametrize("report", [None, [], "release", 7, {}, {"pixels": [[0.5] * 4]}])
 def test_read_release_refuses_a_report_that_is_not_a_release(report):
-    assert webexport.read_release(report, 2, (1, 2, 2), 1) is None
+    assert browser_export.read_release(report, 2, (1, 2, 2), 1) is None
 
 
 @pytest.mark.parametrize(
@@ -136,14 +136,14 @@ def test_read_release_refuses_a_report_that_is_not_a_release(report):
     [None, "x", 5, [None], [[0.5] * 3], [[0.5] * 5], [[[0.5, 0.5], [0.5, 0.5]]], [[0.5, 0.5, 0.5, float("nan")]], [["0.5"] * 4]],
 )
 def test_read_release_drops_malformed_pixels_but_keeps_z(pixels):
-    z, got = webexport.read_release({"z": [0.5, -0.5], "pixels": pixels}, 2, (1, 2, 2), 1)
+    z, got = browser_export.read_release({"z": [0.5, -0.5], "pixels": pixels}, 2, (1, 2, 2), 1)
     assert z.tolist() == [0.5, -0.5]
     assert got == [None]
 
 
 def test_read_release_has_one_pixel_entry_per_decoder():
     ok = [0.25] * 4
-    _, got = webexport.read_release({"z": [0, 0], "pixels": [ok, ok, ok]}, 2, (1, 2, 2), 2)
+    _, got = browser_export.read_release({"z": [0, 0], "pixels": [ok, ok, ok]}, 2, (1, 2, 2), 2)
     assert len(got) == 2 and all(g is not None for g in got)  # extra entries are ignored
-    _, got = webexport.read_release({"z": [0, 0], "pixels": [ok]}, 2, (1, 2, 2), 2)
+    _, got = browser_export.read_release({"z": [0, 0], "pixels": [ok]}, 2, (1, 2, 2), 2)
     assert got[0] is not None and got[1] is None  # missing ones are None

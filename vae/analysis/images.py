@@ -8,19 +8,16 @@ from statistics import NormalDist
 import numpy as np
 import torch
 
-from vae.models import LatentModel
+from vae.core.device import model_device
+from vae.core.models import LatentModel
 
 MASKS = ("top half", "bottom half", "left half", "right half", "centre square")
-
-
-def _device(model: LatentModel) -> torch.device:
-    return next(model.parameters()).device
 
 
 @torch.no_grad()
 def decode_images(model: LatentModel, z: np.ndarray | torch.Tensor) -> np.ndarray:
     """z (N, D) -> images (N, H, W, C) float32 in [0, 1]: the one decode path the app uses."""
-    zt = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, model.latent_dim).to(_device(model))
+    zt = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, model.latent_dim).to(model_device(model))
     return model.decode(zt).permute(0, 2, 3, 1).cpu().numpy()
 
 
@@ -113,7 +110,7 @@ def make_mask(kind: str, shape: tuple[int, int], fraction: float = 0.5) -> np.nd
 def fill_missing(model: LatentModel, image: np.ndarray, known: np.ndarray, iterations: int = 30) -> np.ndarray:
     """Fill the hidden pixels of one image (H, W, C) by iterating encode -> decode (with the
     posterior mean) and putting the known pixels back each time. Returns (H, W, C)."""
-    dev = _device(model)
+    dev = model_device(model)
     x = torch.as_tensor(np.asarray(image, np.float32)).permute(2, 0, 1).unsqueeze(0).to(dev)
     keep = torch.as_tensor(known, device=dev).view(1, 1, *known.shape).expand_as(x)
     current = torch.where(keep, x, torch.full_like(x, 0.5))

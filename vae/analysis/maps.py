@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import torch
 
-from vae.checkpoint import atomic_write
-from vae.models import LatentModel
+from vae.core.files import atomic_write
+from vae.core.device import model_device
+from vae.core.models import LatentModel
+from vae.settings import settings
 
 if TYPE_CHECKING:
     from sklearn.neighbors import NearestNeighbors
@@ -42,7 +44,7 @@ CACHE_VERSION = 1
 @torch.no_grad()
 def encode_means(model: LatentModel, x: torch.Tensor, batch_size: int = 2048) -> np.ndarray:
     """x (N, C, H, W) -> posterior means mu (N, D) float32 (the AE's codes)."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     out = [model.encode(x[i : i + batch_size].to(device))[0].float().cpu() for i in range(0, x.shape[0], batch_size)]
     return torch.cat(out).numpy()
 
@@ -134,11 +136,7 @@ def sample_index(n_total: int, n: int, seed: int = 0) -> np.ndarray:
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("VAE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "latent-explorer" / "maps"
+    return settings().cache_dir
 
 
 def compute_map(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vae.models import LatentModel
+from vae.core.models import LatentModel
 
 LOG_2PI = math.log(2 * math.pi)
 LOG_PX_MAX_ELEMENTS = 2**22  # pixels decoded at once by log_px_importance: 16 MB per float32 buffer

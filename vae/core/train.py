@@ -22,11 +22,12 @@ from typing import Callable
 
 import torch
 
-from vae.config import TrainConfig
-from vae.data import Dataset
-from vae.errors import ConfigError, TrainingDiverged
-from vae.losses import elbo_terms
-from vae.models import LatentModel, pick_device
+from vae.core.config import TrainConfig
+from vae.core.data import Dataset
+from vae.core.errors import ConfigError, TrainingDiverged
+from vae.core.losses import elbo_terms
+from vae.core.device import pick_device
+from vae.core.models import LatentModel
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The model itself: config, data, models, losses, training, checkpoints, device, files, errors."""
