@@ -211,6 +211,26 @@ def test_snapshot_of_a_2d_model_is_its_means(digits, tiny_model_config, tiny_tra
     assert torch.allclose(result.snapshots[-1], mu)
 
 
+@pytest.mark.parametrize("latent_dim", [1, 2, 5])
+def test_the_replays_last_snapshot_is_explores_map_of_the_same_means(digits, tiny_model_config, tiny_train_config, monkeypatch, latent_dim):
+    """One PCA (vae.core.projection.fit_pca): the replay's final frame is the map Explore draws
+    for the trained model's means of the same test images (identity up to 2-D, PCA above)."""
+    import numpy as np
+
+    from vae.analysis import maps
+    from vae.core import projection
+
+    fitted = []
+    real_fit_pca = projection.fit_pca
+    monkeypatch.setattr(projection, "fit_pca", lambda mu: fitted.append(len(mu)) or real_fit_pca(mu))
+    monkeypatch.setattr(maps, "fit_pca", projection.fit_pca)
+    model = build_model(tiny_model_config(latent_dim=latent_dim), seed=0)
+    result = fit(model, digits, tiny_train_config(epochs=2, snapshot_points=30), device="cpu")
+    explore = maps.LatentMap(maps.default_method(latent_dim)).fit(maps.encode_means(model, digits.x_test[:30]))
+    np.testing.assert_array_equal(result.snapshots[-1].numpy(), explore.points_)
+    assert fitted == ([30, 30, 30, 30] if latent_dim > 2 else [])  # 3 replay frames, then Explore's
+
+
 def test_snapshot_points_capped_by_test_set_and_zero_means_none(digits, tiny_model_config, tiny_train_config):
     big = fit(build_model(tiny_model_config(), seed=0), digits, tiny_train_config(epochs=1, snapshot_points=5000), device="cpu")
     assert big.snapshots.shape == (2, len(digits.x_test), 2)

@@ -5,7 +5,8 @@ attributes end in `_`. `locate(z)` places any latent point on the fitted map and
 turns a map position back into a latent vector:
 
   identity  exact both ways (a 1-D latent is drawn at y = 0)
-  pca       exact: transform / inverse_transform (lift lands in the PCA plane through the mean)
+  pca       exact: transform / inverse_transform (lift lands in the PCA plane through the mean);
+            the PCA is `vae.core.projection.fit_pca`, the one the training replay uses too
   tsne      t-SNE has no inverse and no out-of-sample transform, so both directions use an
             inverse-distance-weighted mean over the k nearest neighbours (in latent space for
             locate, on the map for lift); a point that coincides with a neighbour maps exactly.
@@ -24,9 +25,10 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import torch
 
-from vae.core.files import atomic_write
 from vae.core.device import model_device
+from vae.core.files import atomic_write
 from vae.core.models import LatentModel
+from vae.core.projection import fit_pca, on_plane
 from vae.settings import settings
 
 if TYPE_CHECKING:
@@ -54,8 +56,14 @@ def _as_2d(a: np.ndarray) -> np.ndarray:
     return a[None, :] if a.ndim == 1 else a
 
 
-def _idw(neigh: NearestNeighbors, values: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Inverse-distance-weighted mean of `values` at the k nearest fitted points of each query."""
+def idw(neigh: NearestNeighbors, values: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Inverse-distance-weighted mean of `values` at the k nearest fitted points of each query.
+
+    `neigh` is fitted on the points that `values` (N, D) belong to; queries (M, d) -> (M, D).
+    Weights are 1 / distance^2; a query on a fitted point takes that point's value exactly.
+    The one Python copy (t-SNE's locate and lift); the browser's is pages/ui/latent_pad/maps.js,
+    tested against this one under Node (tests/js).
+    """
     dist, idx = neigh.kneighbors(queries, n_neighbors=min(k, values.shape[0]))
     weights = 1.0 / np.maximum(dist, 1e-12) ** 2
     exact = dist[:, :1] < 1e-9
@@ -84,12 +92,7 @@ class LatentMap:
         self.mu_ = mu
         self.latent_dim_ = d
         if self.method == "pca":
-            if d == 1:
-                self.pca_ = None
-            else:
-                from sklearn.decomposition import PCA
-
-                self.pca_ = PCA(n_components=2, svd_solver="full").fit(mu)
+            self.pca_ = None if d == 1 else fit_pca(mu)
         if self.method == "tsne":
             from sklearn.manifold import TSNE
             from sklearn.neighbors import NearestNeighbors
@@ -108,24 +111,23 @@ class LatentMap:
         """Latent points (M, D) -> map positions (M, 2)."""
         z = _as_2d(z)
         if self.method == "tsne":
-            return _idw(self.latent_nn_, self.points_, z, self.n_neighbors)
+            return idw(self.latent_nn_, self.points_, z, self.n_neighbors)
         if self.method == "pca" and self.pca_ is not None:
             return self.pca_.transform(z).astype(np.float32)
-        if z.shape[1] == 1:
-            return np.concatenate([z, np.zeros_like(z)], 1)
-        return z.astype(np.float32)
+        return on_plane(z)
 
     def lift(self, p: np.ndarray) -> np.ndarray:
         """Map positions (M, 2) -> latent vectors (M, D)."""
         p = _as_2d(p)
         if self.method == "tsne":
-            return _idw(self.map_nn_, self.mu_, p, self.n_neighbors)
+            return idw(self.map_nn_, self.mu_, p, self.n_neighbors)
         if self.method == "pca" and self.pca_ is not None:
             return self.pca_.inverse_transform(p).astype(np.float32)
         return p[:, : self.latent_dim_].astype(np.float32)
 
 
 def default_method(latent_dim: int) -> str:
+    """The map Explore opens with; its points are `vae.core.projection.default_points` (the replay's)."""
     return "identity" if latent_dim <= 2 else "pca"
 
 

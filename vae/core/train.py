@@ -28,6 +28,7 @@ from vae.core.errors import ConfigError, TrainingDiverged
 from vae.core.losses import elbo_terms
 from vae.core.device import pick_device
 from vae.core.models import LatentModel
+from vae.core.projection import default_points
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Progress:
     elbo: float  # mean ELBO per image, nats
     images_per_s: float
     record: dict[str, float] | None = None
-    snapshot: torch.Tensor | None = None  # (P, 2) map of the snapshot points after this epoch
+    snapshot: torch.Tensor | None = None  # (P, 2) default map of the snapshot points after this epoch (projection.default_points)
 
     @property
     def fraction(self) -> float:
@@ -59,20 +60,6 @@ class FitResult:
     snapshot_index: torch.Tensor | None = None  # (P,) indices into the test set
     stopped: bool = False  # True when should_stop() ended training early
     seconds: float = 0.0
-
-
-def _means_2d(mu: torch.Tensor) -> torch.Tensor:
-    """(P, D) latent means -> (P, 2): identity for D = 2, padded for D = 1, PCA above."""
-    if mu.shape[1] == 2:
-        return mu
-    if mu.shape[1] == 1:
-        return torch.cat([mu, torch.zeros_like(mu)], 1)
-    centred = mu - mu.mean(0, keepdim=True)
-    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
-    axes = vh[:2]
-    # fix the sign of each axis so replayed epochs do not flip at random
-    axes = axes * torch.sign(axes[torch.arange(2), axes.abs().argmax(1)]).unsqueeze(1)
-    return centred @ axes.T
 
 
 @torch.no_grad()
@@ -261,4 +248,5 @@ def _snapshot(model: LatentModel, x: torch.Tensor) -> torch.Tensor:
     model.eval()
     mu, _ = model.encode(x)
     model.train(was_training)
-    return _means_2d(mu).float().cpu()
+    # the points of Explore's default map of these means (identity up to 2-D, PCA above)
+    return torch.from_numpy(default_points(mu.float().cpu().numpy()))
