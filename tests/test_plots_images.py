@@ -1,4 +1,5 @@
-"""vae.services.plots.latent_map (selection style, the current-z marker, 1-D strips)."""
+"""vae.services.plots.latent_map (selection style, the current-z marker, 1-D strips) and
+vae.analysis.images.tile (the image mosaics)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from vae.analysis import images
 from vae.services import plots
 
 RANGES = ((-1.0, 1.0), (-1.0, 1.0))
@@ -128,3 +130,31 @@ def test_one_d_map_is_a_strip_per_class_without_a_z2_axis() -> None:
         (t,) = [t for t in fig.data if t.name == name]
         assert all(abs(y - c) < 0.5 for y in t.y)
     assert marker_of(fig, [0.3, 0.0], one_d=True) == ("line", 0.3, (-0.5, 2.5))
+
+
+def hand_made_mosaic(cells: np.ndarray, rows: int, cols: int, pad: int, pad_value: float) -> np.ndarray:
+    """What tile must give: `pad` pixels of `pad_value` between the images, none around them."""
+    n, h, w, c = cells.shape
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, c), pad_value, dtype=np.float32)
+    for k in range(n):
+        r, q = divmod(k, cols)
+        out[r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = cells[k]
+    return out
+
+
+@pytest.mark.parametrize(
+    "rows, cols, channels, pad, pad_value",
+    [(1, 1, 1, 1, 1.0), (1, 1, 3, 2, 0.5), (2, 8, 1, 1, 1.0), (4, 8, 1, 1, 1.0), (3, 4, 3, 0, 0.0), (4, 1, 1, 3, 0.25), (1, 7, 2, 1, 1.0)],
+)
+def test_tile_lays_images_out_row_major_with_white_gaps_between(rows, cols, channels, pad, pad_value) -> None:  # type: ignore[no-untyped-def]
+    cells = np.random.default_rng(rows * cols).random((rows * cols, 5, 6, channels)).astype(np.float32)
+    mosaic = images.tile(cells, rows, cols, pad=pad, pad_value=pad_value)
+    assert mosaic.dtype == np.float32 and mosaic.flags.c_contiguous and not np.shares_memory(mosaic, cells)
+    np.testing.assert_array_equal(mosaic, hand_made_mosaic(cells, rows, cols, pad, pad_value))
+    # the defaults: one white (1.0) pixel between the images
+    np.testing.assert_array_equal(images.tile(cells, rows, cols), hand_made_mosaic(cells, rows, cols, 1, 1.0))
+
+
+def test_tile_needs_rows_times_cols_images() -> None:
+    with pytest.raises(ValueError, match="need 6 images for a 2x3 tile, got 5"):
+        images.tile(np.zeros((5, 4, 4, 1), np.float32), 2, 3)

@@ -22,15 +22,21 @@ def decode_images(model: LatentModel, z: np.ndarray | torch.Tensor) -> np.ndarra
 
 
 def tile(images: np.ndarray, rows: int, cols: int, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
-    """(rows * cols, H, W, C) -> one (rows*(H+pad)-pad, cols*(W+pad)-pad, C) mosaic, row-major."""
+    """(rows * cols, H, W, C) -> one (rows*(H+pad)-pad, cols*(W+pad)-pad, C) mosaic, row-major,
+    with `pad` pixels of `pad_value` between the images (none around them)."""
     n, h, w, c = images.shape
     if n != rows * cols:
         raise ValueError(f"need {rows * cols} images for a {rows}x{cols} tile, got {n}")
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, c), pad_value, dtype=np.float32)
-    for k in range(n):
-        r, q = divmod(k, cols)
-        out[r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = images[k]
-    return out
+    # torchvision is imported here, not at the top: importing it takes about a second, and the
+    # app's first page (Explore) never tiles
+    from torchvision.utils import make_grid
+
+    batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
+    grid = make_grid(batch, nrow=cols, padding=pad, pad_value=pad_value)
+    if n > 1:  # make_grid also frames the mosaic (a single image comes back as it is): cut the frame off
+        grid = grid[:, pad : grid.shape[1] - pad, pad : grid.shape[2] - pad]
+    # make_grid repeats a single channel three times: keep the images' own channels; np.array copies
+    return np.array(grid[:c].permute(1, 2, 0).numpy(), dtype=np.float32, order="C")
 
 
 def gaussian_grid(n: int, low: float = 0.05, high: float = 0.95) -> np.ndarray:
