@@ -350,6 +350,34 @@ def test_peek_metadata_refuses_garbage(models_dir):
         peek_metadata(path)
 
 
+def test_peek_metadata_reads_through_safe_open_after_the_header_checks(models_dir, monkeypatch):
+    """The metadata comes from safetensors' safe_open; the hand-made header checks run before it,
+    so a file that claims a giant header, or is a pickle, never reaches safetensors."""
+    opened = []
+    real = ckpt_module.safe_open
+    monkeypatch.setattr(ckpt_module, "safe_open", lambda path, **kw: opened.append(Path(path).name) or real(path, **kw))
+    path = save_checkpoint(models_dir / "m", small_model(), train_config(), DATASET_INFO, pair="p")
+    assert peek_metadata(path)["pair"] == "p" and opened == ["m.safetensors"]
+    huge = models_dir / "huge.safetensors"
+    huge.write_bytes(struct.pack("<Q", ckpt_module.MAX_HEADER_BYTES + 1) + b"{}")
+    lies = models_dir / "lies.safetensors"
+    lies.write_bytes(struct.pack("<Q", 1000) + b"{}")
+    pickled = models_dir / "pickled.safetensors"
+    pickled.write_bytes(pickle.dumps({"a": 1}, protocol=5))
+    for bad, message in ((huge, "header too large"), (lies, "truncated"), (pickled, "header too large|pickle")):
+        with pytest.raises(CheckpointError, match=message):
+            peek_metadata(bad)
+    assert opened == ["m.safetensors"]
+
+
+def test_peek_metadata_refuses_a_file_whose_tensors_are_cut_off(models_dir):
+    """safe_open checks the tensors' offsets against the file, which the header alone cannot."""
+    path = save_checkpoint(models_dir / "m", small_model(), train_config(), DATASET_INFO)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        peek_metadata(path)
+
+
 # --- pickles are never loaded --------------------------------------------------------------
 
 

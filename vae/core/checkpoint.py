@@ -10,6 +10,12 @@ Layout
 Saving is atomic (temp file in the same folder, fsync, rename). Loading never unpickles: the
 header is checked by hand (size, JSON, format, version), safetensors parses the tensors, and
 names and shapes must match the model that the config describes.
+
+Reading metadata: `peek_metadata` (the models list) checks the header by hand the same way,
+then reads the metadata with safetensors' own `safe_open(path).metadata()`. `load_checkpoint`
+takes its metadata from the header it has checked: it works on bytes (an upload has no path),
+and the metadata, the tensors and the content hash must all come from the same bytes, which a
+second open of the file by path could not promise.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -121,7 +127,11 @@ def read_header(data: bytes) -> dict[str, Any]:
 
 
 def _metadata(header: dict[str, Any]) -> dict[str, str]:
-    meta = header.get("__metadata__")
+    return _checked_metadata(header.get("__metadata__"))
+
+
+def _checked_metadata(meta: Any) -> dict[str, str]:
+    """A safetensors metadata dict that is ours, in a version this code reads."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError("a safetensors file, but not a Latent Explorer checkpoint (no 'format' metadata)")
     version = meta.get("format_version")
@@ -261,7 +271,13 @@ def _valid_replay(snapshots: torch.Tensor, index: torch.Tensor | None, n_test: A
 
 
 def peek_metadata(path: str | Path) -> dict[str, Any]:
-    """Read only the header of a checkpoint file: its configs, dataset and pair name."""
+    """Read only the header of a checkpoint file: its configs, dataset and pair name.
+
+    The header is checked by hand first, as `load_checkpoint` checks it (its length against
+    MAX_HEADER_BYTES and the file, the JSON, what a pickle looks like), so safetensors never
+    sees a file that claims a giant header; then `safe_open` (which maps the file and reads
+    none of the tensors) gives the metadata, checked for our format and version.
+    """
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -274,7 +290,14 @@ def peek_metadata(path: str | Path) -> dict[str, Any]:
             data = head + f.read(n)
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
-    meta = _metadata(read_header(data))
+    read_header(data)
+    try:
+        with safe_open(path, framework="pt") as f:
+            metadata = f.metadata()
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path.name}: not a readable safetensors file ({reason})") from None
+    meta = _checked_metadata(metadata)
     return {
         "model_config": _json_field(meta, "model_config"),
         "train_config": _json_field(meta, "train_config"),
