@@ -24,7 +24,7 @@ def decode_images(model: LatentModel, z: np.ndarray | torch.Tensor) -> np.ndarra
 def tile(images: np.ndarray, rows: int, cols: int, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
     """(rows * cols, H, W, C) -> one (rows*(H+pad)-pad, cols*(W+pad)-pad, C) mosaic, row-major,
     with `pad` pixels of `pad_value` between the images (none around them)."""
-    n, h, w, c = images.shape
+    n, c = images.shape[0], images.shape[3]
     if n != rows * cols:
         raise ValueError(f"need {rows * cols} images for a {rows}x{cols} tile, got {n}")
     # torchvision is imported here, not at the top: importing it takes about a second, and the

@@ -18,7 +18,6 @@ the checkpoint's content hash, the method and the sample size.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 

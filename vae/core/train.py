@@ -24,9 +24,9 @@ import torch
 
 from vae.core.config import TrainConfig
 from vae.core.data import Dataset
+from vae.core.device import pick_device
 from vae.core.errors import ConfigError, TrainingDiverged
 from vae.core.losses import elbo_terms
-from vae.core.device import pick_device
 from vae.core.models import LatentModel
 from vae.core.projection import default_points
 
