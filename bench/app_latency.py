@@ -30,34 +30,38 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "RESULTS.md"
+from bench.harness import (
+    DECODED_IMAGE_JS,
+    REPO_ROOT,
+    RESULTS,
+    VIEWPORT,
+    chromium_missing_reason,
+    chromium_version,
+    command_line,
+    launch_chromium,
+    load_note,
+    machine,
+    percentile,
+    publish,
+    run_streamlit,
+    serve,
+    spread,
+    wait_until_idle,
+)
+
 SECTION = "## App latency"
 TARGET_SLIDER_P95_MS = 250
 TARGET_COLD_START_S = 20
 TARGET_CACHED_MAP_S = 1.0
 TARGET_WARM_PAINT_S = 1.0
 TARGET_WARM_IMAGE_S = 3.0
-
-sys.path.insert(0, str(REPO))
-from tests.e2e.conftest import (  # noqa: E402  (shared with the browser tests)
-    CHROMIUM,
-    DECODED_IMAGE_JS,
-    VIEWPORT,
-    launch_chromium,
-    run_streamlit,
-    wait_until_idle,
-)
 
 # Timestamps stay in the page: keydown on the slider starts a sample, the first animation
 # frame that shows a new, loaded decoded image ends it. WebSocket sends are stamped too, so a
@@ -130,40 +134,21 @@ def bench_warm_start(browser, models: Path, cache: Path, work: Path, repeats: in
 def bench_floor(browser, work: Path, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]
     """(e) reference: the same probe on a one-line Streamlit script (`st.title`), i.e. what the
     browser and Streamlit's own front end take before any app can paint anything."""
-    from tests.e2e.conftest import _healthy, _stop, find_free_port
-
     folder = work / "one-line"
     folder.mkdir()
     (folder / "app.py").write_text('import streamlit as st\nst.title("Hello")\n')
-    port = find_free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    url, times = f"http://127.0.0.1:{port}", []
-    try:
-        deadline = time.monotonic() + 60
-        while not _healthy(url) and time.monotonic() < deadline:
-            time.sleep(0.2)
+    times = []
+    with serve(cwd=folder, server_args=()) as server:
         for _ in range(repeats):
             context = browser.new_context(viewport=VIEWPORT)
             context.add_init_script(PAINT_PROBE_JS)
             page = context.new_page()
-            page.goto(url, wait_until="commit")
+            page.goto(server.url, wait_until="commit")
             page.wait_for_function("() => window.__paint && window.__paint.text !== null", timeout=60_000, polling=100)
             times.append(page.evaluate("() => window.__paint.text") / 1000)
             context.close()
-    finally:
-        _stop(proc)
     print(f"one-line script, first text: {times}", file=sys.stderr)
     return times
-
-
-def spread(values: list[float], unit: str = "s") -> str:
-    """median (min-max) of `values`."""
-    v = sorted(values)
-    return f"**{statistics.median(v):.2f} {unit}** (min {v[0]:.2f}, max {v[-1]:.2f})"
 
 
 @dataclass
@@ -172,9 +157,8 @@ class SliderRun:
     request_ms: list[float]  # keydown -> the rerun request leaves the browser
     presses: int  # key presses needed (a press whose image is byte-identical to the last shows no change)
 
-    def pct(self, q: float, values: list[float] | None = None) -> float:
-        s = sorted(self.samples_ms if values is None else values)
-        return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))] if s else float("nan")
+    def pct(self, q: int, values: list[float] | None = None) -> float:
+        return percentile(self.samples_ms if values is None else values, q)
 
 
 def wait_for_decoded_image(page, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
@@ -248,10 +232,10 @@ def bench_browser(changes: int, work: Path, warm_repeats: int) -> dict:
 def bench_tsne(work: Path, dataset: str = "digits", epochs: int = 5) -> dict:
     """(d): t-SNE of an 8-D MLP VAE's test means at the default sample size (or the whole test
     set where it is smaller), uncached and disk-cached."""
+    from vae.analysis.maps import DEFAULT_SAMPLE, compute_map
     from vae.core.checkpoint import checkpoint_bytes
     from vae.core.config import TrainConfig
     from vae.core.data import load_dataset
-    from vae.analysis.maps import DEFAULT_SAMPLE, compute_map
     from vae.core.models import build_model, default_model_config
     from vae.core.train import fit
 
@@ -286,23 +270,6 @@ def mnist_available() -> bool:
         return True
     except DatasetError:
         return False
-
-
-def machine() -> str:
-    import streamlit
-    import torch
-
-    cpu = "unknown CPU"
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    except OSError:
-        chromium = CHROMIUM
-    return (f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, torch {torch.__version__} "
-            f"(CPU), Streamlit {streamlit.__version__}, {chromium} headless")
 
 
 def verdict(ok: bool) -> str:
@@ -353,9 +320,7 @@ def report(b: dict, tsne: list[dict], changes: int, command: str, load: tuple[fl
         f"`streamlit run app.py` (c) or from opening the page (e: performance.now() in the page, whose navigation "
         f"starts right after the server reports healthy); (e)'s spread is min and max over its servers.",
         "",
-        f"Machine: {machine()}. Load average {load[0]:.2f} before, {load[1]:.2f} after"
-        + (" (other work was running on this machine; the numbers include that contention)." if load[0] > 1.5 else
-           " (nothing else was running; the figure after is this benchmark's own load)."),
+        f"Machine: {machine()}; {chromium_version()} headless. {load_note(*load)}",
         "",
         "| measurement | result | target |",
         "|---|---|---|",
@@ -368,12 +333,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.app_latency", description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=30, help="slider changes per variant (default 30, at least 30 for p95)")
     parser.add_argument("--warm-repeats", type=int, default=5, help="fresh servers for the warm start (default 5)")
-    parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS.relative_to(REPO)}")
+    parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS.relative_to(REPO_ROOT)}")
     args = parser.parse_args(argv)
     if args.changes < 2:
         parser.error("--changes must be >= 2")
-    if not Path(CHROMIUM).is_file():
-        parser.error(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set VAE_CHROMIUM)")
+    missing = chromium_missing_reason()
+    if missing:
+        parser.error(missing)
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="app-latency-") as tmp:
@@ -384,24 +350,9 @@ def main(argv: list[str] | None = None) -> int:
             tsne.append(bench_tsne(work, "mnist", epochs=2))
         else:
             print("MNIST not under the data root (VAE_DATA_ROOT): t-SNE timed on digits only", file=sys.stderr)
-    command = "python -m bench.app_latency " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = report(browser_results, tsne, args.changes, command.strip(), (load_before, os.getloadavg()[0]))
-    print(text)
-    if args.write:
-        write_section(RESULTS, text)
-        print(f"wrote the '{SECTION}' section of {RESULTS}", file=sys.stderr)
+    text = report(browser_results, tsne, args.changes, command_line("bench.app_latency", argv), (load_before, os.getloadavg()[0]))
+    publish(SECTION, text, args.write)
     return 0
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the `## App latency` section (or append it), keeping every other section as it is."""
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    body = section.rstrip("\n") + "\n\n"
-    new = pattern.sub(lambda _: body, old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + body
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new.rstrip("\n") + "\n")
-    tmp.replace(path)
 
 
 if __name__ == "__main__":

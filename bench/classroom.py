@@ -1,7 +1,7 @@
 """Classroom load: N sessions move the Explore page's latent sliders at once while one more
 session trains, against a real `streamlit run app.py` on 127.0.0.1.
 
-    python bench/classroom.py [--sessions 30] [--browsers 4] [--seconds 60] [--write]
+    python -m bench.classroom [--sessions 30] [--browsers 4] [--seconds 60] [--write]
 
 Sessions
   browsers  real Chromium pages (Playwright, one context each): focus a z slider, press
@@ -36,24 +36,29 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "RESULTS.md"
+from bench.harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Server,
+    command_line,
+    find_free_port,
+    machine,
+    publish,
+    serve,
+    summary,
+)
+
 SECTION = "## Classroom load"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TARGET_P95_MS = 500
 MOVE_TIMEOUT_S = 15.0
 EXTRA_SERVER_ARGS: list[str] = os.environ.get("CLASSROOM_SERVER_ARGS", "").split()  # e.g. "--runner.postScriptGC false"
@@ -104,35 +109,14 @@ class Mover:
 # ---------------------------------------------------------------- the server
 
 
-def start_server(port: int, models: Path, cache: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "VAE_MODELS_DIR": str(models), "VAE_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
-    env.pop("VAE_NO_FRAGMENT", None)
-    launcher = os.environ.get("CLASSROOM_LAUNCHER", "-m streamlit").split()  # e.g. a wrapper script that profiles
-    cmd = [sys.executable, *launcher, "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *EXTRA_SERVER_ARGS]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_healthy(port: int, timeout: float = 60) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.read() == b"ok":
-                    return time.perf_counter() - start
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server on port {port} not healthy after {timeout} s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+@contextmanager
+def serve_app(models: Path, cache: Path, log: Path, port: int | None = None) -> Iterator[Server]:
+    """`streamlit run app.py` as a teacher starts it (the file watcher on, so no QUIET_SERVER_ARGS;
+    st.fragment on), on `models`, until the block ends."""
+    with serve(env={"VAE_MODELS_DIR": str(models), "VAE_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"},
+               drop_env=("VAE_NO_FRAGMENT",), log_path=log, port=port, server_args=EXTRA_SERVER_ARGS,
+               launcher=os.environ.get("CLASSROOM_LAUNCHER", "-m streamlit").split()) as server:
+        yield server
 
 
 def cpu_seconds(pid: int) -> float:
@@ -375,13 +359,6 @@ async def training_progress(page) -> str:  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------- the run
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
 def user_chromium(folder: Path, nice: int) -> Path:
     """An executable that starts Chromium as a user's browser runs: at `nice`, and unable to
     raise its own priority. Run as root (CI, this machine) Chromium renices its browser, IO and
@@ -398,21 +375,18 @@ async def run(args: argparse.Namespace, student_nice: int = 0) -> dict:
     from playwright.async_api import async_playwright
 
     if not args.port:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            args.port = sock.getsockname()[1]
+        args.port = find_free_port()
     work = Path(tempfile.mkdtemp(prefix="classroom-"))
     models, cache = work / "models", work / "cache"
     if args.models_dir:
         shutil.copytree(args.models_dir, models)
     log = work / "server.log"
-    launched = time.perf_counter()
-    server = start_server(args.port, models, cache, log)
     result: dict = {"sessions": args.sessions, "browsers": args.browsers, "seconds": args.seconds, "think_s": args.think,
                     "student_nice": student_nice}
-    try:
-        result["healthy_after_s"] = round(wait_healthy(args.port), 2)
-        url = f"http://127.0.0.1:{args.port}"
+    launched = time.perf_counter()
+    with serve_app(models, cache, log, args.port) as server:
+        result["healthy_after_s"] = round(server.healthy_s, 2)
+        url = server.url
         first = LightSession(args.port)  # the first session: triggers first-run training on an empty folder
         await first.open()
         await first.close()
@@ -420,7 +394,7 @@ async def run(args: argparse.Namespace, student_nice: int = 0) -> dict:
 
         rss: list[tuple[float, float]] = []
         stop = asyncio.Event()
-        sampler = asyncio.create_task(sample_rss(server.pid, rss, stop))
+        sampler = asyncio.create_task(sample_rss(server.proc.pid, rss, stop))
         async with async_playwright() as pw:
             # The teacher's browser (the Train page) runs beside the server at the same priority, as it
             # would on the teacher's laptop. The students' pages get a Chromium of their own, at
@@ -438,7 +412,7 @@ async def run(args: argparse.Namespace, student_nice: int = 0) -> dict:
                     await trainer.close()
                     trainer = None
             load_before = os.getloadavg()
-            rss_before = rss_mib(server.pid)
+            rss_before = rss_mib(server.proc.pid)
             movers = [Mover(f"browser-{i}", "browser") for i in range(args.browsers)]
             movers += [Mover(f"light-{i}", "light") for i in range(args.sessions - args.browsers)]
             # every session opens the Explore page first; then all move together for the window
@@ -450,9 +424,9 @@ async def run(args: argparse.Namespace, student_nice: int = 0) -> dict:
             result["opened"] = f"{len(pages)} pages and {len(lights)} websocket sessions"
             start = time.perf_counter() + 1.0
             deadline = start + args.seconds
-            cpu_before, machine_before = cpu_seconds(server.pid), machine_busy_seconds()
-            chromium_before, bench_before = descendants_cpu_seconds(os.getpid(), server.pid), cpu_seconds(os.getpid())
-            trainer_before = descendants_cpu_seconds(server.pid)
+            cpu_before, machine_before = cpu_seconds(server.proc.pid), machine_busy_seconds()
+            chromium_before, bench_before = descendants_cpu_seconds(os.getpid(), server.proc.pid), cpu_seconds(os.getpid())
+            trainer_before = descendants_cpu_seconds(server.proc.pid)
             result["window_epoch"] = [round(time.time() + 1.0, 1), round(time.time() + 1.0 + args.seconds, 1)]
             tasks = []
             for i, mover in enumerate(movers):
@@ -464,9 +438,9 @@ async def run(args: argparse.Namespace, student_nice: int = 0) -> dict:
             await asyncio.gather(*tasks)
             result["window_s"] = round(time.perf_counter() - start, 1)
             machine_after = machine_busy_seconds()
-            result["server_cpu_s"] = round(cpu_seconds(server.pid) - cpu_before, 1)
-            result["chromium_cpu_s"] = round(descendants_cpu_seconds(os.getpid(), server.pid) - chromium_before, 1)
-            result["trainer_cpu_s"] = round(descendants_cpu_seconds(server.pid) - trainer_before, 1)
+            result["server_cpu_s"] = round(cpu_seconds(server.proc.pid) - cpu_before, 1)
+            result["chromium_cpu_s"] = round(descendants_cpu_seconds(os.getpid(), server.proc.pid) - chromium_before, 1)
+            result["trainer_cpu_s"] = round(descendants_cpu_seconds(server.proc.pid) - trainer_before, 1)
             result["bench_cpu_s"] = round(cpu_seconds(os.getpid()) - bench_before, 1)
             result["machine_busy_pct"] = round(
                 100 * (machine_after[0] - machine_before[0]) / max(1e-9, machine_after[1] - machine_before[1]), 1)
@@ -481,18 +455,17 @@ async def run(args: argparse.Namespace, student_nice: int = 0) -> dict:
             await browser.close()
         stop.set()
         await sampler
-    finally:
-        stop_server(server)
     result["rss_mib"] = {"before_window": round(rss_before, 1), "peak": round(max(r for _, r in rss), 1),
                          "end": round(rss[-1][1], 1)}
     result["load_avg_1min"] = {"before": round(load_before[0], 2), "after": round(load_after[0], 2)}
     for kind in ("browser", "light", "all"):
         group = [m for m in movers if kind == "all" or m.kind == kind]
         lat = [v for m in group for v in m.latencies_ms]
+        stats = summary(lat)
         result[kind] = {
             "sessions": len(group), "moves": len(lat), "errors": sum(len(m.errors) for m in group),
-            "p50_ms": round(percentile(lat, 50), 1), "p95_ms": round(percentile(lat, 95), 1),
-            "p99_ms": round(percentile(lat, 99), 1), "max_ms": round(max(lat), 1) if lat else None,
+            "p50_ms": round(stats["p50"], 1), "p95_ms": round(stats["p95"], 1),
+            "p99_ms": round(stats["p99"], 1), "max_ms": round(stats["max"], 1) if lat else None,
             "moves_per_s": round(len(lat) / args.seconds, 1),
         }
     result["light"]["unchanged_images"] = sum(m.unchanged for m in movers if m.kind == "light")
@@ -503,17 +476,6 @@ async def run(args: argparse.Namespace, student_nice: int = 0) -> dict:
     result["server_log_tail"] = log.read_text()[-2000:] if any(m.errors for m in movers) or os.environ.get("CLASSROOM_LAUNCHER") else ""
     shutil.rmtree(work, ignore_errors=True)
     return result
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = int(Path("/proc/meminfo").read_text().split()[1]) / 2**20
-    import streamlit
-    import torch
-
-    return (f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB RAM; Python {platform.python_version()}, torch {torch.__version__} "
-            f"(CPU), Streamlit {streamlit.__version__}; Chromium headless (--disable-gpu) on the same machine")
 
 
 def report(results: list[dict], command: str) -> str:
@@ -565,24 +527,12 @@ def report(results: list[dict], command: str) -> str:
         lines.append(f"- Load average (1 min) {r['load_avg_1min']['before']} before the window, {r['load_avg_1min']['after']} after.")
         if r["error_samples"]:
             lines.append(f"- Errors: {'; '.join(r['error_samples'])}")
-    lines += ["", f"Machine: {machine()}."]
+    lines += ["", f"Machine: {machine()}; Chromium headless (--disable-gpu) on the same machine."]
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) this benchmark's section; other sections are left as they are."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
-    path.write_text(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=30, help="slider-moving sessions in all (default 30)")
     parser.add_argument("--browsers", type=int, default=4, help="how many of them are real Chromium pages (default 4)")
     parser.add_argument("--seconds", type=float, default=60, help="length of the measured window (default 60)")
@@ -605,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.browsers <= args.sessions:
         parser.error("--browsers must be between 0 and --sessions")
-    command = "python bench/classroom.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("bench.classroom", argv)
     results = []
     for nice in args.student_nice:
         results.append(asyncio.run(run(args, student_nice=nice)))
@@ -613,10 +563,7 @@ def main(argv: list[str] | None = None) -> int:
             print("server log tail:\n" + results[-1]["server_log_tail"], file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    section = report(results, command.strip())
-    print(section)
-    if args.write:
-        write_section(RESULTS, section)
+    publish(SECTION, report(results, command), args.write)
     return 0 if all(r["all"]["errors"] == 0 for r in results) else 1
 
 

@@ -10,29 +10,32 @@ pair first), opens Chromium and measures, in the same run:
   server     on Explore (/), focus a z slider, press ArrowRight and time from the keydown
              until the new decoded <img> has loaded (Streamlit rerun + PyTorch + PNG)
 
-    python bench/live_pad.py            # print a markdown table
-    python bench/live_pad.py --write    # also replace the "## Live latent pad" section of bench/RESULTS.md
+    python -m bench.live_pad            # print a markdown table
+    python -m bench.live_pad --write    # also replace the "## Live latent pad" section of bench/RESULTS.md
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "RESULTS.md"
-SECTION = "## Live latent pad"
+from bench.harness import (
+    DECODED_IMAGE_JS,
+    REPO_ROOT,
+    RESULTS,
+    command_line,
+    launch_chromium,
+    machine,
+    percentile,
+    publish,
+    run_streamlit,
+)
 
-sys.path.insert(0, str(ROOT))
-from tests.e2e.conftest import DECODED_IMAGE_JS, launch_chromium, run_streamlit  # noqa: E402  (shared with the browser tests)
+SECTION = "## Live latent pad"
 
 READY = "() => { const s = window.__latentPadState && window.__latentPadState(); return !!(s && s.ready); }"
 
@@ -59,10 +62,6 @@ SERVER_PROBE = """
   }, true);
 }
 """
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, float), q)) if values else float("nan")
 
 
 def measure_live(page, url: str, seconds: float) -> dict:
@@ -94,9 +93,9 @@ def measure_live(page, url: str, seconds: float) -> dict:
         "events": k, "seconds": seconds, "decoders": len(state["labels"]), "labels": state["labels"],
         "frames_per_s": (s["frames"] - 1) / span_s, "decodes_per_s": (s["decodes"] - len(state["labels"])) / span_s,
         "events_per_s": k / seconds,
-        "latency_p50": pct(s["latency"], 50), "latency_p95": pct(s["latency"], 95),
-        "handler_p50": pct(s["handler"], 50), "handler_p95": pct(s["handler"], 95),
-        "decode_p50": pct(s["decode"], 50), "decode_p95": pct(s["decode"], 95),
+        "latency_p50": percentile(s["latency"], 50), "latency_p95": percentile(s["latency"], 95),
+        "handler_p50": percentile(s["handler"], 50), "handler_p95": percentile(s["handler"], 95),
+        "decode_p50": percentile(s["decode"], 50), "decode_p95": percentile(s["decode"], 95),
         "throughput": throughput, "samples": len(s["latency"]), "synthetic": synthetic,
     }
 
@@ -160,22 +159,10 @@ def measure_server(page, url: str, samples: int) -> dict:
             failures += 1
             key = "ArrowLeft" if key == "ArrowRight" else "ArrowRight"
         page.wait_for_timeout(400)  # let the rerun settle before the next key
-    return {"samples": len(times), "p50": pct(times, 50), "p95": pct(times, 95), "mean": float(np.mean(times)) if times else float("nan")}
+    return {"samples": len(times), "p50": percentile(times, 50), "p95": percentile(times, 95), "mean": float(np.mean(times)) if times else float("nan")}
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-
-
-def table(live: dict, server: dict, browser: str) -> str:
+def table(live: dict, server: dict, browser: str, command: str) -> str:
     ok = lambda cond: "yes" if cond else "**no**"  # noqa: E731
     speed50 = server["p50"] / live["latency_p50"]
     speed95 = server["p95"] / live["latency_p95"]
@@ -210,33 +197,20 @@ def table(live: dict, server: dict, browser: str) -> str:
         f"({synth['decodes_per_s']:.0f}/s over the {per} decoders); the decoder itself sustains {live['throughput']:,.0f}/s. "
         f"p95 ≤ 16 ms {ok(live['latency_p95'] <= 16)}; ≥ 10× faster than the server path: p50 {ok(speed50 >= 10)} "
         f"({speed50:.0f}×), p95 {ok(speed95 >= 10)} ({speed95:.0f}×).",
-        f"- Machine: {machine()}; {browser} headless (--disable-gpu); Python {platform.python_version()}.",
-        "- Command: `python bench/live_pad.py --write`",
+        f"- Machine: {machine()}; {browser} headless (--disable-gpu).",
+        f"- Command: `{command}`",
     ]
-    return "\n".join(rows)
+    return "\n".join([SECTION, "", *rows])
 
 
-def write_section(body: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others as they are."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    section = f"{SECTION}\n\n{body}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(RESULTS)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS.relative_to(ROOT)}")
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.live_pad", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS.relative_to(REPO_ROOT)}")
     ap.add_argument("--models-dir", type=Path, help="models folder (default: a fresh temporary one, trained on first run)")
     ap.add_argument("--drag-seconds", type=float, default=4.0)
     ap.add_argument("--server-samples", type=int, default=12)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.server_samples < 10:
         ap.error("--server-samples must be at least 10")
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,12 +222,10 @@ def main() -> None:
             page.get_by_text("Explore the latent space").wait_for(timeout=600_000)
             live = measure_live(page, url, args.drag_seconds)
             server = measure_server(page, url, args.server_samples)
-            body = table(live, server, f"Chromium {browser.version}")
-    print(body)
-    if args.write:
-        write_section(body)
-        print(f"\nwrote the '{SECTION}' section of {RESULTS}")
+            text = table(live, server, f"Chromium {browser.version}", command_line("bench.live_pad", argv))
+    publish(SECTION, text, args.write)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import re
 import statistics
 import sys
 import time
@@ -45,14 +43,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.harness import REPO_ROOT, RESULTS, command_line, machine, publish
 from vae.core.config import ModelConfig, TrainConfig
 from vae.core.data import Dataset, load_dataset
 from vae.core.losses import elbo_terms
 from vae.core.models import LatentModel, build_model
 from vae.core.train import evaluate_elbo, fit
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "RESULTS.md"
 SECTION = "## Training throughput"
 MODEL = ModelConfig(kind="vae", arch="mlp", image_shape=(1, 28, 28), latent_dim=20, hidden=(400,))
 BATCH = 128
@@ -61,7 +58,7 @@ LR = 1e-3
 
 def default_data_root() -> Path:
     env = os.environ.get("VAE_DATA_ROOT")
-    return Path(env).expanduser() if env else (REPO.parent / "shared" / "datasets")
+    return Path(env).expanduser() if env else (REPO_ROOT.parent / "shared" / "datasets")
 
 
 @dataclass
@@ -188,16 +185,6 @@ MATMULS = {
 # ---------------------------------------------------------------------------- report
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def measure_matmuls(gflops: dict[str, float]) -> None:
     """Fill or improve `gflops` (label -> GFLOP/s) at the current torch thread count."""
     for label, (m, k, n) in MATMULS.items():
@@ -278,8 +265,7 @@ def report(data: Dataset, comparisons: list[Comparison], args: argparse.Namespac
         f"{args.epochs} epochs, seed {args.seed}; the same initial weights, loss, thread count and test "
         f"evaluation on both sides.",
         "",
-        f"Machine: {os.cpu_count()} cores, {cpu_model()}, torch {torch.__version__}, Python "
-        f"{platform.python_version()}. 1-minute load average {load_before:.2f} before the run, "
+        f"Machine: {machine()}. 1-minute load average {load_before:.2f} before the run, "
         f"{min(loads):.2f} to {max(loads):.2f} at the end of the training runs.",
         "",
         "| training loop | threads | runs | images/s, median run | vs reference | images/s, best epoch "
@@ -344,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()],
                         help=f"torch thread counts to compare at, both sides alike (default {torch.get_num_threads()}, torch's own)")
     parser.add_argument("--data-root", default=None, help="default: $VAE_DATA_ROOT, else ../shared/datasets")
-    parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS.relative_to(REPO)}")
+    parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of {RESULTS.relative_to(REPO_ROOT)}")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.repeats < 1 or min(args.ref_workers) < 0 or min(args.threads) < 1:
         parser.error("--epochs, --repeats and --threads must be >= 1, --ref-workers >= 0")
@@ -354,24 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     print(data.description, file=sys.stderr)
     load_before = os.getloadavg()[0]
     comparisons = [compare(data, threads, args) for threads in args.threads]
-    cmd = "python -m bench.train " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = report(data, comparisons, args, cmd.strip(), load_before)
-    print(text)
-    if args.write:
-        write_section(RESULTS, text)
-        print(f"wrote the '{SECTION}' section of {RESULTS}", file=sys.stderr)
+    text = report(data, comparisons, args, command_line("bench.train", argv), load_before)
+    publish(SECTION, text, args.write)
     return 0
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's `## ` section in the file (or append it), keeping the others."""
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    body = section.rstrip("\n") + "\n\n"
-    new = pattern.sub(lambda _: body, old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + body
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new.rstrip("\n") + "\n")
-    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -327,17 +327,11 @@ def test_server_memory_stays_flat_over_1000_slider_moves(reliability_models_dir:
     number of moves: every cache, media file and session entry a move creates has to be bounded."""
     import asyncio
     import random
-    import socket
     from concurrent.futures import ThreadPoolExecutor
 
     from bench import classroom
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = classroom.start_server(port, reliability_models_dir, tmp_path / "cache", tmp_path / "server.log")
-
-    async def drive() -> dict[str, float]:
+    async def drive(port: int, pid: int) -> dict[str, float]:
         sessions = [classroom.LightSession(port) for _ in range(4)]
         for s in sessions:
             await s.open()
@@ -353,19 +347,16 @@ def test_server_memory_stays_flat_over_1000_slider_moves(reliability_models_dir:
 
         try:
             await moves(200)  # warm-up: first-call allocations, the map cache, every session's first images
-            after_warmup = classroom.rss_mib(server.pid)
+            after_warmup = classroom.rss_mib(pid)
             changed = await moves(1000)
-            return {"after_warmup": after_warmup, "changed": changed, "end": classroom.rss_mib(server.pid)}
+            return {"after_warmup": after_warmup, "changed": changed, "end": classroom.rss_mib(pid)}
         finally:
             for s in sessions:
                 await s.close()
 
-    try:
-        classroom.wait_healthy(port)
+    with classroom.serve_app(reliability_models_dir, tmp_path / "cache", tmp_path / "server.log") as server:
         with ThreadPoolExecutor(max_workers=1) as pool:  # see test_classroom_smoke: no loop on this thread
-            result = pool.submit(asyncio.run, drive()).result(timeout=300)
-    finally:
-        classroom.stop_server(server)
+            result = pool.submit(asyncio.run, drive(server.port, server.proc.pid)).result(timeout=300)
     assert result["changed"] > 600, result  # most moves decoded a new image (bouncing at a slider end can repeat one)
     growth = result["end"] - result["after_warmup"]
     assert growth < 4, f"server memory grew {growth:.1f} MiB over 1,000 slider moves: {result}"

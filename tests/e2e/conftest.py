@@ -1,7 +1,8 @@
 """Shared pieces for the browser tests: a real `streamlit run` server and Debian's Chromium.
 
-The functions (`find_free_port`, `run_streamlit`, `launch_chromium`, `wait_until_idle`,
-`save_screenshot`) are plain so bench/app_latency.py can reuse them; the fixtures wrap them.
+The server and browser helpers (`find_free_port`, `run_streamlit`, `launch_chromium`,
+`wait_until_idle`, `DECODED_IMAGE_JS`, ...) live in bench/harness.py, which the benchmarks
+share; they are imported here under the same names, and the fixtures wrap them.
 Chromium is Debian's /usr/bin/chromium driven by Playwright's sync API (never
 `playwright install`). Without it the tests skip, unless VAE_REQUIRE_BROWSER=1 (CI).
 """
@@ -10,135 +11,31 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# Test modules import DECODED_IMAGE_JS, run_streamlit and wait_until_idle from here; `X as X`
+# marks the two this file does not use itself as re-exported.
+from bench.harness import DECODED_IMAGE_JS as DECODED_IMAGE_JS
+from bench.harness import (
+    REPO_ROOT,
+    VIEWPORT,
+    chromium_missing_reason,
+    find_free_port,
+    launch_chromium,
+    run_streamlit,
+)
+from bench.harness import wait_until_idle as wait_until_idle
+
 ARTIFACTS = REPO_ROOT / "test-artifacts"  # screenshots; git-ignored
-CHROMIUM = os.environ.get("VAE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1280, "height": 800}  # a common classroom projector (WXGA)
 FIRST_RUN_TIMEOUT_S = 180  # the first run trains the default pair: ~10 s idle, far more on a busy CI box
 
 
-# --- the server ----------------------------------------------------------------------------
-
-
-def find_free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-@contextmanager
-def run_streamlit(
-    models_dir: Path, cache_dir: Path, log_path: Path, port: int | None = None,
-    extra_env: dict[str, str] | None = None, timeout: float = 60,
-) -> Iterator[str]:
-    """`streamlit run app.py` in its own process group; yields the base URL once healthy."""
-    port = port or find_free_port()
-    # VAE_TEST_HOOKS=1: the Live pad's window.__latentPad* hooks, which the browser tests read
-    env = {**os.environ, "VAE_MODELS_DIR": str(models_dir), "VAE_CACHE_DIR": str(cache_dir), "VAE_TEST_HOOKS": "1", **(extra_env or {})}
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while not _healthy(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"streamlit did not become healthy on {url} (exit code {proc.poll()}):\n{tail}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, then SIGKILL what is left."""
-    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-# --- the browser ---------------------------------------------------------------------------
-
-
-def chromium_missing_reason() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright Python package is not installed (pip install -r requirements-dev.txt)"
-    if not Path(CHROMIUM).is_file():
-        return f"no Chromium at {CHROMIUM}: apt-get install chromium (or set VAE_CHROMIUM)"
-    return None
-
-
-@contextmanager
-def launch_chromium() -> Iterator[Any]:
-    """Playwright's sync API driving Debian's Chromium; yields the Browser."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-# Streamlit marks the app root with data-test-script-state ("running" / "notRunning").
-_IDLE_JS = """(quietMs) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  const now = performance.now();
-  const idle = app !== null && app.getAttribute('data-test-script-state') === 'notRunning';
-  if (!idle || window.__busyAt === undefined) window.__busyAt = now;
-  return idle && now - window.__busyAt >= quietMs;
-}"""
-
-
-# The Explore page's decoded image: the st.image captioned "decoded image" (JS expression).
-DECODED_IMAGE_JS = """[...document.querySelectorAll('[data-testid="stImage"]')]
-  .find(el => el.querySelector('[data-testid="stImageCaption"]')?.innerText.trim() === 'decoded image')
-  ?.querySelector('img') ?? null"""
-
-
-def wait_until_idle(page: Any, timeout_s: float = 60, quiet_ms: int = 600) -> None:
-    """Wait until no script run has been going for `quiet_ms` (a rerun may start just after a click)."""
-    page.evaluate("() => { window.__busyAt = undefined; }")
-    page.wait_for_function(_IDLE_JS, arg=quiet_ms, timeout=timeout_s * 1000, polling=100)
+# --- screenshots ---------------------------------------------------------------------------
 
 
 def save_screenshot(page: Any, name: str) -> Path:
