@@ -74,16 +74,13 @@ def on_span_change() -> None:
 
 
 def on_click(kind: str) -> None:
-    lmap, _ = maps[kind]
-    points = st.session_state[f"{prefix}_{kind}_map"].selection.points
-    if not points:
+    click = plots.clicked_z(
+        st.session_state[f"{prefix}_{kind}_map"].selection.points, lift=maps[kind][0].lift, n_test=len(data.x_test),
+        one_d=one_d, encode=lambda i: encode_means(models[kind], data.x_test[i : i + 1])[0],
+    )
+    if click is None:
         return
-    p = points[0]
-    idx = int(np.ravel(p.get("customdata", [-1]))[0]) if p.get("customdata") is not None else -1
-    if idx >= 0:
-        z = encode_means(models[kind], data.x_test[idx : idx + 1])[0]
-    else:
-        z = lmap.lift(np.array([[p["x"], 0.0 if one_d else p["y"]]], np.float32))[0]
+    z = click.z
     span = st.session_state[span_key]
     if span == "vae" and any(not lo <= v <= hi for v, (lo, hi) in zip(z, vae_ranges)):
         span = "both"  # an AE code beyond the VAE's range: widen the sliders rather than clip it

@@ -80,18 +80,17 @@ def the_map():  # type: ignore[no-untyped-def]
 
 
 def on_map_click() -> None:
-    points = st.session_state[chart_key].selection.points
-    if not points:
+    click = plots.clicked_z(
+        st.session_state[chart_key].selection.points, lift=lmap.lift, n_test=len(data.x_test), one_d=one_d,
+        encode=lambda i: encode_means(ckpt.model, data.x_test[i : i + 1])[0],
+    )
+    if click is None:
         return
-    p = points[0]
-    test_index = int(np.ravel(p.get("customdata", [-1]))[0]) if p.get("customdata") is not None else -1
-    if test_index >= 0:
-        z = encode_means(ckpt.model, data.x_test[test_index : test_index + 1])[0]
-        st.session_state[picked_key] = test_index
-    else:
-        z = lmap.lift(np.array([[p["x"], 0.0 if one_d else p["y"]]], dtype=np.float32))[0]
+    if click.test_index is None:
         st.session_state.pop(picked_key, None)
-    widgets.set_z(prefix, z, ranges)
+    else:
+        st.session_state[picked_key] = click.test_index
+    widgets.set_z(prefix, click.z, ranges)
 
 
 def explore_panel() -> None:
