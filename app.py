@@ -31,12 +31,12 @@ frame.navigation_links(PAGES)
 
 startup = st.empty()  # always created, so the page's elements keep their positions from run to run
 # The first runs of this server (another session may be importing it right now): still to come.
-if not hasattr(sys.modules.get("pages.common"), "require_selection"):  # its last definition
+if not hasattr(sys.modules.get("pages.ui.session"), "require_selection"):  # its last definition
     with startup.container():
         st.title(nav.title)
         st.caption("Starting Latent Explorer: loading PyTorch and the models… (once per server, a few seconds)")
 
-from pages import common  # noqa: E402 - heavy (torch, scikit-learn): after the first paint on purpose
+from pages.ui import session  # noqa: E402 - heavy (torch, scikit-learn): after the first paint on purpose
 from vae.core.errors import LatentExplorerError  # noqa: E402
 from vae.services.workflow import first_run_training, list_models, models_dir  # noqa: E402
 
@@ -72,7 +72,7 @@ def ensure_default_models() -> None:
     if list_models(models_dir()):
         return
     startup.empty()
-    training = first_run_training(models_dir(), common.DEFAULT_PAIR)
+    training = first_run_training(models_dir(), session.DEFAULT_PAIR)
     with st.status("First start: training the default models, a 2-D VAE and a 2-D AE on the embedded digits…",
                    expanded=True) as status:
         st.write("This happens once, on an empty models folder, and takes from a few seconds to a minute. "
@@ -92,17 +92,17 @@ def default_setting(label: str, options: dict) -> None:  # type: ignore[type-arg
     """The visible, server-wide choice of what new sessions open on (a teacher pins the class's model)."""
     if any(source.kind != "file" for source in options[label].values()):
         return  # an upload lives in one session only: nothing to pin
-    pinned = common.pinned_default()
+    pinned = session.pinned_default()
     try:
         if pinned == label:
             st.caption(":material/push_pin: New sessions open on this model.")
-            if st.button(f"Unpin: new sessions open on {common.DEFAULT_PAIR}", key="unpin_default", width="stretch"):
-                common.pin_default(None)
+            if st.button(f"Unpin: new sessions open on {session.DEFAULT_PAIR}", key="unpin_default", width="stretch"):
+                session.pin_default(None)
                 st.rerun()
         elif st.button("Make this the default for new sessions", key="pin_default", icon=":material/push_pin:",
-                       width="stretch", help=f"Now: {pinned or common.pair_label(common.DEFAULT_PAIR)}. "
+                       width="stretch", help=f"Now: {pinned or session.pair_label(session.DEFAULT_PAIR)}. "
                                              "Sessions already open keep their own choice."):
-            common.pin_default(label)
+            session.pin_default(label)
             st.rerun()
     except LatentExplorerError as exc:
         st.error(f"Cannot save the default: {exc}")
@@ -113,14 +113,14 @@ def upload_box() -> None:
     a message belongs to the file that caused it and goes as soon as that file does."""
     # No `type=` filter: the browser would refuse another file silently, leaving the previous
     # file's message on screen; handle_upload names what is wrong with the file actually chosen.
-    uploaded = st.file_uploader(f"Upload a .safetensors checkpoint (max {common.UPLOAD_LIMIT_MB} MB)", key="upload")
+    uploaded = st.file_uploader(f"Upload a .safetensors checkpoint (max {session.UPLOAD_LIMIT_MB} MB)", key="upload")
     if uploaded is None:
         st.session_state.pop("upload_error", None)
         return
     if st.session_state.get("upload_seen") != uploaded.file_id:
         st.session_state["upload_seen"] = uploaded.file_id
         st.session_state.pop("upload_error", None)
-        error = common.handle_upload(uploaded)
+        error = session.handle_upload(uploaded)
         if error:
             st.session_state["upload_error"] = (uploaded.file_id, error)
             st.toast(error, icon=":material/error:", duration="long")
@@ -135,7 +135,7 @@ def upload_box() -> None:
 def sidebar() -> None:
     with st.sidebar:
         st.header("Model")
-        options = common.model_options()
+        options = session.model_options()
         label = None
         if not options:
             st.session_state["selection"] = None
@@ -146,10 +146,10 @@ def sidebar() -> None:
             if wanted in labels:
                 st.session_state["model_choice"] = wanted
             if st.session_state.get("model_choice") not in labels:
-                st.session_state["model_choice"] = common.default_label(labels)
+                st.session_state["model_choice"] = session.default_label(labels)
             label = st.selectbox("Model or pair", labels, key="model_choice")
             try:
-                st.session_state["selection"] = common.select(label, options[label])
+                st.session_state["selection"] = session.select(label, options[label])
             except (LatentExplorerError, OSError) as exc:
                 st.session_state["selection"] = None
                 st.error(f"Cannot load {label}: {exc}")

@@ -6,23 +6,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import common
+from pages.ui import session, widgets
 from vae.analysis import images
 from vae.services import plots
 from vae.analysis.maps import encode_means
 from vae.analysis.metrics import full_report
 
-sel = common.require_selection()
+sel = session.require_selection()
 st.title("Compare AE vs VAE")
 if not sel.is_pair:
     st.info("Pick a **VAE + AE pair** in the sidebar (train one with *Model: both* on the Train page).")
     st.stop()
 vae_ckpt, ae_ckpt = sel.vae, sel.ae
 assert vae_ckpt is not None and ae_ckpt is not None
-data = common.dataset_or_stop(vae_ckpt)
+data = session.dataset_or_stop(vae_ckpt)
 dim = vae_ckpt.model_config.latent_dim
 method = "identity" if dim <= 2 else "pca"
-maps = {kind: common.map_for(c, method) for kind, c in (("VAE", vae_ckpt), ("AE", ae_ckpt))}
+maps = {kind: session.map_for(c, method) for kind, c in (("VAE", vae_ckpt), ("AE", ae_ckpt))}
 models = {"VAE": vae_ckpt.model, "AE": ae_ckpt.model}
 one_d = dim == 1
 shared = plots.axis_ranges(*(m.points_ for m, _ in maps.values()), *(m.locate(np.zeros((1, dim), np.float32)) for m, _ in maps.values()))
@@ -40,8 +40,8 @@ st.caption(
 # AE's codes. An AE is free to spread its codes far (±40 where the VAE stays within ±3), and a
 # slider spanning both would leave the VAE's whole useful region a few pixels wide; then the
 # user picks which range the sliders follow, the VAE's by default.
-vae_ranges = common.slider_ranges(maps["VAE"][0].mu_, cover_prior=True)
-ae_ranges = common.slider_ranges(maps["AE"][0].mu_)
+vae_ranges = widgets.slider_ranges(maps["VAE"][0].mu_, cover_prior=True)
+ae_ranges = widgets.slider_ranges(maps["AE"][0].mu_)
 span_ranges = {
     "vae": vae_ranges,
     "both": [(min(v[0], a[0]), max(v[1], a[1])) for v, a in zip(vae_ranges, ae_ranges)],
@@ -61,29 +61,26 @@ def sliders_of(span: str) -> str:
 
 def move_z(z: np.ndarray, span: str) -> None:
     st.session_state[span_key] = span
-    common.set_z(sliders_of(span), z, span_ranges[span])
+    widgets.set_z(sliders_of(span), z, span_ranges[span])
 
 
 def on_span_change() -> None:
     """Keep z (clipped into the new range) when the sliders switch ranges."""
     new = st.session_state[span_key]
     old = "both" if new == "vae" else "vae"
-    z = [st.session_state.get(common.z_key(sliders_of(old), i)) for i in range(dim)]
+    z = [st.session_state.get(widgets.z_key(sliders_of(old), i)) for i in range(dim)]
     if None not in z:
         move_z(np.array(z, np.float32), new)
 
 
 def on_click(kind: str) -> None:
-    lmap, _ = maps[kind]
-    points = st.session_state[f"{prefix}_{kind}_map"].selection.points
-    if not points:
+    click = plots.clicked_z(
+        st.session_state[f"{prefix}_{kind}_map"].selection.points, lift=maps[kind][0].lift, n_test=len(data.x_test),
+        one_d=one_d, encode=lambda i: encode_means(models[kind], data.x_test[i : i + 1])[0],
+    )
+    if click is None:
         return
-    p = points[0]
-    idx = int(np.ravel(p.get("customdata", [-1]))[0]) if p.get("customdata") is not None else -1
-    if idx >= 0:
-        z = encode_means(models[kind], data.x_test[idx : idx + 1])[0]
-    else:
-        z = lmap.lift(np.array([[p["x"], 0.0 if one_d else p["y"]]], np.float32))[0]
+    z = click.z
     span = st.session_state[span_key]
     if span == "vae" and any(not lo <= v <= hi for v, (lo, hi) in zip(z, vae_ranges)):
         span = "both"  # an AE code beyond the VAE's range: widen the sliders rather than clip it
@@ -136,13 +133,13 @@ def compare_panel() -> None:
                      "only a small part of each slider.",
             )
         span = st.session_state[span_key]
-        z = common.latent_sliders(sliders_of(span), span_ranges[span], columns=1 if one_d else 2 if dim <= 8 else 4,
+        z = widgets.latent_sliders(sliders_of(span), span_ranges[span], columns=1 if one_d else 2 if dim <= 8 else 4,
                                   height=300 if dim > 8 else None)
-        common.reset_z_button(sliders_of(span), span_ranges[span], key=f"{prefix}_reset",
+        widgets.reset_z_button(sliders_of(span), span_ranges[span], key=f"{prefix}_reset",
                               on_reset=lambda zero: move_z(zero, st.session_state[span_key]))
     for c, kind in ((c_vae, "VAE"), (c_ae, "AE")):
         with c:
-            common.show_image(images.decode_images(models[kind], z)[0], f"{kind} decodes z", width="stretch")
+            widgets.show_image(images.decode_images(models[kind], z)[0], f"{kind} decodes z", width="stretch")
     css, off = [], []
     for kind in maps:
         marker = plots.current_marker(maps[kind][0].locate(z)[0], shared, one_d=one_d)
@@ -163,7 +160,7 @@ seed = st.session_state.get("compare_seed", 0)
 c1, c2 = st.columns(2, gap="large")
 for c, kind in ((c1, "VAE"), (c2, "AE")):
     with c:
-        common.show_image(images.tile(images.prior_samples(models[kind], 16, seed), 2, 8), kind, width="stretch")
+        widgets.show_image(images.tile(images.prior_samples(models[kind], 16, seed), 2, 8), kind, width="stretch")
 st.caption("Both decoders get the very same z's. The AE never learned what N(0, I) means, so its samples fall into holes.")
 
 st.subheader("Interpolation between two test images")
@@ -174,7 +171,7 @@ b = c_b.number_input("To test image #", 0, n_test - 1, min(1, n_test - 1), key="
 for kind in ("VAE", "AE"):
     mu = encode_means(models[kind], data.x_test[[int(a), int(b)]])
     strip = images.interpolation(models[kind], mu[0], mu[1], steps=10)
-    common.show_image(images.tile(strip, 1, 10), f"{kind}: straight line from the code of #{a} to #{b}", width="stretch")
+    widgets.show_image(images.tile(strip, 1, 10), f"{kind}: straight line from the code of #{a} to #{b}", width="stretch")
 
 
 @st.cache_data(max_entries=16, show_spinner="measuring smoothness…")

@@ -7,16 +7,16 @@ import os
 import numpy as np
 import streamlit as st
 
-from pages import common
+from pages.ui import session, widgets
 from vae.analysis import images
 from vae.services import plots
 from vae.analysis.maps import default_method, encode_means
 from vae.settings import settings
 
-sel = common.require_selection()
+sel = session.require_selection()
 ckpt = sel.primary
 st.title("Explore the latent space")
-data = common.dataset_or_stop(ckpt)
+data = session.dataset_or_stop(ckpt)
 dim = ckpt.model_config.latent_dim
 one_d = dim == 1
 st.caption(
@@ -40,7 +40,7 @@ if method == "tsne":  # seconds: show its steps in a status box, which a cached 
         steps[0].write(message)
 
     try:
-        lmap, index = common.map_for(ckpt, method, on_status=show_step)
+        lmap, index = session.map_for(ckpt, method, on_status=show_step)
     except Exception:
         if steps:
             steps[0].update(label="t-SNE map failed", state="error")
@@ -49,12 +49,12 @@ if method == "tsne":  # seconds: show its steps in a status box, which a cached 
         steps[0].update(label=f"t-SNE map of {len(index):,} test images: done (cached from now on)", state="complete", expanded=False)
 else:
     with st.spinner("encoding the test set…"):  # shows only after 0.5 s, so never for a cached map
-        lmap, index = common.map_for(ckpt, method)
+        lmap, index = session.map_for(ckpt, method)
 labels = data.y_test[index].numpy()
 # The sliders' ranges come from the default map's sample whichever map is shown: a slider whose
 # range changes is a new widget to Streamlit, and the browser showed it at its minimum.
-range_map = lmap if method == default_method(dim) else common.map_for(ckpt, default_method(dim))[0]
-ranges = common.slider_ranges(range_map.mu_, cover_prior=ckpt.kind == "vae")
+range_map = lmap if method == default_method(dim) else session.map_for(ckpt, default_method(dim))[0]
+ranges = widgets.slider_ranges(range_map.mu_, cover_prior=ckpt.kind == "vae")
 prefix = f"explore_{ckpt.sha256[:12]}"
 chart_key = f"{prefix}_map"
 map_box = f"{prefix}_mapbox"  # the map's container: the z marker is drawn over it (plots.marker_css)
@@ -80,18 +80,17 @@ def the_map():  # type: ignore[no-untyped-def]
 
 
 def on_map_click() -> None:
-    points = st.session_state[chart_key].selection.points
-    if not points:
+    click = plots.clicked_z(
+        st.session_state[chart_key].selection.points, lift=lmap.lift, n_test=len(data.x_test), one_d=one_d,
+        encode=lambda i: encode_means(ckpt.model, data.x_test[i : i + 1])[0],
+    )
+    if click is None:
         return
-    p = points[0]
-    test_index = int(np.ravel(p.get("customdata", [-1]))[0]) if p.get("customdata") is not None else -1
-    if test_index >= 0:
-        z = encode_means(ckpt.model, data.x_test[test_index : test_index + 1])[0]
-        st.session_state[picked_key] = test_index
-    else:
-        z = lmap.lift(np.array([[p["x"], 0.0 if one_d else p["y"]]], dtype=np.float32))[0]
+    if click.test_index is None:
         st.session_state.pop(picked_key, None)
-    common.set_z(prefix, z, ranges)
+    else:
+        st.session_state[picked_key] = click.test_index
+    widgets.set_z(prefix, click.z, ranges)
 
 
 def explore_panel() -> None:
@@ -99,11 +98,11 @@ def explore_panel() -> None:
     this function. The map itself is drawn outside it and never changes; the marker is a CSS
     rule over the map's container (a changed chart spec would remount the chart in the browser)."""
     shown = st.container()  # the images first, in view however many sliders follow
-    z = common.latent_sliders(prefix, ranges, columns=1 if one_d else 2 if dim <= 8 else 4,
+    z = widgets.latent_sliders(prefix, ranges, columns=1 if one_d else 2 if dim <= 8 else 4,
                               height=260 if dim > 8 else None)  # 64 sliders: a scrolling box
     b1, b2 = st.columns([2, 3], vertical_alignment="center") if dim <= 8 else (st.container(), st.container())
     with b1:
-        common.reset_z_button(prefix, ranges)
+        widgets.reset_z_button(prefix, ranges)
     marker = plots.current_marker(lmap.locate(z)[0], axis_ranges, one_d=one_d)
     with b2:
         st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
@@ -115,16 +114,16 @@ def explore_panel() -> None:
         # the decoded image large (half the column either way); a clicked test image beside it
         c1, c2, c3 = st.columns([2, 1, 1]) if picked is not None else (*st.columns(2), None)
         with c1:
-            common.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
+            widgets.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
         if picked is None:  # the hint gets the other half: in a quarter it broke mid-word at 1280 px
             c2.caption("Click a dot on the map: its test image and its reconstruction appear here.")
         else:
             mu = encode_means(ckpt.model, data.x_test[picked : picked + 1])
             with c2:
-                common.show_image(data.x_test[picked].permute(1, 2, 0).numpy(),
+                widgets.show_image(data.x_test[picked].permute(1, 2, 0).numpy(),
                                   f"test image #{picked} (class {data.class_names[int(data.y_test[picked])]})", width="stretch")
             with c3:
-                common.show_image(images.decode_images(ckpt.model, mu)[0], "decoded from its μ", width="stretch")
+                widgets.show_image(images.decode_images(ckpt.model, mu)[0], "decoded from its μ", width="stretch")
 
 
 if not settings().no_fragment:  # the benchmark's "without fragment" variant

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import common
+from pages.ui import session, widgets
 from vae.analysis import images
 
-sel = common.require_selection()
+sel = session.require_selection()
 ckpt = sel.primary
 model = ckpt.model
 dim = ckpt.model_config.latent_dim
@@ -25,8 +25,8 @@ with tab_grid:
         )
         n = st.slider("Number of images", 5, 25, 15, key="gen_n")
         strip = images.manifold_strip(model, n=n)
-        common.show_image(strip, f"1-D manifold: {n} images along z1 (left to right: low to high)", width=min(900, 60 * n))
-        st.download_button("Download PNG", common.png_bytes(strip, 60 * n), file_name="manifold.png", mime="image/png")
+        widgets.show_image(strip, f"1-D manifold: {n} images along z1 (left to right: low to high)", width=min(900, 60 * n))
+        st.download_button("Download PNG", widgets.png_bytes(strip, 60 * n), file_name="manifold.png", mime="image/png")
     else:
         st.markdown(
             "Decoded images on a grid over two latent dimensions, spaced by the **inverse CDF of N(0, 1)** "
@@ -44,21 +44,21 @@ with tab_grid:
             st.warning("Pick two different dimensions.")
         else:
             grid = images.manifold_grid(model, n=n, dims=(d0, d1))
-            common.show_image(grid, f"{n}×{n} manifold (z{d0 + 1} → right, z{d1 + 1} → up)", width=720)
-            st.download_button("Download PNG", common.png_bytes(grid, 720), file_name="manifold.png", mime="image/png")
+            widgets.show_image(grid, f"{n}×{n} manifold (z{d0 + 1} → right, z{d1 + 1} → up)", width=720)
+            st.download_button("Download PNG", widgets.png_bytes(grid, 720), file_name="manifold.png", mime="image/png")
 
 with tab_trav:
     trav = images.traversals(model, np.zeros(dim, np.float32), steps=11)
     if dim == 1:
         st.markdown("The latent has one dimension, so there is one traversal: z1 swept from −3 to +3.")
-        common.show_image(trav, "one row, the only latent dimension: z1 from −3 to +3", width=min(900, 80 * 11))
+        widgets.show_image(trav, "one row, the only latent dimension: z1 from −3 to +3", width=min(900, 80 * 11))
     else:
         st.markdown("Each row sweeps one latent dimension from −3 to +3 with the others held at 0.")
-        common.show_image(trav, "rows: z1, z2, … ; columns: −3 … +3", width=min(900, 80 * 11))
+        widgets.show_image(trav, "rows: z1, z2, … ; columns: −3 … +3", width=min(900, 80 * 11))
 
 with tab_prior:
     st.markdown("Draws of z ~ N(0, I), decoded. A VAE was trained so that these land on real-looking images.")
     if st.button("New samples", key="gen_resample"):
         st.session_state["gen_seed"] = st.session_state.get("gen_seed", 0) + 1
     samples = images.prior_samples(model, n=32, seed=st.session_state.get("gen_seed", 0))
-    common.show_image(images.tile(samples, 4, 8), "32 samples from the prior", width=800)
+    widgets.show_image(images.tile(samples, 4, 8), "32 samples from the prior", width=800)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages import common
+from pages.ui import session, widgets
 from vae.analysis import images
 
-sel = common.require_selection()
+sel = session.require_selection()
 st.title("Fill in missing pixels")
 ckpt = sel.primary
-data = common.dataset_or_stop(ckpt)
+data = session.dataset_or_stop(ckpt)
 st.caption(
     "The hidden pixels start grey; each iteration encodes the image, decodes its code and puts the known "
     "pixels back, so the model's idea of a likely image fills the gap."
@@ -26,11 +26,11 @@ known = images.make_mask(mask_kind, image.shape[:2])
 masked = np.where(known[..., None], image, 0.5)
 cols = st.columns(4, gap="medium")
 with cols[0]:
-    common.show_image(image, f"original #{index}", width="stretch")
+    widgets.show_image(image, f"original #{index}", width="stretch")
 with cols[1]:
-    common.show_image(masked, "what the model sees", width="stretch")
+    widgets.show_image(masked, "what the model sees", width="stretch")
 for col, (kind, c) in zip(cols[2:], [(k, c) for k, c in (("VAE", sel.vae), ("AE", sel.ae)) if c is not None]):
     with col:
         filled = images.fill_missing(c.model, image, known, iterations=iterations)
         err = float(np.abs(filled - image)[~known].mean())
-        common.show_image(filled, f"{kind} fill · error {err:.3f}", width="stretch")
+        widgets.show_image(filled, f"{kind} fill · error {err:.3f}", width="stretch")

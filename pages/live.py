@@ -9,17 +9,17 @@ import math
 import numpy as np
 import streamlit as st
 
-from pages import common
+from pages.ui import session, widgets
 from pages.ui.latent_pad import latent_pad
 from vae.analysis import images
 from vae.analysis.maps import encode_means
 
-sel = common.require_selection()
+sel = session.require_selection()
 st.title("Live latent pad")
 try:
-    data = common.dataset_for(sel.primary)
+    data = session.dataset_for(sel.primary)
 except Exception as exc:  # noqa: BLE001 - missing data offline: message, not a traceback
-    common.show_error(exc)
+    widgets.show_error(exc)
     st.stop()
 dim = sel.primary.model_config.latent_dim
 decoders = [("VAE", sel.vae), ("AE", sel.ae)] if sel.is_pair else [(sel.primary.kind.upper(), sel.primary)]
@@ -67,7 +67,7 @@ def forget_pick() -> None:
 def column_image(image: np.ndarray, caption: str, px: int) -> None:
     """An image up to `px` wide that shrinks to its column ("content" width never exceeds the
     container; a fixed width would overflow a narrow column, e.g. at 1280 px with a pair)."""
-    st.image(common.to_pil(image, px), caption=caption, width="content", output_format="PNG")
+    st.image(widgets.to_pil(image, px), caption=caption, width="content", output_format="PNG")
 
 
 @st.fragment
@@ -82,7 +82,7 @@ def live_panel() -> None:
         method = "pca" if choice == "PCA" else "tsne"
     map_ckpt = models[map_label]
     with st.spinner("t-SNE of the test means (a few seconds; cached afterwards)…" if method == "tsne" else "encoding the test set…"):
-        lmap, index = common.map_for(map_ckpt, method)
+        lmap, index = session.map_for(map_ckpt, method)
     labels = data.y_test[index].numpy()
     next(cols).selectbox(
         f"Jump to a test image (z = its μ under the {map_label})", [int(i) for i in index], index=None, key=pick_key,
@@ -97,7 +97,7 @@ def live_panel() -> None:
         labels=labels, class_names=data.class_names,
         axis_titles=(("z₁", "z₂") if dim == 2 else ("z₁", "")) if method == "identity" else tuple(f"{'PCA' if method == 'pca' else 't-SNE'} {i}" for i in (1, 2)),
         z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
-        slider_ranges=common.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
+        slider_ranges=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
     )
 
     z = np.asarray(st.session_state[z_key], np.float32)

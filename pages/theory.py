@@ -6,17 +6,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import common
+from pages.ui import session, widgets
 from vae.services import plots
 from vae.analysis.theory import K_VALUES, elbo_breakdown, log_px_versus_k
 
-sel = common.require_selection()
+sel = session.require_selection()
 st.title("Theory: the ELBO, live")
 if sel.vae is None:
     st.warning("The ELBO needs a VAE; the selected model is a plain autoencoder. Pick a VAE or a pair in the sidebar.")
     st.stop()
 ckpt = sel.vae
-data = common.dataset_or_stop(ckpt)
+data = session.dataset_or_stop(ckpt)
 
 c_pick, c_seed = st.columns([3, 1])
 with c_pick:
@@ -31,8 +31,8 @@ b = elbo_breakdown(ckpt.model, x, seed=seed)
 
 col_img, col_math = st.columns([1, 2], gap="large")
 with col_img:
-    common.show_image(x[0].permute(1, 2, 0).numpy(), f"x: test image #{index}", width=220)
-    common.show_image(b.reconstruction, "p(x|z) for this z", width=220)
+    widgets.show_image(x[0].permute(1, 2, 0).numpy(), f"x: test image #{index}", width=220)
+    widgets.show_image(b.reconstruction, "p(x|z) for this z", width=220)
 with col_math:
     st.markdown("**Reparameterization**: sample ε, then move and scale it, so gradients flow through μ and σ.")
     st.latex(r"z = \mu_\phi(x) + \sigma_\phi(x) \odot \varepsilon,\qquad \varepsilon \sim \mathcal{N}(0, I)")

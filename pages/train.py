@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import common
+from pages.ui import session
 from vae.services import plots
 from vae.core.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.core.data import DATASET_NAMES, load_dataset
@@ -39,9 +39,9 @@ def is_live(job: TrainingJob | None) -> bool:
 
 def label_of(saved: list[str]) -> str | None:
     """The sidebar's label for exactly these saved files: a pair's label for both files of a
-    pair, a model's own label for one file (labels come from common.model_options)."""
+    pair, a model's own label for one file (labels come from session.model_options)."""
     wanted = {Path(p).resolve() for p in saved}
-    for label, sources in common.model_options().items():
+    for label, sources in session.model_options().items():
         if {Path(s.ref).resolve() for s in sources.values() if s.kind == "file"} == wanted:
             return label
     return None
@@ -215,12 +215,12 @@ def progress_panel() -> None:
 st.fragment(progress_panel, run_every=0.7 if live else None)()
 st.fragment(curves_panel, run_every=3.0 if live else None)()
 
-sel = common.current_selection()
+sel = session.current_selection()
 if sel is not None and sel.primary.snapshots is not None:
     st.divider()
     st.subheader(f"Replay: how the map of **{sel.label}** formed")
     ckpts = [(k, c) for k, c in (("VAE", sel.vae), ("AE", sel.ae)) if c is not None and c.snapshots is not None]
-    data = common.dataset_or_stop(sel.primary)
+    data = session.dataset_or_stop(sel.primary)
     last = min(c.snapshots.shape[0] for _, c in ckpts) - 1  # snapshot 0 is the map before training
     if last > 0:
         epoch = st.slider("Epoch", 0, last, last, key=f"replay_{sel.label}")

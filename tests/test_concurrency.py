@@ -82,10 +82,10 @@ def test_one_sessions_sliders_and_uploads_do_not_change_another(reliability_app_
 def test_cached_models_are_only_read(reliability_app_env: Path) -> None:
     """Every page, in two sessions, plus a training in one of them: the shared cached models
     (st.cache_resource) keep their exact weights and stay in eval mode."""
-    from pages import common
+    from pages.ui import session
 
     paths = sorted(reliability_app_env.glob("*.safetensors"))
-    cached = [common.load_model_file(str(p), p.stat().st_mtime).model for p in paths]  # the objects sessions share
+    cached = [session.load_model_file(str(p), p.stat().st_mtime).model for p in paths]  # the objects sessions share
     before = [weights_digest(m) for m in cached]
     on_disk = [weights_digest(load_checkpoint(p).model) for p in paths]
     assert before == on_disk
@@ -105,10 +105,10 @@ def test_cached_models_are_only_read(reliability_app_env: Path) -> None:
     job.start().join(120)
     assert job.snapshot().status == "done"
     try:
-        after = [weights_digest(common.load_model_file(str(p), p.stat().st_mtime).model) for p in paths]
+        after = [weights_digest(session.load_model_file(str(p), p.stat().st_mtime).model) for p in paths]
         assert after == before
         for p in paths:
-            model = common.load_model_file(str(p), p.stat().st_mtime).model
+            model = session.load_model_file(str(p), p.stat().st_mtime).model
             assert not model.training
             assert all(t.grad is None for t in model.parameters())
         assert all(r.model not in cached for r in job.results)  # training built its own models
@@ -265,19 +265,19 @@ def rss_bytes() -> int:
 def test_memory_stays_flat_over_1000_slider_moves(reliability_models_dir: Path, tmp_path: Path, monkeypatch) -> None:
     """The whole decode path of a slider move (decode, PNG for st.image, locate on the map,
     the map's z marker as CSS), 1,000 times: Python allocations must not grow with the count."""
-    from pages import common
+    from pages.ui import session, widgets
 
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     ckpt = load_checkpoint(reliability_models_dir / "digits-2d-vae.safetensors")
-    data = common.get_dataset("digits")
+    data = session.get_dataset("digits")
     lmap, index = compute_map(ckpt.model, data.x_test, "identity", ckpt.sha256)
-    ranges = common.slider_ranges(lmap.mu_)
+    ranges = widgets.slider_ranges(lmap.mu_)
     axis = ((-4.0, 4.0), (-4.0, 4.0))
     rng = np.random.default_rng(0)
 
     def move() -> None:
         z = np.array([rng.uniform(lo, hi) for lo, hi in ranges], np.float32)
-        common.png_bytes(images.decode_images(ckpt.model, z)[0], common.IMAGE_PX + 80)
+        widgets.png_bytes(images.decode_images(ckpt.model, z)[0], widgets.IMAGE_PX + 80)
         plots.marker_css("st-key-map", plots.current_marker(lmap.locate(z)[0], axis), axis, 440)
 
     for _ in range(100):  # warm up: first-call allocations, torch and PIL internals

@@ -323,19 +323,19 @@ class FakeUpload:
 
 
 def test_oversized_upload_is_refused_before_it_is_read() -> None:
-    from pages import common
+    from pages.ui import session
 
-    message = common.handle_upload(FakeUpload("big.safetensors", common.UPLOAD_LIMIT_MB * 2**20 + 1))
-    assert message is not None and f"{common.UPLOAD_LIMIT_MB} MiB" in message
+    message = session.handle_upload(FakeUpload("big.safetensors", session.UPLOAD_LIMIT_MB * 2**20 + 1))
+    assert message is not None and f"{session.UPLOAD_LIMIT_MB} MiB" in message
     assert_one_line(message)
 
 
 def test_server_upload_limit_matches_the_app() -> None:
     """Streamlit itself refuses bigger uploads (HTTP 413) before the app sees a byte."""
-    from pages import common
+    from pages.ui import session
 
     config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] == common.UPLOAD_LIMIT_MB == 64
+    assert config["server"]["maxUploadSize"] == session.UPLOAD_LIMIT_MB == 64
 
 
 def test_hostile_uploads_in_the_running_app(hostile, valid: bytes, reliability_app_env: Path) -> None:

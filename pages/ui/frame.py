@@ -38,9 +38,10 @@ def leave_pages_folder_mode() -> None:
     On a fresh server's very first request Streamlit runs a page file directly (a deep link such
     as /compare without app.py: no sidebar, no models). `client.showSidebarNavigation = false`
     (.streamlit/config.toml) keeps that mode's raw module names out of the sidebar meanwhile.
-    Called at the top of app.py and of pages/common.py (imported first by every page), before
-    any heavy import: Python drops a module whose import raised (the rerun), and a second session
-    importing it meanwhile got "ImportError: cannot import name 'common' from 'pages'"."""
+    Called at the top of app.py and of pages/ui/session.py and pages/ui/widgets.py (every page
+    imports them first), before any heavy import: Python drops a module whose import raised (the
+    rerun), and a second session importing it meanwhile got "ImportError: cannot import name ...
+    from 'pages'" (seen when the heavy imports came first)."""
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:

@@ -15,7 +15,8 @@ import plotly.io
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import pages.common
+import pages.ui.session
+import pages.ui.widgets
 import vae.analysis.maps
 import vae.services.workflow
 from vae.core.checkpoint import load_checkpoint
@@ -58,7 +59,7 @@ def use_models(folder: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("VAE_MODELS_DIR", str(folder))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("VAE_NO_FRAGMENT", raising=False)
-    pages.common._map_slot.clear()
+    pages.ui.session._map_slot.clear()
 
 
 def prefix_of(folder: Path, file_stem: str) -> str:
@@ -160,8 +161,8 @@ def test_slider_ranges_are_rounded_to_a_step_that_reaches_zero() -> None:
     for scale in (0.01, 0.3, 1.0, 7.0, 40.0):
         mu = rng.normal(0.1 * scale, scale, size=(500, 4)).astype(np.float32)
         for cover in (False, True):
-            for lo, hi in pages.common.slider_ranges(mu, cover_prior=cover):
-                step = pages.common.slider_step(lo, hi)
+            for lo, hi in pages.ui.widgets.slider_ranges(mu, cover_prior=cover):
+                step = pages.ui.widgets.slider_step(lo, hi)
                 assert 100 <= (hi - lo) / step <= 260, (lo, hi, step)
                 for end in (lo, hi):
                     assert abs(end / step - round(end / step)) < 1e-6, (end, step)
@@ -174,7 +175,7 @@ def test_explore_sliders_start_at_exactly_zero(app_env: Path) -> None:
     assert [s.value for s in sliders] == [0.0, 0.0]
     assert at.code[0].value == "z = [+0.00, +0.00]"
     for s in sliders:
-        assert s.step == pages.common.slider_step(s.min, s.max)
+        assert s.step == pages.ui.widgets.slider_step(s.min, s.max)
 
 
 def test_explore_reset_puts_z_back_to_zero(app_env: Path) -> None:

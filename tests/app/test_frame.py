@@ -95,12 +95,12 @@ def test_select_label_still_selects_the_model_a_session_just_trained(class_model
     assert at.sidebar.selectbox(key="model_choice").value == label
 
 
-def forget_pages_common(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As on a fresh server: pages.common (torch, scikit-learn...) not imported yet."""
-    import pages
+def forget_the_heavy_imports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a fresh server: pages.ui.session (torch, scikit-learn...) not imported yet."""
+    import pages.ui
 
-    monkeypatch.delitem(sys.modules, "pages.common", raising=False)
-    monkeypatch.delattr(pages, "common", raising=False)
+    monkeypatch.delitem(sys.modules, "pages.ui.session", raising=False)
+    monkeypatch.delattr(pages.ui, "session", raising=False)
 
 
 class _HeavyImportFails(importlib.abc.MetaPathFinder):
@@ -108,13 +108,13 @@ class _HeavyImportFails(importlib.abc.MetaPathFinder):
     so the test sees exactly what the user saw while that import was still going on."""
 
     def find_spec(self, name, path=None, target=None):  # type: ignore[no-untyped-def]
-        if name == "pages.common":
+        if name == "pages.ui.session":
             raise ImportError("the heavy import has not finished")
         return None
 
 
 def test_the_start_up_screen_is_painted_before_the_heavy_imports(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    forget_pages_common(monkeypatch)
+    forget_the_heavy_imports(monkeypatch)
     monkeypatch.setattr(sys, "meta_path", [_HeavyImportFails(), *sys.meta_path])
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
 
@@ -122,8 +122,20 @@ def test_the_start_up_screen_is_painted_before_the_heavy_imports(app_env: Path, 
     assert any("Starting Latent Explorer" in c.value for c in at.main.caption), [c.value for c in at.main.caption]
 
 
+def test_the_start_up_screen_waits_for_the_whole_heavy_module() -> None:
+    """app.py tells "still importing" (another session's first import may be half done) by the
+    last definition of pages/ui/session.py: the name it asks for must be exactly that one."""
+    import ast
+
+    app = ast.parse(Path(APP).read_text())
+    (call,) = [n for n in ast.walk(app) if isinstance(n, ast.Call) and ast.unparse(n.func) == "hasattr"]
+    assert ast.unparse(call.args[0]) == "sys.modules.get('pages.ui.session')"
+    last = ast.parse((REPO_ROOT / "pages" / "ui" / "session.py").read_text()).body[-1]
+    assert isinstance(last, (ast.FunctionDef, ast.ClassDef)) and last.name == call.args[1].value
+
+
 def test_the_start_up_screen_is_gone_once_the_page_is_drawn(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    forget_pages_common(monkeypatch)
+    forget_the_heavy_imports(monkeypatch)
     at = run_app()
     assert [t.value for t in at.title] == ["Explore the latent space"]
     assert not any("Starting Latent Explorer" in c.value for c in at.main.caption)

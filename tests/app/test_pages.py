@@ -28,7 +28,7 @@ from vae.core.models import build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = str(REPO_ROOT / "app.py")
-NOT_PAGES = {"common.py", "latent_pad.py", "__init__.py"}  # modules in pages/ that are not pages
+NOT_PAGES = {"__init__.py"}  # modules in pages/ that are not pages (shared helpers live in pages/ui/)
 TIMEOUT = 60  # seconds per script run: generous, the CI machine may be busy
 
 
@@ -179,7 +179,7 @@ def test_vae_sliders_cover_the_priors_three_sigma(app_env: Path) -> None:
 
 
 def test_slider_ranges_cover_the_prior_only_when_asked() -> None:
-    from pages.common import slider_ranges
+    from pages.ui.widgets import slider_ranges
 
     mu = np.array([[0.0, 10.0], [0.2, 10.2]], np.float32)  # mean (0.1, 10.1), std 0.1
     np.testing.assert_allclose(slider_ranges(mu), [(-0.2, 0.4), (9.8, 10.4)], atol=1e-5)
@@ -189,7 +189,7 @@ def test_slider_ranges_cover_the_prior_only_when_asked() -> None:
 def test_tsne_on_request_shows_its_steps_then_is_instant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 3-D VAE: asking for t-SNE opens a status that names each step and closes complete; the
     map is then cached, so the next run (and another session) shows no status at all."""
-    import pages.common
+    import pages.ui.session
 
     models = tmp_path / "models"
     data = load_dataset("digits")
@@ -198,7 +198,7 @@ def test_tsne_on_request_shows_its_steps_then_is_instant(tmp_path: Path, monkeyp
     monkeypatch.setenv("VAE_MODELS_DIR", str(models))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setitem(vae.analysis.maps.DEFAULT_SAMPLE, "tsne", 150)  # a smaller t-SNE, same path
-    pages.common._map_slot.clear()
+    pages.ui.session._map_slot.clear()
     at = run_app()
     assert not at.status  # PCA: instant
 
@@ -439,7 +439,7 @@ def _oversized_upload_page() -> None:
     """Script for AppTest.from_function: handle_upload must refuse by size before reading."""
     import streamlit as st
 
-    from pages.common import UPLOAD_LIMIT_MB, handle_upload
+    from pages.ui.session import UPLOAD_LIMIT_MB, handle_upload
 
     class TooBig:
         name = "huge.safetensors"
@@ -695,15 +695,31 @@ def test_a_failed_first_run_is_a_message_and_the_next_run_tries_again(tmp_path: 
     assert len(calls) == 2 and at.status[0].state == "error"
 
 
-def test_pages_folder_check_runs_before_the_heavy_imports_of_common() -> None:
-    """pages/common.py raises st.rerun() inside its own import on a fresh server; that must happen
-    before it imports torch (seconds), or a second browser importing it meanwhile gets an
-    ImportError (seen in Chromium: a reload or a second tab during the first second of a server)."""
+@pytest.mark.parametrize("module", ["session.py", "widgets.py"])
+def test_pages_folder_check_runs_before_the_heavy_imports_of_the_shared_helpers(module: str) -> None:
+    """pages/ui/session.py and widgets.py (every page imports them first) raise st.rerun() inside
+    their own import on a fresh server; that must happen before they import torch (seconds), or a
+    second browser importing them meanwhile gets an ImportError (seen in Chromium: a reload or a
+    second tab during the first second of a server)."""
     import ast
 
-    body = ast.parse((REPO_ROOT / "pages" / "common.py").read_text()).body
-    check = next(i for i, node in enumerate(body) if isinstance(node, ast.Expr) and "_leave_pages_folder_mode" in ast.unparse(node))
-    heavy = [i for i, node in enumerate(body) if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("vae", "PIL"))]
+    body = ast.parse((REPO_ROOT / "pages" / "ui" / module).read_text()).body
+    check = next(i for i, node in enumerate(body) if isinstance(node, ast.Expr) and "leave_pages_folder_mode" in ast.unparse(node))
+    heavy = [i for i, node in enumerate(body) if isinstance(node, ast.ImportFrom)
+             and (node.module or "").startswith(("vae", "PIL", "pages.ui.widgets", "pages.ui.session"))]
     heavy += [i for i, node in enumerate(body) if isinstance(node, ast.Import) and any(a.name == "numpy" for a in node.names)]
     assert heavy and check < min(heavy)
+
+
+def test_the_pages_folder_holds_the_app_pages_only() -> None:
+    """Every module in pages/ is one of app.py's st.Page entries (shared helpers live in pages/ui/)."""
+    import ast
+
+    listed = sorted(
+        Path(node.args[0].value).name for node in ast.walk(ast.parse(Path(APP).read_text()))
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "st.Page"
+        and node.args and isinstance(node.args[0], ast.Constant)
+    )
+    assert listed and page_files() == listed
+    assert sorted(p.name for p in (REPO_ROOT / "pages").glob("*.py")) == listed
 

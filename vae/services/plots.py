@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
@@ -42,6 +44,56 @@ def click_grid(ranges: tuple[tuple[float, float], tuple[float, float]], n: int) 
     (x0, x1), (y0, y1) = ranges
     gx, gy = np.meshgrid(np.linspace(x0, x1, n + 2)[1:-1], np.linspace(y0, y1, n + 2)[1:-1])
     return np.stack([gx.ravel(), gy.ravel()], 1)
+
+
+class ClickedZ(NamedTuple):
+    """What a click on a latent_map asks for: the latent vector to show, and the test image
+    whose dot was clicked (None: empty space, decoded where it was clicked)."""
+
+    z: np.ndarray
+    test_index: int | None
+
+
+def _number(value: Any) -> float | None:
+    """A finite float from a selection field (a number or a one-element list), else None."""
+    try:
+        v = float(np.ravel(np.asarray(value, dtype=np.float64))[0])
+    except (TypeError, ValueError, IndexError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def clicked_z(
+    points: object,
+    lift: Callable[[np.ndarray], np.ndarray],
+    encode: Callable[[int], np.ndarray],
+    n_test: int,
+    one_d: bool = False,
+) -> ClickedZ | None:
+    """The z a click on a latent_map (`points`: the chart selection's points, plain dicts with
+    "x", "y" and "customdata") asks for, or None where the selection holds no usable click.
+
+    A dot (customdata = its test index, in [0, n_test)) gives `encode(index)`, that image's
+    code; the click layer (customdata -1, see click_grid) gives `lift` of the clicked map
+    position ((1, 2) -> (1, D)). On a 1-D map (`one_d`) y is only the class row, so the
+    position lifted is (x, 0). Only the first point counts (a click selects one)."""
+    if not isinstance(points, Sequence) or isinstance(points, str) or not points:
+        return None
+    p = points[0]
+    if not isinstance(p, Mapping):
+        return None
+    index = -1.0 if p.get("customdata") is None else _number(p["customdata"])
+    if index is None:
+        return None
+    if index >= 0:
+        if index != int(index) or index >= n_test:
+            return None
+        return ClickedZ(np.asarray(encode(int(index)), np.float32).ravel(), int(index))
+    x = _number(p.get("x"))
+    y = 0.0 if one_d else _number(p.get("y"))
+    if x is None or y is None:
+        return None
+    return ClickedZ(np.asarray(lift(np.array([[x, y]], np.float32)), np.float32)[0], None)
 
 
 def map_margin(title: str = "") -> dict:
