@@ -180,3 +180,10 @@ def test_the_worker_exits_cleanly_while_its_stdin_is_still_open(tmp_path: Path) 
     assert events[-1] == jobs.Finished([str(tmp_path / "open.safetensors")])
     assert {type(e) for e in events[:-1]} == {jobs.Progressed}
 
+
+def test_the_worker_finds_this_package_from_any_working_directory() -> None:
+    """The worker's PYTHONPATH starts with the folder that holds the `vae` package (the repository)."""
+    from vae.services import jobs
+
+    first = Path(jobs._worker_env()["PYTHONPATH"].split(os.pathsep)[0])
+    assert first == REPO_ROOT and (first / "vae" / "__init__.py").is_file()

@@ -161,7 +161,7 @@ def worker_command() -> list[str]:
 
 def _worker_env() -> dict[str, str]:
     """The server's environment, with this package importable from any working directory."""
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parent.parent.parent)
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
