@@ -38,7 +38,8 @@ if not hasattr(sys.modules.get("pages.ui.session"), "require_selection"):  # its
 
 from pages.ui import session  # noqa: E402 - heavy (torch, scikit-learn): after the first paint on purpose
 from vae.core.errors import LatentExplorerError  # noqa: E402
-from vae.services.workflow import first_run_training, list_models, models_dir  # noqa: E402
+from vae.services.jobs import LIVE_STATES, first_run_training  # noqa: E402
+from vae.services.workflow import list_models, models_dir  # noqa: E402
 
 
 
@@ -66,7 +67,7 @@ def _freeze_startup_objects() -> int:
 def ensure_default_models() -> None:
     """On an empty models folder, wait for the default 2-D VAE + AE pair, with progress.
 
-    The training runs once per server in a background thread (vae.services.workflow.first_run_training),
+    The training runs once per server in a background thread (vae.services.jobs.first_run_training),
     not in this script run: a click here only restarts the waiting, and a second browser shows
     the same progress instead of a blank page. Every waiting page goes on by itself once it is done."""
     if list_models(models_dir()):
@@ -78,11 +79,11 @@ def ensure_default_models() -> None:
         st.write("This happens once, on an empty models folder, and takes from a few seconds to a minute. "
                  "Every open page goes on by itself when it is done.")
         bar = st.progress(0.0, text="starting")
-        while (state := training.snapshot()).status == "running":
+        while (state := training.snapshot()).status in LIVE_STATES:
             bar.progress(min(1.0, state.fraction), text=state.text)  # where a rerun or a closed tab ends this wait (not the training)
             time.sleep(0.5)
-        if state.status == "failed":
-            status.update(label=f"First-run training failed: {state.error}", state="error")
+        if state.status != "done":  # failed (nothing stops a first run)
+            status.update(label=f"First-run training failed: {state.error or state.message}", state="error")
             return
         bar.progress(1.0, text="done")
         status.update(label="Trained and saved the default VAE + AE pair", state="complete", expanded=False)

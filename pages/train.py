@@ -12,13 +12,12 @@ from vae.services import plots
 from vae.core.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.core.data import DATASET_NAMES, load_dataset
 from vae.core.errors import LatentExplorerError
-from vae.services.jobs import TrainingJob
+from vae.services.jobs import LIVE_STATES, TrainingJob, TrainingRequest
 from vae.core.models import default_model_config
 from vae.services.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir, progress_measure
 
 st.title("Train")
 JOB_KEY = "train_job"
-LIVE_STATES = ("pending", "queued", "running")
 FORM_MEMORY = "train_form_memory"  # the form's last values: Streamlit drops a widget's state while its page is not shown
 AUTO_NAME = "train_auto_name"  # the default name now in "Save as"; it follows dataset and latent dim until the user types
 FORM_DEFAULTS = {
@@ -91,7 +90,7 @@ def start_job(form: dict) -> bool:
             "**Overwrite existing files** and press Train again."
         )
         return False
-    job = TrainingJob(form["dataset"], form["model"], model_config, train_config, models_dir(), name)
+    job = TrainingJob(TrainingRequest(form["dataset"], form["model"], model_config, train_config, models_dir(), name))
     st.session_state[JOB_KEY] = job.start()
     return True
 

@@ -28,11 +28,13 @@ from vae.services import plots
 from vae.core.checkpoint import load_checkpoint
 from vae.core.config import ModelConfig, TrainConfig
 from vae.analysis.maps import compute_map
-from vae.services.jobs import TrainingJob
+from vae.services.jobs import TrainingJob, TrainingRequest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = str(REPO_ROOT / "app.py")
 TINY = ModelConfig(kind="vae", arch="mlp", image_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
+LONG = TrainConfig(epochs=10_000, snapshot_points=0)  # runs until stopped
+SHORT = TrainConfig(epochs=1, snapshot_points=0)
 
 
 def start_app() -> AppTest:
@@ -100,8 +102,8 @@ def test_cached_models_are_only_read(reliability_app_env: Path) -> None:
     z1.set_value(z1.min).run()
 
     # a training in this very process (thread mode; the app's default worker process could not touch them anyway)
-    job = TrainingJob("digits", "both", TINY, TrainConfig(epochs=1, snapshot_points=10), reliability_app_env, "class-run",
-                      mode="thread")
+    job = TrainingJob(TrainingRequest("digits", "both", TINY, TrainConfig(epochs=1, snapshot_points=10), reliability_app_env,
+                                      "class-run"), mode="thread")
     job.start().join(120)
     assert job.snapshot().status == "done"
     try:
@@ -136,9 +138,9 @@ def wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyp
 
 def test_trainings_queue_for_a_free_slot_and_can_be_stopped_while_queued(one_slot, tmp_path: Path) -> None:
     long_run = TrainConfig(epochs=10_000, snapshot_points=0)
-    first = TrainingJob("digits", "vae", TINY, long_run, tmp_path, "first", mode="thread").start()
+    first = TrainingJob(TrainingRequest("digits", "vae", TINY, long_run, tmp_path, "first"), mode="thread").start()
     wait_for(lambda: first.snapshot().status == "running")
-    second = TrainingJob("digits", "vae", TINY, long_run, tmp_path, "second", mode="thread").start()
+    second = TrainingJob(TrainingRequest("digits", "vae", TINY, long_run, tmp_path, "second"), mode="thread").start()
     wait_for(lambda: second.snapshot().status == "queued")
     time.sleep(0.3)
     assert second.snapshot().status == "queued"  # still waiting: one training at a time
@@ -155,9 +157,9 @@ def test_trainings_queue_for_a_free_slot_and_can_be_stopped_while_queued(one_slo
 
 
 def test_a_queued_job_starts_when_the_slot_frees(one_slot, tmp_path: Path) -> None:
-    first = TrainingJob("digits", "vae", TINY, TrainConfig(epochs=10_000, snapshot_points=0), tmp_path, "first", mode="thread").start()
+    first = TrainingJob(TrainingRequest("digits", "vae", TINY, LONG, tmp_path, "first"), mode="thread").start()
     wait_for(lambda: first.snapshot().status == "running")
-    second = TrainingJob("digits", "vae", TINY, TrainConfig(epochs=1, snapshot_points=0), tmp_path, "second", mode="thread").start()
+    second = TrainingJob(TrainingRequest("digits", "vae", TINY, SHORT, tmp_path, "second"), mode="thread").start()
     wait_for(lambda: second.snapshot().status == "queued")
     first.stop()
     second.join(120)
@@ -171,7 +173,7 @@ def test_stop_pressed_while_saving_reports_what_was_saved(tmp_path: Path, monkey
     import vae.services.workflow
 
     real_save = vae.services.workflow.save_checkpoint
-    job = TrainingJob("digits", "both", TINY, TrainConfig(epochs=1, snapshot_points=0), tmp_path, "late", mode="thread")
+    job = TrainingJob(TrainingRequest("digits", "both", TINY, SHORT, tmp_path, "late"), mode="thread")
 
     def save_while_user_presses_stop(*args, **kwargs):  # type: ignore[no-untyped-def]
         job.stop()
@@ -195,7 +197,7 @@ def test_training_runs_in_a_lower_priority_worker_process(tmp_path: Path) -> Non
     stop ends it, nothing saved."""
     threads_before = torch.get_num_threads()
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    job = TrainingJob("digits", "vae", TINY, TrainConfig(epochs=10_000, snapshot_points=0), tmp_path, "proc").start()
+    job = TrainingJob(TrainingRequest("digits", "vae", TINY, LONG, tmp_path, "proc")).start()
     try:
         wait_for(lambda: job.snapshot().step != {}, timeout=120)  # progress arrives from the worker
         assert job.pid is not None and job.pid != os.getpid()
@@ -212,11 +214,79 @@ def test_training_runs_in_a_lower_priority_worker_process(tmp_path: Path) -> Non
         os.kill(job.pid, 0)
 
 
+def test_a_background_job_waits_for_a_busy_training_slot(one_slot, tmp_path: Path) -> None:
+    """A Train page job (priority "background") queues while every slot is taken, and trains once one frees."""
+    assert one_slot.acquire(blocking=False)  # another session's training holds the only slot
+    job = TrainingJob(TrainingRequest("digits", "vae", TINY, SHORT, tmp_path, "waits"), mode="thread").start()
+    try:
+        wait_for(lambda: job.snapshot().status == "queued")
+        time.sleep(0.3)
+        assert job.snapshot().status == "queued" and not list(tmp_path.iterdir())
+    finally:
+        one_slot.release()
+    job.join(120)
+    assert job.snapshot().status == "done"
+    assert [p.name for p in tmp_path.glob("*.safetensors")] == ["waits.safetensors"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature")
+def test_the_first_run_takes_no_slot_and_keeps_normal_priority(one_slot, tmp_path: Path) -> None:
+    """Every session waits for the first run: it never queues behind the Train page's jobs and
+    is not niced, while every training slot is busy."""
+    assert one_slot.acquire(blocking=False)  # the only slot is busy
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    job = TrainingJob(TrainingRequest("digits", "vae", TINY, LONG, tmp_path, "first-run"), priority="first-run", mode="thread")
+    seen: list[str] = []
+
+    def training() -> bool:
+        state = job.snapshot()
+        seen.append(state.status)
+        return state.step != {}
+
+    job.start()
+    try:
+        wait_for(training)  # while this test holds the only slot
+        assert "queued" not in seen and job.snapshot().status == "running"
+        assert os.getpriority(os.PRIO_PROCESS, job._thread.native_id) == base
+    finally:
+        job.stop()
+        job.join(30)
+        one_slot.release()
+    assert job.snapshot().status == "stopped"
+    assert one_slot.acquire(blocking=False)  # free again: the first run neither took nor released it
+    one_slot.release()
+
+
+def test_first_run_training_is_one_job_per_models_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every session asking for the first run of a folder gets the same job, a first-run one; a
+    new one only once it failed or its models have gone."""
+    import vae.services.workflow
+    from vae.services import jobs
+
+    def short_default_run(data):  # type: ignore[no-untyped-def]
+        return replace(TINY, image_shape=data.image_shape), replace(SHORT, dataset=data.name)
+
+    monkeypatch.setattr(vae.services.workflow, "default_run", short_default_run)
+    monkeypatch.setattr(jobs, "_FIRST_RUNS", {})
+    first = jobs.first_run_training(tmp_path, "digits-2d")
+    assert first.priority == "first-run" and first.mode == "thread" and first.request.which == "both"
+    assert jobs.first_run_training(tmp_path / ".", "digits-2d") is first
+    first.join(120)
+    assert first.snapshot().status == "done"
+    assert jobs.first_run_training(tmp_path, "digits-2d") is first  # done, models there: nothing to do
+    for p in tmp_path.glob("*.safetensors"):
+        p.unlink()
+    again = jobs.first_run_training(tmp_path, "digits-2d")  # the models have gone: train them again
+    assert again is not first
+    again.join(120)
+    assert again.snapshot().status == "done" and len(list(tmp_path.glob("*.safetensors"))) == 2
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature")
 def test_training_thread_runs_at_lower_priority_and_leaves_torch_threads_alone(tmp_path: Path) -> None:
     threads_before = torch.get_num_threads()
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    job = TrainingJob("digits", "vae", TINY, TrainConfig(epochs=10_000, snapshot_points=0), tmp_path, "nice", mode="thread").start()
+    job = TrainingJob(TrainingRequest("digits", "vae", TINY, LONG, tmp_path, "nice"), mode="thread").start()
     try:
         wait_for(lambda: job.snapshot().status == "running")
         wait_for(lambda: job.snapshot().step != {})

@@ -28,7 +28,7 @@ from vae.core.files import atomic_write, remove_stale_temp_files
 from vae.core.config import ModelConfig, TrainConfig
 from vae.core.data import load_dataset
 from vae.core.errors import CheckpointError, ConfigError, DatasetError, TrainingDiverged
-from vae.services.jobs import TrainingJob
+from vae.services.jobs import TrainingJob, TrainingRequest
 from vae.core.models import build_model
 from vae.services.workflow import list_models, train_models
 
@@ -152,7 +152,7 @@ def test_divergence_keeps_the_previous_checkpoints(pair_dir: Path, digits) -> No
 
 def test_divergence_through_a_training_job(pair_dir: Path) -> None:
     before = digests(pair_dir)
-    job = TrainingJob("digits", "both", TINY, quick(lr=10.0, epochs=3), pair_dir, "run").start()
+    job = TrainingJob(TrainingRequest("digits", "both", TINY, quick(lr=10.0, epochs=3), pair_dir, "run")).start()
     job.join(120)
     state = job.snapshot()
     assert state.status == "failed" and "non-finite" in state.error and "smaller learning rate" in state.error
@@ -316,7 +316,8 @@ def test_read_only_models_folder_is_a_message(pair_dir: Path, monkeypatch: pytes
     before = digests(pair_dir)
     patched = make_read_only(pair_dir, monkeypatch)
     try:
-        job = TrainingJob("digits", "vae", TINY, quick(), pair_dir, "run-vae", mode="thread" if patched else "process").start()
+        request = TrainingRequest("digits", "vae", TINY, quick(), pair_dir, "run-vae")
+        job = TrainingJob(request, mode="thread" if patched else "process").start()
         job.join(120)
         state = job.snapshot()
     finally:

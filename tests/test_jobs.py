@@ -14,10 +14,10 @@ import pytest
 
 from vae.core.checkpoint import load_checkpoint, save_checkpoint
 from vae.core.config import ModelConfig, TrainConfig
-from vae.services.jobs import TrainingJob
+from vae.services.jobs import TrainingJob, TrainingRequest, first_run_request
 from vae.core.models import build_model
 from vae.core.train import Progress
-from vae.services.workflow import FirstRunTraining, find_pairs, list_models
+from vae.services.workflow import find_pairs, list_models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(arch="mlp", latent_dim=2, image_shape=(1, 8, 8), hidden=(16,))
@@ -43,7 +43,8 @@ def old_pair(folder: Path, name: str) -> dict[str, bytes]:
 @pytest.mark.parametrize("mode", ["thread", "process"])
 def test_a_stop_during_the_ae_keeps_the_finished_vae(mode: str, tmp_path: Path) -> None:
     before = old_pair(tmp_path, "run")
-    job = StopDuringTheAE("digits", "both", TINY, TrainConfig(epochs=30, snapshot_points=0, seed=0), tmp_path, "run", mode=mode)
+    request = TrainingRequest("digits", "both", TINY, TrainConfig(epochs=30, snapshot_points=0, seed=0), tmp_path, "run")
+    job = StopDuringTheAE(request, mode=mode)
     job.start().join(180)
     state = job.snapshot()
 
@@ -66,7 +67,8 @@ def test_a_stop_during_the_vae_of_a_pair_saves_nothing(tmp_path: Path) -> None:
             super()._on_progress(kind, p)
             self.stop()
 
-    job = StopAtOnce("digits", "both", TINY, TrainConfig(epochs=30, snapshot_points=0), tmp_path, "run", mode="thread")
+    request = TrainingRequest("digits", "both", TINY, TrainConfig(epochs=30, snapshot_points=0), tmp_path, "run")
+    job = StopAtOnce(request, mode="thread")
     job.start().join(120)
     state = job.snapshot()
     assert state.status == "stopped" and state.saved == [] and "nothing was saved" in state.message
@@ -87,10 +89,11 @@ fake_main.__file__ = str(app)
 sys.modules["__main__"] = fake_main
 
 from vae.core.config import ModelConfig, TrainConfig
-from vae.services.jobs import TrainingJob
+from vae.services.jobs import TrainingJob, TrainingRequest
 
 tiny = ModelConfig(arch="mlp", latent_dim=2, image_shape=(1, 8, 8), hidden=(16,))
-job = TrainingJob("digits", "vae", tiny, TrainConfig(epochs=2, snapshot_points=0), Path(sys.argv[2]), "quiet", mode="process")
+job = TrainingJob(TrainingRequest("digits", "vae", tiny, TrainConfig(epochs=2, snapshot_points=0), Path(sys.argv[2]), "quiet"),
+                  mode="process")
 job.start().join(180)
 print("STATUS", job.snapshot().status, file=sys.stderr)
 """
@@ -128,11 +131,13 @@ def test_the_worker_imports_only_what_it_needs(tmp_path: Path) -> None:
 
 def test_ae_progress_text_names_its_reconstruction_term(tmp_path: Path) -> None:
     """Issue 9.12: the first-run progress and the CLI's bar call an AE's number what it is."""
-    run = FirstRunTraining(tmp_path, "x")
-    run._progress("ae", Progress("step", 5, 10, 1, 2, recon=-61.5, kl=0.0, elbo=-61.5, images_per_s=10.0))
+    run = TrainingJob(first_run_request(tmp_path, "x"), priority="first-run", mode="thread")
+    assert run.snapshot().text == "starting"
+    run._on_progress("ae", Progress("step", 5, 10, 1, 2, recon=-61.5, kl=0.0, elbo=-61.5, images_per_s=10.0))
     text = run.snapshot().text
     assert "ELBO" not in text and "log p(x|z) -61.5" in text, text
-    run._progress("vae", Progress("step", 5, 10, 1, 2, recon=-61.5, kl=3.0, elbo=-64.5, images_per_s=10.0))
+    assert text == "AE epoch 1/2: reconstruction log p(x|z) -61.5 nats"
+    run._on_progress("vae", Progress("step", 5, 10, 1, 2, recon=-61.5, kl=3.0, elbo=-64.5, images_per_s=10.0))
     assert "ELBO -64.5" in run.snapshot().text
 
     from vae.__main__ import _progress_printer
@@ -172,5 +177,13 @@ def test_the_worker_exits_cleanly_while_its_stdin_is_still_open(tmp_path: Path) 
         if proc.poll() is None:
             proc.kill()
     assert (code, stderr) == (0, ""), (code, stderr)
-    assert events[-1] == ("finished", [str(tmp_path / "open.safetensors")])
-    assert {e[0] for e in events[:-1]} == {"progress"}
+    assert events[-1] == jobs.Finished([str(tmp_path / "open.safetensors")])
+    assert {type(e) for e in events[:-1]} == {jobs.Progressed}
+
+
+def test_the_worker_finds_this_package_from_any_working_directory() -> None:
+    """The worker's PYTHONPATH starts with the folder that holds the `vae` package (the repository)."""
+    from vae.services import jobs
+
+    first = Path(jobs._worker_env()["PYTHONPATH"].split(os.pathsep)[0])
+    assert first == REPO_ROOT and (first / "vae" / "__init__.py").is_file()

@@ -9,7 +9,7 @@ import pytest
 
 import vae.services.jobs
 from vae.core.data import load_dataset
-from vae.services.jobs import JobState
+from vae.services.jobs import JobState, TrainingRequest
 from vae.services.workflow import default_run, train_models
 
 PAIR = "digits-2d"  # the first-run default's name, so the app behaves as after a first run
@@ -54,16 +54,16 @@ class FakeJob:
     """Stands in for vae.services.jobs.TrainingJob on the Train page: records what it was asked to train
     and reports whatever state a test puts into it; trains nothing."""
 
-    started: list[tuple] = []
+    started: list[TrainingRequest] = []
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        self.args = args
+    def __init__(self, request: TrainingRequest, **options: object) -> None:
+        self.request = request
         self.state = JobState(
             status="running", kind="vae", fraction=0.25,
             step={"epoch": 1, "epochs": 4, "recon": -70.0, "kl": 10.0, "elbo": -80.0, "images_per_s": 1000.0})
 
     def start(self) -> "FakeJob":
-        FakeJob.started.append(self.args)
+        FakeJob.started.append(self.request)
         return self
 
     @property
@@ -78,8 +78,8 @@ class FakeJob:
 
 
 @pytest.fixture
-def fake_jobs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """The Train page starts FakeJobs (pages/train.py imports TrainingJob on every run); returns their args."""
+def fake_jobs(monkeypatch: pytest.MonkeyPatch) -> list[TrainingRequest]:
+    """The Train page starts FakeJobs (pages/train.py imports TrainingJob on every run); returns their requests."""
     monkeypatch.setattr(FakeJob, "started", [])
     monkeypatch.setattr(vae.services.jobs, "TrainingJob", FakeJob)
     return FakeJob.started

@@ -548,7 +548,7 @@ def test_training_under_an_existing_name_asks_before_overwriting(app_env: Path, 
 
     assert not at.exception, [e.value for e in at.exception]
     assert not at.main.warning
-    assert [(args[1], args[5]) for args in fake_jobs] == [("both", "digits-2d")]
+    assert [(r.which, r.name) for r in fake_jobs] == [("both", "digits-2d")]
     assert {p.name: p.stat().st_mtime_ns for p in app_env.iterdir()} == before  # a FakeJob trains nothing
 
 
@@ -560,7 +560,7 @@ def test_training_under_a_new_name_starts_without_asking(app_env: Path, fake_job
 
     assert not at.exception, [e.value for e in at.exception]
     assert not at.main.warning and not at.main.error
-    assert [(args[1], args[5]) for args in fake_jobs] == [("both", "brand-new")]
+    assert [(r.which, r.name) for r in fake_jobs] == [("both", "brand-new")]
 
 
 @pytest.fixture

@@ -42,8 +42,8 @@ def test_the_typed_name_is_used_after_changing_the_latent_dim(app_env: Path, fak
     press_train(at)
 
     assert len(fake_jobs) == 1, [e.value for e in at.main.error]
-    (dataset, which, model_config, train_config, out_dir, name) = fake_jobs[0][:6]
-    assert (dataset, which, name, model_config.latent_dim) == ("digits", "both", "my-run", 3)
+    r = fake_jobs[0]
+    assert (r.dataset, r.which, r.name, r.model_config.latent_dim) == ("digits", "both", "my-run", 3)
 
 
 def test_the_overwrite_warning_names_the_typed_files(app_env: Path, fake_jobs: list[tuple]) -> None:
@@ -67,7 +67,7 @@ def test_the_default_name_follows_dataset_and_latent_dim_until_the_user_types_on
     widget(at, "number_input", "Latent dim").set_value(5).run()
     assert widget(at, "text_input", "Save as").value == "mine"
     press_train(at)
-    assert [a[5] for a in fake_jobs] == ["mine"]
+    assert [r.name for r in fake_jobs] == ["mine"]
 
 
 def test_the_form_survives_leaving_the_page(app_env: Path, fake_jobs: list[tuple]) -> None:
@@ -92,8 +92,9 @@ def test_the_form_survives_leaving_the_page(app_env: Path, fake_jobs: list[tuple
     assert widget(at, "number_input", "β (KL weight)").value == 2.5
     assert widget(at, "text_input", "Save as").value == "keep-me"
     press_train(at)
-    (args,) = fake_jobs
-    assert (args[1], args[5], args[2].latent_dim, args[2].arch, args[3].epochs, args[3].beta) == ("vae", "keep-me", 5, "conv", 7, 2.5)
+    (r,) = fake_jobs
+    assert (r.which, r.name, r.model_config.latent_dim, r.model_config.arch, r.train_config.epochs, r.train_config.beta) == (
+        "vae", "keep-me", 5, "conv", 7, 2.5)
 
 
 def test_an_ae_progress_is_not_called_an_elbo(app_env: Path, fake_jobs: list[tuple]) -> None:

@@ -1,24 +1,37 @@
-"""Background training: a job per browser session that runs `train_models` and exposes its progress.
+"""Background training: one job type, `TrainingJob`, that runs `train_models` and exposes its progress.
 
-The app starts one per browser session, so a long run survives reruns, can be stopped, and
-never blocks other sessions' scripts. Progress is copied into plain fields under a lock.
+Two kinds of job, told apart by `priority`:
+  * "background" (the Train page: one per browser session): it waits for one of the
+    process-wide `TRAINING_SLOTS` and trains at the lowest OS priority, so sessions moving
+    sliders get the CPU first; it can be stopped while queued or running;
+  * "first-run" (the default pair on an empty models folder, see `first_run_training`): every
+    session is waiting for it, so it runs at normal priority and takes no slot. There is one
+    per models folder, shared by every session.
+A long run survives reruns, can be stopped, and never blocks other sessions' scripts.
+Progress is copied into plain fields (`JobState`) under a lock.
 
 A classroom on one laptop (bench/classroom.py measures it, bench/RESULTS.md has the numbers):
-  * by default the training runs in a worker process (`python -c "...worker_main()"`). The training
-    loop is Python that holds the GIL between small tensor ops; in a thread of the server it
-    made every other session's slider wait for the GIL. A process has its own GIL, its own
+  * by default a background job trains in a worker process (`python -c "...worker_main()"`). The
+    training loop is Python that holds the GIL between small tensor ops; in a thread of the server
+    it made every other session's slider wait for the GIL. A process has its own GIL, its own
     torch thread count (set there, so the server's is never changed: torch.set_num_threads is
     process-global) and the lowest OS priority (nice 19, and SCHED_IDLE on Linux: it runs on CPU
-    time nothing else wants), so sessions moving sliders get the CPU first.
-    A thread per job still relays the process's progress into `JobState`. The worker is a
-    fresh interpreter that imports only `vae.services.jobs` and what training needs: multiprocessing's
-    "spawn" re-ran the parent's `__main__` in the child, and under `streamlit run` that is the
-    app's script (Streamlit installs it as `__main__` during a script run), which printed ~55
-    lines of Streamlit warnings per training and imported the whole app;
-  * at most `TRAINING_SLOTS` jobs train at once (default: half the CPU cores, at least 1;
-    `VAE_MAX_TRAININGS` overrides); later jobs wait, "queued", and can be stopped while waiting;
-  * `mode="thread"` trains in a thread of the calling process instead (no start-up cost; used
-    by tests that patch the engine); that thread lowers its own priority (Linux: nice is per thread).
+    time nothing else wants). A thread per job still relays the process's progress into
+    `JobState`. The worker is a fresh interpreter that imports only `vae.services.jobs` and what
+    training needs: multiprocessing's "spawn" re-ran the parent's `__main__` in the child, and
+    under `streamlit run` that is the app's script (Streamlit installs it as `__main__` during a
+    script run), which printed ~55 lines of Streamlit warnings per training and imported the app;
+  * at most `TRAINING_SLOTS` background jobs train at once (default: half the CPU cores, at least
+    1; `VAE_MAX_TRAININGS` overrides); later ones wait, "queued", and can be stopped while waiting;
+  * `mode="thread"` trains in a thread of the calling process instead (no start-up cost; the
+    first run, and tests that patch the engine); a background thread lowers its own priority
+    (Linux: nice is per thread).
+
+Not `concurrent.futures.ProcessPoolExecutor` (spawn, an os.nice initializer): `Future.cancel()`
+cannot stop a running call, and the pool marks calls "running" (uncancellable) while they still
+wait in its call queue, so Stop and "queued" need channels of our own beside it, as progress does;
+spawn re-imports `__main__` (the app's script); idle workers outlive a killed server; one crashed
+worker breaks the pool for every queued job; and the first run would need a second, un-niced pool.
 """
 
 from __future__ import annotations
@@ -31,17 +44,23 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Literal, TypeAlias
 
 from vae.core.config import ModelConfig, TrainConfig
-from vae.settings import settings
+from vae.core.data import load_dataset
 from vae.core.errors import LatentExplorerError
 from vae.core.train import FitResult, Progress
-from vae.services.workflow import TrainedModel, checkpoint_paths, train_models
+from vae.services import workflow
+from vae.services.workflow import TrainedModel, checkpoint_paths, list_models, progress_measure
+from vae.settings import settings
 
 MODES = ("process", "thread")
+Priority = Literal["background", "first-run"]
+PRIORITIES: tuple[Priority, ...] = ("background", "first-run")
+LIVE_STATES = ("pending", "queued", "running")  # a job in one of these may still make progress
 KIND_NAMES = {"vae": "VAE", "ae": "AE"}
 
 
@@ -49,8 +68,8 @@ def _slot_count() -> int:
     return settings().max_trainings
 
 
-TRAINING_SLOTS = threading.BoundedSemaphore(_slot_count())  # process-wide: shared by every session
-TRAINING_NICE = 19  # added to the trainer's nice value, capped at 19 (the lowest priority); 0 disables
+TRAINING_SLOTS = threading.BoundedSemaphore(_slot_count())  # process-wide: shared by every session's background jobs
+TRAINING_NICE = 19  # added to a background trainer's nice value, capped at 19 (the lowest priority); 0 disables
 
 
 def _lower_thread_priority(increment: int = TRAINING_NICE) -> None:
@@ -76,8 +95,8 @@ class TrainingRequest:
     name: str  # file name in out_dir, as the user typed it (see workflow.checkpoint_paths)
 
     def train(self, callback: Callable[[str, Progress], None], should_stop: Callable[[], bool]) -> list[TrainedModel]:
-        return train_models(self.dataset, self.which, self.model_config, self.train_config, self.out_dir, self.name,
-                            callback=callback, should_stop=should_stop)
+        return workflow.train_models(self.dataset, self.which, self.model_config, self.train_config, self.out_dir,
+                                     self.name, callback=callback, should_stop=should_stop)
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,27 @@ class WorkerArgs:
     parent_pid: int
     threads: int  # torch intra-op threads in the worker
     nice: int  # added to the worker's nice value; 0 leaves its priority alone
+
+
+# What the worker writes to its stdout, pickled, one after the other: Progressed events, then
+# Finished or Failed.
+@dataclass(frozen=True)
+class Progressed:
+    kind: str  # the model being trained
+    progress: Progress  # without its snapshot tensor
+
+
+@dataclass(frozen=True)
+class Finished:
+    paths: list[str]  # the files saved
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+
+
+WorkerEvent: TypeAlias = Progressed | Finished | Failed
 
 
 @dataclass
@@ -103,6 +143,15 @@ class JobState:
     started: float = field(default_factory=time.time)
     finished: float = 0.0  # time.time() when it ended (done, stopped or failed); 0 while it runs
 
+    @property
+    def text(self) -> str:
+        """The progress in one short line, as the first-run status box shows it:
+        "VAE epoch 3/60: ELBO -64.5 nats" ("starting" before the first report)."""
+        s = self.step
+        if not s:
+            return "starting"
+        return f"{self.kind.upper()} epoch {int(s['epoch'])}/{int(s['epochs'])}: {progress_measure(self.kind, s['elbo'], s['recon'], 1)}"
+
 
 def worker_command() -> list[str]:
     """The worker process's command line: a fresh interpreter that imports only this module and
@@ -112,16 +161,16 @@ def worker_command() -> list[str]:
 
 def _worker_env() -> dict[str, str]:
     """The server's environment, with this package importable from any working directory."""
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parent.parent.parent)
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
 
 def worker_main() -> None:
     """Worker-process entry point. Reads pickled `WorkerArgs` from stdin, trains, and writes
-    pickled events to stdout: ("progress", kind, fields), then ("finished", paths) or
-    ("failed", message). Stop: the parent closes our stdin (which also happens when it dies).
-    Anything else written to stdout goes to stderr, so it can never corrupt the event stream."""
+    pickled `WorkerEvent`s to stdout: `Progressed`, then `Finished` or `Failed`. Stop: the
+    parent closes our stdin (which also happens when it dies). Anything else written to stdout
+    goes to stderr, so it can never corrupt the event stream."""
     events = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -140,7 +189,7 @@ def worker_main() -> None:
 
     threading.Thread(target=wait_for_stop, name="stop-watch", daemon=True).start()
 
-    def send(event: tuple) -> None:
+    def send(event: WorkerEvent) -> None:
         pickle.dump(event, events)
         events.flush()
 
@@ -148,7 +197,7 @@ def worker_main() -> None:
     events.close()
 
 
-def _train_in_child(args: WorkerArgs, send: Callable[[tuple], None], stop: threading.Event) -> None:
+def _train_in_child(args: WorkerArgs, send: Callable[[WorkerEvent], None], stop: threading.Event) -> None:
     """Train in the worker process and report every event through `send`; never raise."""
     if args.nice:
         try:
@@ -163,22 +212,22 @@ def _train_in_child(args: WorkerArgs, send: Callable[[tuple], None], stop: threa
         torch.set_num_threads(args.threads)
 
     def on_progress(kind: str, p: Progress) -> None:
-        send(("progress", kind, {f.name: getattr(p, f.name) for f in fields(p) if f.name != "snapshot"}))
+        send(Progressed(kind, replace(p, snapshot=None)))
 
     def should_stop() -> bool:  # also stop when the server that started us is gone
         return stop.is_set() or os.getppid() != args.parent_pid
 
     try:
         trained = args.request.train(on_progress, should_stop)
-        send(("finished", [str(t.path) for t in trained]))
+        send(Finished([str(t.path) for t in trained]))
     except LatentExplorerError as exc:
-        send(("failed", str(exc)))
+        send(Failed(str(exc)))
     except BaseException as exc:  # noqa: BLE001 - the parent must hear about it
         traceback.print_exc()
-        send(("failed", f"unexpected error: {type(exc).__name__}: {exc}"))
+        send(Failed(f"unexpected error: {type(exc).__name__}: {exc}"))
 
 
-def _relay_events(stream: BinaryIO, events: "queue.Queue[tuple | None]") -> None:
+def _relay_events(stream: BinaryIO, events: queue.Queue[WorkerEvent | None]) -> None:
     """Parent side: unpickle the worker's events (our own child's output) onto a queue; None at the end."""
     try:
         while True:
@@ -190,17 +239,21 @@ def _relay_events(stream: BinaryIO, events: "queue.Queue[tuple | None]") -> None
 
 
 class TrainingJob:
-    """Runs one training in the background. `snapshot()` returns a copy of its state.
+    """Runs one `TrainingRequest` in the background. `snapshot()` returns a copy of its state.
 
+    `priority`: "background" waits for a `TRAINING_SLOTS` slot and trains at the lowest OS
+    priority; "first-run" takes no slot and keeps normal priority (every session waits for it).
+    `mode`: "process" (a worker process) or "thread"; default: settings().training_mode.
     `torch_threads`: intra-op threads of the worker process (default: half the cores); in
     thread mode it is applied to the whole calling process, so leave it 0 in a server.
     """
 
-    def __init__(
-        self, dataset: str, which: str, model_config: ModelConfig, train_config: TrainConfig, out_dir: Path, name: str,
-        torch_threads: int = 0, mode: str | None = None,
-    ) -> None:
-        self.request = TrainingRequest(dataset, which, model_config, train_config, Path(out_dir), name)
+    def __init__(self, request: TrainingRequest, *, priority: Priority = "background", mode: str | None = None,
+                 torch_threads: int = 0) -> None:
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {PRIORITIES}, got {priority!r}")
+        self.request = request
+        self.priority = priority
         self.torch_threads = torch_threads
         self.mode = mode or settings().training_mode
         if self.mode not in MODES:
@@ -208,11 +261,12 @@ class TrainingJob:
         self._state = JobState()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"train-{name}", daemon=True)
+        thread_name = f"{'train' if priority == 'background' else 'first-run'}-{request.name}"
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self.results: list[TrainedModel] = []
         self.pid: int | None = None  # the worker process, in process mode
 
-    def start(self) -> "TrainingJob":
+    def start(self) -> TrainingJob:
         self._thread.start()
         return self
 
@@ -242,24 +296,33 @@ class TrainingJob:
             if p.kind == "epoch" and p.record is not None:
                 self._state.history.setdefault(kind, []).append(dict(p.record))
 
-    def _run(self) -> None:
+    def _wait_for_slot(self, slots: threading.BoundedSemaphore) -> bool:
+        """Queue for a training slot; False when stopped while waiting."""
         with self._lock:
             self._state.status = "queued"
             self._state.message = "waiting for another session's training to finish"
-        while not TRAINING_SLOTS.acquire(timeout=0.1):
+        while not slots.acquire(timeout=0.1):
             if self._stop.is_set():
                 with self._lock:
                     self._state.status, self._state.message = "stopped", "stopped before it started; nothing was saved"
                     self._state.finished = time.time()
-                return
+                return False
+        return True
+
+    def _run(self) -> None:
+        background = self.priority == "background"
+        slots = TRAINING_SLOTS if background else None  # read once: released to the one it came from
+        if slots is not None and not self._wait_for_slot(slots):
+            return
         with self._lock:
             self._state.status = "running"
             self._state.message = ""
         try:
             if self.mode == "process":
-                self._train_in_process()
+                self._train_in_process(TRAINING_NICE if background else 0)
             else:
-                _lower_thread_priority()
+                if background:
+                    _lower_thread_priority()
                 self._train_in_thread()
         except LatentExplorerError as exc:
             self._fail(str(exc))
@@ -267,7 +330,8 @@ class TrainingJob:
             traceback.print_exc()
             self._fail(f"unexpected error: {type(exc).__name__}: {exc}")
         finally:
-            TRAINING_SLOTS.release()
+            if slots is not None:
+                slots.release()
 
     def _train_in_thread(self) -> None:
         if self.torch_threads:
@@ -277,26 +341,27 @@ class TrainingJob:
         self.results = self.request.train(self._on_progress, self._stop.is_set)
         self._finish()
 
-    def _train_in_process(self) -> None:
+    def _train_in_process(self, nice: int) -> None:
         threads = self.torch_threads or max(1, (os.cpu_count() or 2) // 2)
-        args = WorkerArgs(self.request, os.getpid(), threads, TRAINING_NICE)
+        args = WorkerArgs(self.request, os.getpid(), threads, nice)
         proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_worker_env())
         self.pid = proc.pid
         assert proc.stdin is not None and proc.stdout is not None
-        events: queue.Queue[tuple | None] = queue.Queue()
+        stdin = proc.stdin
+        events: queue.Queue[WorkerEvent | None] = queue.Queue()
         threading.Thread(target=_relay_events, args=(proc.stdout, events), name=f"relay-{self.request.name}", daemon=True).start()
 
         def request_stop() -> None:  # the worker reads EOF on its stdin
             try:
-                proc.stdin.close()
+                stdin.close()
             except OSError:
                 pass
 
-        outcome = None
+        outcome: Finished | Failed | None = None
         try:
             try:
-                proc.stdin.write(pickle.dumps(args))
-                proc.stdin.flush()
+                stdin.write(pickle.dumps(args))
+                stdin.flush()
             except OSError:
                 pass  # it died at once: the end of its events says so below
             while outcome is None:
@@ -310,8 +375,8 @@ class TrainingJob:
                     raise LatentExplorerError(
                         f"the training process ended unexpectedly (exit code {proc.wait(30)}); nothing was saved"
                     )
-                if event[0] == "progress":
-                    self._on_progress(event[1], Progress(**event[2]))
+                if isinstance(event, Progressed):
+                    self._on_progress(event.kind, event.progress)
                 else:
                     outcome = event
         finally:
@@ -322,12 +387,12 @@ class TrainingJob:
                 proc.kill()
                 proc.wait(5)
             proc.stdout.close()
-        if outcome[0] == "failed":
-            self._fail(outcome[1])
+        if isinstance(outcome, Failed):
+            self._fail(outcome.message)
             return
         from vae.core.checkpoint import load_checkpoint
 
-        for path in outcome[1]:
+        for path in outcome.paths:
             ckpt = load_checkpoint(path)
             result = FitResult(history=ckpt.history, snapshots=ckpt.snapshots, snapshot_index=ckpt.snapshot_index)
             self.results.append(TrainedModel(ckpt.kind, Path(path), ckpt.model, result, ckpt.metrics))
@@ -365,3 +430,32 @@ class TrainingJob:
         with self._lock:
             self._state.status, self._state.error = "failed", error
             self._state.finished = time.time()
+
+
+# ---------------------------------------------------------------- the first run
+
+FIRST_RUN_DATASET = "digits"  # embedded: the first run needs no download
+_FIRST_RUNS: dict[Path, TrainingJob] = {}
+_FIRST_RUNS_LOCK = threading.Lock()
+
+
+def first_run_request(out_dir: Path, name: str) -> TrainingRequest:
+    """The first-run default: a 2-D VAE + AE pair on the embedded digits (`workflow.default_run`)."""
+    data = load_dataset(FIRST_RUN_DATASET)
+    model_config, train_config = workflow.default_run(data)
+    return TrainingRequest(FIRST_RUN_DATASET, "both", model_config, train_config, Path(out_dir), name)
+
+
+def first_run_training(out_dir: Path, name: str) -> TrainingJob:
+    """The first-run training of this models folder: the one under way (or just finished), or a
+    new one when there is none, the last one ended without its models, or they have gone since.
+
+    A thread of the server that belongs to no page run: every session that finds the folder empty
+    waits for this one job; a rerun, a second browser or a closed tab neither stops nor restarts it."""
+    key = Path(out_dir).expanduser().resolve()
+    with _FIRST_RUNS_LOCK:
+        job = _FIRST_RUNS.get(key)
+        status = job.snapshot().status if job is not None else None
+        if job is None or (status not in LIVE_STATES and (status != "done" or not list_models(key))):
+            job = _FIRST_RUNS[key] = TrainingJob(first_run_request(key, name), priority="first-run", mode="thread").start()
+        return job

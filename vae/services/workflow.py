@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +19,7 @@ from vae.core.files import remove_stale_temp_files
 from vae.core.config import ModelConfig, TrainConfig
 from vae.core.data import Dataset, load_dataset
 from vae.settings import settings
-from vae.core.errors import ConfigError, LatentExplorerError
+from vae.core.errors import ConfigError
 from vae.analysis.metrics import full_report
 from vae.core.models import LatentModel, build_model, default_model_config
 from vae.core.train import FitResult, Progress, fit
@@ -134,73 +133,6 @@ def default_run(data: Dataset, which: str = "both", latent_dim: int = 2, arch: s
     leaves a core to the sessions and the browser (bench/RESULTS.md, "App latency")."""
     train_config = TrainConfig(dataset=data.name, epochs=60, batch_size=128, max_threads=1)
     return default_model_config(data.image_shape, arch=arch, latent_dim=latent_dim), train_config
-
-
-@dataclass
-class FirstRunState:
-    status: str = "running"  # running | done | failed
-    fraction: float = 0.0
-    text: str = "starting"
-    error: str = ""
-
-
-class FirstRunTraining:
-    """The first-run default pair (`default_run` on the embedded digits), trained in a daemon
-    thread that belongs to no page run. Every session that finds the models folder empty waits
-    for this one training: a rerun, a second browser or a closed tab neither stops nor restarts
-    it. It runs at normal priority, unlike the Train page's jobs, because everyone is waiting."""
-
-    def __init__(self, out_dir: Path, name: str) -> None:
-        self.out_dir, self.name = Path(out_dir), name
-        self._lock = threading.Lock()
-        self._state = FirstRunState()
-        self._thread = threading.Thread(target=self._run, name=f"first-run-{name}", daemon=True)
-
-    def start(self) -> "FirstRunTraining":
-        self._thread.start()
-        return self
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def snapshot(self) -> FirstRunState:
-        with self._lock:
-            return FirstRunState(**vars(self._state))
-
-    def _progress(self, kind: str, p: Progress) -> None:
-        with self._lock:
-            self._state.fraction = ((0 if kind == "vae" else 1) + p.fraction) / 2
-            self._state.text = f"{kind.upper()} epoch {p.epoch}/{p.epochs}: {progress_measure(kind, p.elbo, p.recon, 1)}"
-
-    def _run(self) -> None:
-        try:
-            data = load_dataset("digits")
-            model_config, train_config = default_run(data)
-            train_models(data, "both", model_config, train_config, self.out_dir, self.name, callback=self._progress)
-            outcome = {"status": "done", "fraction": 1.0, "text": "done"}
-        except LatentExplorerError as exc:
-            outcome = {"status": "failed", "error": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - the waiting pages must hear about it, not wait forever
-            traceback.print_exc()
-            outcome = {"status": "failed", "error": f"unexpected error: {type(exc).__name__}: {exc}"}
-        with self._lock:
-            self._state = FirstRunState(**{**vars(self._state), **outcome})
-
-
-_FIRST_RUNS: dict[Path, FirstRunTraining] = {}
-_FIRST_RUNS_LOCK = threading.Lock()
-
-
-def first_run_training(out_dir: Path, name: str) -> FirstRunTraining:
-    """The first-run training of this models folder: the one under way (or just finished), or a
-    new one when there is none, the last one failed, or its models have gone since."""
-    key = Path(out_dir).expanduser().resolve()
-    with _FIRST_RUNS_LOCK:
-        job = _FIRST_RUNS.get(key)
-        status = job.snapshot().status if job is not None else None
-        if status is None or status == "failed" or (status == "done" and not list_models(key)):
-            job = _FIRST_RUNS[key] = FirstRunTraining(key, name).start()
-        return job
 
 
 @dataclass
