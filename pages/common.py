@@ -17,17 +17,18 @@ import json  # noqa: E402
 import threading  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Literal  # noqa: E402
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from vae.core.checkpoint import MAX_CHECKPOINT_BYTES, Checkpoint, load_checkpoint  # noqa: E402
+from vae.core.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
 from vae.core.files import atomic_write  # noqa: E402
 from vae.core.data import Dataset, load_dataset  # noqa: E402
 from vae.analysis.maps import LatentMap, compute_map, default_method  # noqa: E402
 from vae.core.errors import LatentExplorerError  # noqa: E402
-from vae.services.workflow import ModelEntry, find_pairs, list_models, models_dir  # noqa: E402
+from vae.services.workflow import find_pairs, list_models, models_dir  # noqa: E402
 
 UPLOAD_LIMIT_MB = 64
 MAX_UPLOADS_PER_SESSION = 4  # older uploads are forgotten, so one session cannot fill the server's memory
@@ -212,7 +213,7 @@ def dataset_or_stop(ckpt: Checkpoint) -> Dataset:
     """The checkpoint's dataset, or a message (e.g. MNIST missing offline) and the page stops."""
     try:
         return dataset_for(ckpt)
-    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the page shows a message, not a traceback
+    except Exception as exc:  # whatever went wrong, the page shows a message, not a traceback
         show_error(exc)
         st.stop()
         raise  # unreachable: st.stop() ends the script run
@@ -250,7 +251,7 @@ def to_pil(image: np.ndarray, width: int = IMAGE_PX) -> Image.Image:
     return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
 
 
-def show_image(image: np.ndarray, caption: str | None = None, width: int | str = IMAGE_PX) -> None:
+def show_image(image: np.ndarray, caption: str | None = None, width: int | Literal["stretch", "content"] = IMAGE_PX) -> None:
     """Show an image at `width` px (or "stretch" to fill the column; CSS keeps pixels crisp).
     PNG, not Streamlit's default JPEG, so no compression noise is added."""
     pil = to_pil(image, width if isinstance(width, int) else 2 * IMAGE_PX)
@@ -287,7 +288,7 @@ def slider_ranges(mu: np.ndarray, cover_prior: bool = False) -> list[tuple[float
     if cover_prior:
         lo, hi = np.minimum(lo, -3.0), np.maximum(hi, 3.0)
     out = []
-    for a, b in zip(lo.tolist(), hi.tolist()):
+    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
         a, b = (a, b) if b - a > 1e-6 else (a - 1e-3, b + 1e-3)
         step = slider_step(a, b)
         d = _decimals(step) + 1
@@ -327,9 +328,13 @@ def reset_z_button(prefix: str, ranges: list[tuple[float, float]], key: str | No
     """A "reset z to 0" button for the sliders of `prefix` (0 clipped into a range without it);
     `on_reset(z)` replaces the default set_z."""
     zero = np.zeros(len(ranges), np.float32)
+
+    def reset() -> None:
+        set_z(prefix, zero, ranges)
+
     st.button(
         "Reset z to 0", key=key or f"{prefix}_reset",
-        on_click=on_reset or (lambda: set_z(prefix, zero, ranges)), args=(zero,) if on_reset else None,
+        on_click=on_reset or reset, args=(zero,) if on_reset else None,
     )
 
 

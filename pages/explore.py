@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -31,7 +31,7 @@ else:
     choice = st.radio("Map", ["PCA (instant)", "t-SNE (slower, cached)"], horizontal=True, key="explore_method")
     method = "pca" if choice.startswith("PCA") else "tsne"
 if method == "tsne":  # seconds: show its steps in a status box, which a cached map never opens
-    steps: list = []
+    steps: list[Any] = []
 
     def show_step(message: str) -> None:
         if not steps:
@@ -116,7 +116,7 @@ def explore_panel() -> None:
         c1, c2, c3 = st.columns([2, 1, 1]) if picked is not None else (*st.columns(2), None)
         with c1:
             common.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
-        if picked is None:  # the hint gets the other half: in a quarter it broke mid-word at 1280 px
+        if picked is None or c3 is None:  # the hint gets the other half: in a quarter it broke mid-word at 1280 px
             c2.caption("Click a dot on the map: its test image and its reconstruction appear here.")
         else:
             mu = encode_means(ckpt.model, data.x_test[picked : picked + 1])

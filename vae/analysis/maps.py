@@ -17,9 +17,9 @@ the checkpoint's content hash, the method and the sample size.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -75,7 +75,7 @@ class LatentMap:
         self.perplexity = perplexity
         self.random_state = random_state
 
-    def fit(self, mu: np.ndarray, points: np.ndarray | None = None) -> "LatentMap":
+    def fit(self, mu: np.ndarray, points: np.ndarray | None = None) -> LatentMap:
         """Fit on latent means (N, D). `points` reuses a cached t-SNE layout instead of recomputing."""
         mu = _as_2d(mu)
         n, d = mu.shape

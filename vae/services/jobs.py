@@ -33,7 +33,8 @@ import time
 import traceback
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO
+from collections.abc import Callable
 
 from vae.core.config import ModelConfig, TrainConfig
 from vae.settings import settings
@@ -140,7 +141,7 @@ def worker_main() -> None:
 
     threading.Thread(target=wait_for_stop, name="stop-watch", daemon=True).start()
 
-    def send(event: tuple) -> None:
+    def send(event: tuple[Any, ...]) -> None:
         pickle.dump(event, events)
         events.flush()
 
@@ -148,7 +149,7 @@ def worker_main() -> None:
     events.close()
 
 
-def _train_in_child(args: WorkerArgs, send: Callable[[tuple], None], stop: threading.Event) -> None:
+def _train_in_child(args: WorkerArgs, send: Callable[[tuple[Any, ...]], None], stop: threading.Event) -> None:
     """Train in the worker process and report every event through `send`; never raise."""
     if args.nice:
         try:
@@ -178,7 +179,7 @@ def _train_in_child(args: WorkerArgs, send: Callable[[tuple], None], stop: threa
         send(("failed", f"unexpected error: {type(exc).__name__}: {exc}"))
 
 
-def _relay_events(stream: BinaryIO, events: "queue.Queue[tuple | None]") -> None:
+def _relay_events(stream: BinaryIO, events: queue.Queue[tuple[Any, ...] | None]) -> None:
     """Parent side: unpickle the worker's events (our own child's output) onto a queue; None at the end."""
     try:
         while True:
@@ -212,7 +213,7 @@ class TrainingJob:
         self.results: list[TrainedModel] = []
         self.pid: int | None = None  # the worker process, in process mode
 
-    def start(self) -> "TrainingJob":
+    def start(self) -> TrainingJob:
         self._thread.start()
         return self
 
@@ -283,12 +284,13 @@ class TrainingJob:
         proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_worker_env())
         self.pid = proc.pid
         assert proc.stdin is not None and proc.stdout is not None
-        events: queue.Queue[tuple | None] = queue.Queue()
+        stdin = proc.stdin
+        events: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         threading.Thread(target=_relay_events, args=(proc.stdout, events), name=f"relay-{self.request.name}", daemon=True).start()
 
         def request_stop() -> None:  # the worker reads EOF on its stdin
             try:
-                proc.stdin.close()
+                stdin.close()
             except OSError:
                 pass
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -44,7 +45,7 @@ def click_grid(ranges: tuple[tuple[float, float], tuple[float, float]], n: int) 
     return np.stack([gx.ravel(), gy.ravel()], 1)
 
 
-def map_margin(title: str = "") -> dict:
+def map_margin(title: str = "") -> dict[str, int]:
     """The latent map's fixed margins (px): the plot area is then known without a browser, so the
     "current z" marker can be placed over it in CSS (marker_css). The legend lives in the right one."""
     return dict(l=66, r=104, t=46 if title else 12, b=56)
@@ -123,7 +124,7 @@ def latent_map(
 
 def current_marker(
     current: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], one_d: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """How map position `current` is marked on a latent_map with these `ranges`: {"kind": "cross"}
     at (x, y), {"kind": "line"} (1-D map) at x, or where it is off the map {"kind": "arrow"}
     with its tip at the edge point (x, y), pointing `angle` degrees clockwise from screen-right
@@ -154,7 +155,7 @@ def _px(v: float) -> str:
 
 
 def marker_css(
-    box: str, marker: dict, ranges: tuple[tuple[float, float], tuple[float, float]], height: int,
+    box: str, marker: dict[str, Any], ranges: tuple[tuple[float, float], tuple[float, float]], height: int,
     title: str = "", one_d: bool = False,
 ) -> str:
     """CSS that draws `marker` (current_marker) over a latent_map figure (same ranges, height,

@@ -7,20 +7,21 @@ are `<name>-vae.safetensors` and `<name>-ae.safetensors` and carry the pair name
 
 from __future__ import annotations
 
-import os
+import functools
 import re
 import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
-from vae.core.checkpoint import SUFFIX, CheckpointError, peek_metadata, save_checkpoint
+from vae.core.checkpoint import SUFFIX, peek_metadata, save_checkpoint
 from vae.core.files import remove_stale_temp_files
 from vae.core.config import ModelConfig, TrainConfig
 from vae.core.data import Dataset, load_dataset
 from vae.settings import settings
-from vae.core.errors import ConfigError, LatentExplorerError
+from vae.core.errors import CheckpointError, ConfigError, LatentExplorerError
 from vae.analysis.metrics import full_report
 from vae.core.models import LatentModel, build_model, default_model_config
 from vae.core.train import FitResult, Progress, fit
@@ -94,7 +95,7 @@ def train_models(
         model = build_model(cfg, seed=train_config.seed)
         result = fit(
             model, data, train_config,
-            callback=(lambda p, k=kind: callback(k, p)) if callback else None,
+            callback=functools.partial(callback, kind) if callback else None,
             should_stop=should_stop, device=device,
         )
         if result.stopped and len(result.history) < train_config.epochs:
@@ -156,7 +157,7 @@ class FirstRunTraining:
         self._state = FirstRunState()
         self._thread = threading.Thread(target=self._run, name=f"first-run-{name}", daemon=True)
 
-    def start(self) -> "FirstRunTraining":
+    def start(self) -> FirstRunTraining:
         self._thread.start()
         return self
 
@@ -198,7 +199,7 @@ def first_run_training(out_dir: Path, name: str) -> FirstRunTraining:
     with _FIRST_RUNS_LOCK:
         job = _FIRST_RUNS.get(key)
         status = job.snapshot().status if job is not None else None
-        if status is None or status == "failed" or (status == "done" and not list_models(key)):
+        if job is None or status == "failed" or (status == "done" and not list_models(key)):
             job = _FIRST_RUNS[key] = FirstRunTraining(key, name).start()
         return job
 
