@@ -55,9 +55,8 @@ def _freeze_startup_objects() -> int:
 
     import pandas  # noqa: F401 - the pages' heavy imports, so that they are frozen too
     import plotly.subplots  # noqa: F401
-    import vae.analysis.metrics  # noqa: F401
-    import vae.services.plots  # noqa: F401
-    import vae.analysis.theory  # noqa: F401
+    from vae.analysis import metrics, theory  # noqa: F401
+    from vae.services import plots  # noqa: F401
 
     gc.collect()
     gc.freeze()

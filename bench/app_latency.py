@@ -284,7 +284,8 @@ def report(b: dict, tsne: list[dict], changes: int, command: str, load: tuple[fl
 
     rows = [
         f"| (a) slider → decoded image, with st.fragment | {split(fr)} | p95 ≤ {TARGET_SLIDER_P95_MS} ms: {verdict(fr.pct(95) <= TARGET_SLIDER_P95_MS)} |",
-        f"| (b) the same without the fragment (VAE_NO_FRAGMENT=1) | {split(nf)} | with the fragment: {nf.pct(50) / fr.pct(50):.1f}x faster at p50, {nf.pct(95) / fr.pct(95):.1f}x at p95 |",
+        f"| (b) the same without the fragment (VAE_NO_FRAGMENT=1) | {split(nf)} | "
+        f"with the fragment: {nf.pct(50) / fr.pct(50):.1f}x faster at p50, {nf.pct(95) / fr.pct(95):.1f}x at p95 |",
         f"| (c) cold start to first decoded image (empty models folder) | {b['cold_start_s']:.1f} s "
         f"(server healthy after {b['healthy_s']:.1f} s) | ≤ {TARGET_COLD_START_S} s: {verdict(b['cold_start_s'] <= TARGET_COLD_START_S)} |",
     ]

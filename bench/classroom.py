@@ -283,7 +283,7 @@ async def light_mover(mover: Mover, session: LightSession, seed: int, start: flo
                 mover.latencies_ms.append(ms)
                 mover.started_at.append(time.time() - ms / 1000)
                 mover.unchanged += not changed
-            except (asyncio.TimeoutError, RuntimeError, OSError) as exc:
+            except (TimeoutError, RuntimeError, OSError) as exc:
                 mover.errors.append(f"{type(exc).__name__}: {exc}")
                 if len(mover.errors) > 5:
                     return
@@ -470,8 +470,8 @@ async def run(args: argparse.Namespace, student_nice: int = 0) -> dict:
         }
     result["light"]["unchanged_images"] = sum(m.unchanged for m in movers if m.kind == "light")
     result["error_samples"] = [f"{m.name}: {e}" for m in movers for e in m.errors][:10]
-    slow = sorted(((ms, t, m.name) for m in movers for ms, t in zip(m.latencies_ms, m.started_at)), reverse=True)[:5]
-    result["samples"] = sorted([round(t, 3), round(ms, 1), m.name] for m in movers for ms, t in zip(m.latencies_ms, m.started_at))
+    slow = sorted(((ms, t, m.name) for m in movers for ms, t in zip(m.latencies_ms, m.started_at, strict=True)), reverse=True)[:5]
+    result["samples"] = sorted([round(t, 3), round(ms, 1), m.name] for m in movers for ms, t in zip(m.latencies_ms, m.started_at, strict=True))
     result["slowest_moves"] = [{"ms": round(ms), "started": round(t, 2), "session": name} for ms, t, name in slow]
     result["server_log_tail"] = log.read_text()[-2000:] if any(m.errors for m in movers) or os.environ.get("CLASSROOM_LAUNCHER") else ""
     shutil.rmtree(work, ignore_errors=True)
@@ -523,7 +523,8 @@ def report(results: list[dict], command: str) -> str:
         ]
         if "training_at_start" in r:
             lines.append(f"- Training session: \"{r['training_at_start']}\" at the start, \"{r.get('training_at_end', '')}\" at the end.")
-        lines.append(f"- {r['light']['unchanged_images']} light moves decoded a byte-identical image (no new URL); they are timed to the end of the fragment run.")
+        lines.append(f"- {r['light']['unchanged_images']} light moves decoded a byte-identical image (no new URL); "
+                     "they are timed to the end of the fragment run.")
         lines.append(f"- Load average (1 min) {r['load_avg_1min']['before']} before the window, {r['load_avg_1min']['after']} after.")
         if r["error_samples"]:
             lines.append(f"- Errors: {'; '.join(r['error_samples'])}")

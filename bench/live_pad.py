@@ -103,7 +103,8 @@ def measure_live(page, url: str, seconds: float) -> dict:
 # In the page: synthetic pointer events at ~250 Hz (faster than the display), for the sustained update rate.
 SYNTHETIC_DRAG = """
 async ({ seconds, intervalMs }) => {
-  const host = [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')].find((h) => h.shadowRoot && h.shadowRoot.querySelector('canvas.lp-map'));
+  const host = [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
+    .find((h) => h.shadowRoot && h.shadowRoot.querySelector('canvas.lp-map'));
   const c = host.shadowRoot.querySelector('canvas.lp-map'), s = window.__latentPadState(), r = c.getBoundingClientRect();
   const cx = r.left + s.plot.left + s.plot.width / 2, cy = r.top + s.plot.top + s.plot.height / 2;
   const rx = 0.4 * s.plot.width, ry = 0.4 * s.plot.height;

@@ -277,7 +277,7 @@ def report(data: Dataset, comparisons: list[Comparison], args: argparse.Namespac
         lines += [row(c, run.name, [run]) for run in c.extra]
     lines.append("")
     for c in comparisons:
-        pairs = ", ".join(f"{o.images_per_s / f.images_per_s:.2f}x" for o, f in zip(c.ours, c.refs))
+        pairs = ", ".join(f"{o.images_per_s / f.images_per_s:.2f}x" for o, f in zip(c.ours, c.refs, strict=True))
         lines.append(
             f"- **{c.threads} thread{'s' if c.threads > 1 else ''}: ours / reference = "
             f"{median_run(c.ours) / median_run(c.refs):.2f}x by median run, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -44,9 +46,9 @@ vae_ranges = widgets.slider_ranges(maps["VAE"][0].mu_, cover_prior=True)
 ae_ranges = widgets.slider_ranges(maps["AE"][0].mu_)
 span_ranges = {
     "vae": vae_ranges,
-    "both": [(min(v[0], a[0]), max(v[1], a[1])) for v, a in zip(vae_ranges, ae_ranges)],
+    "both": [(min(v[0], a[0]), max(v[1], a[1])) for v, a in zip(vae_ranges, ae_ranges, strict=True)],
 }
-ae_far_out = any(b[1] - b[0] > 2 * (v[1] - v[0]) for v, b in zip(vae_ranges, span_ranges["both"]))
+ae_far_out = any(b[1] - b[0] > 2 * (v[1] - v[0]) for v, b in zip(vae_ranges, span_ranges["both"], strict=True))
 span_key = f"{prefix}_span"
 if not ae_far_out:
     st.session_state[span_key] = "both"  # the VAE's region keeps at least half of each slider anyway
@@ -82,7 +84,7 @@ def on_click(kind: str) -> None:
         return
     z = click.z
     span = st.session_state[span_key]
-    if span == "vae" and any(not lo <= v <= hi for v, (lo, hi) in zip(z, vae_ranges)):
+    if span == "vae" and any(not lo <= v <= hi for v, (lo, hi) in zip(z, vae_ranges, strict=True)):
         span = "both"  # an AE code beyond the VAE's range: widen the sliders rather than clip it
     move_z(z, span)
 
@@ -112,7 +114,7 @@ def the_map(kind: str):  # type: ignore[no-untyped-def]
     return held[key]
 
 
-for col, kind in zip(st.columns(2, gap="large"), maps):
+for col, kind in zip(st.columns(2, gap="large"), maps, strict=True):
     with col, st.container(key=map_box(kind)):  # only the chart in it: marker_css places z over its plot area
         st.plotly_chart(the_map(kind), key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
 
@@ -175,8 +177,9 @@ for kind in ("VAE", "AE"):
 
 
 @st.cache_data(max_entries=16, show_spinner="measuring smoothness…")
-def _report(sha: str, kind: str) -> dict:
+def _report(sha: str, kind: str) -> dict[str, Any]:
     ckpt = vae_ckpt if kind == "VAE" else ae_ckpt
+    assert ckpt is not None  # as asserted above, where the page starts
     return ckpt.metrics if ckpt.metrics.get("interpolation") else full_report(ckpt.model, data.x_test)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -31,7 +31,7 @@ else:
     choice = st.radio("Map", ["PCA (instant)", "t-SNE (slower, cached)"], horizontal=True, key="explore_method")
     method = "pca" if choice.startswith("PCA") else "tsne"
 if method == "tsne":  # seconds: show its steps in a status box, which a cached map never opens
-    steps: list = []
+    steps: list[Any] = []
 
     def show_step(message: str) -> None:
         if not steps:

@@ -22,7 +22,7 @@ except Exception as exc:  # noqa: BLE001 - missing data offline: message, not a 
     widgets.show_error(exc)
     st.stop()
 dim = sel.primary.model_config.latent_dim
-decoders = [("VAE", sel.vae), ("AE", sel.ae)] if sel.is_pair else [(sel.primary.kind.upper(), sel.primary)]
+decoders = [("VAE", sel.vae), ("AE", sel.ae)] if sel.vae is not None and sel.ae is not None else [(sel.primary.kind.upper(), sel.primary)]
 models = dict(decoders)
 st.caption(
     ("This model has a **1-D latent**: the pad is a strip along z1. Drag along it, or click it and use the left and right arrow keys. "
@@ -84,6 +84,7 @@ def live_panel() -> None:
     with st.spinner("t-SNE of the test means (a few seconds; cached afterwards)…" if method == "tsne" else "encoding the test set…"):
         lmap, index = session.map_for(map_ckpt, method)
     labels = data.y_test[index].numpy()
+    projection = "PCA" if method == "pca" else "t-SNE"
     next(cols).selectbox(
         f"Jump to a test image (z = its μ under the {map_label})", [int(i) for i in index], index=None, key=pick_key,
         format_func=lambda i: f"#{i} · class {data.class_names[int(data.y_test[i])]}", on_change=on_pick,
@@ -95,7 +96,7 @@ def live_panel() -> None:
     latent_pad(
         key=f"{prefix}_pad", decoders=decoders, lmap=lmap, map_id=f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}",
         labels=labels, class_names=data.class_names,
-        axis_titles=(("z₁", "z₂") if dim == 2 else ("z₁", "")) if method == "identity" else tuple(f"{'PCA' if method == 'pca' else 't-SNE'} {i}" for i in (1, 2)),
+        axis_titles=(("z₁", "z₂") if dim == 2 else ("z₁", "")) if method == "identity" else (f"{projection} 1", f"{projection} 2"),
         z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
         slider_ranges=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
     )
@@ -103,8 +104,8 @@ def live_panel() -> None:
     z = np.asarray(st.session_state[z_key], np.float32)
     report = st.session_state.get(report_key)
     st.subheader("In Python: the released z, decoded again by PyTorch")
-    cols = st.columns([2] + [1] * len(decoders), gap="large")
-    with cols[0]:
+    result_cols = st.columns([2] + [1] * len(decoders), gap="large")
+    with result_cols[0]:
         with st.container(key="live_z_report"):
             st.code(json.dumps([float(v) for v in z]), language="json", wrap_lines=True)
         picked = st.session_state.get(pick_key)
@@ -121,7 +122,7 @@ def live_panel() -> None:
             f"distance {float(np.linalg.norm(lmap.mu_[nearest] - z)):.2f}", delta_color="off", delta_arrow="off",
             help=f"the test image whose μ under the {map_label} is closest to z",
         )
-    for k, (col, (label, ckpt)) in enumerate(zip(cols[1:], decoders)):
+    for k, (col, (label, ckpt)) in enumerate(zip(result_cols[1:], decoders, strict=True)):
         with col:
             server = images.decode_images(ckpt.model, z)[0]
             column_image(server, f"{label} · PyTorch", 220)

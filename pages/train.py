@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -62,7 +63,7 @@ def select_what_was_trained(job: TrainingJob | None) -> None:
         st.rerun()
 
 
-def start_job(form: dict) -> bool:
+def start_job(form: dict[str, Any]) -> bool:
     """Validate everything at the edge, then start the background job; True when it started.
     The name is the one in "Save as", always; files of that name are replaced only when the
     form's "overwrite" box is ticked."""
@@ -114,7 +115,7 @@ def settings_form() -> None:
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns(4)
         dataset = c1.selectbox("Dataset", DATASET_NAMES, key="train_dataset", help="digits is embedded; the others need their files (see README)")
-        model = c2.selectbox("Model", MODEL_CHOICES, key="train_model", format_func={"vae": "VAE", "ae": "AE", "both": "VAE + AE"}.get,
+        model = c2.selectbox("Model", MODEL_CHOICES, key="train_model", format_func={"vae": "VAE", "ae": "AE", "both": "VAE + AE"}.__getitem__,
                              help="VAE + AE trains both with the same architecture and seed, for a fair comparison")
         arch = c3.selectbox("Architecture", ["mlp", "conv"], key="train_arch")
         latent_dim = c4.number_input("Latent dim", LATENT_DIM_RANGE[0], LATENT_DIM_RANGE[1], key="train_latent_dim")
@@ -156,7 +157,7 @@ st.fragment(settings_form)()
 live = is_live(job)
 
 
-def thin(rows: list[dict], max_points: int = 200) -> list[dict]:
+def thin(rows: list[dict[str, Any]], max_points: int = 200) -> list[dict[str, Any]]:
     """At most ~max_points evenly spaced rows, the last one always kept: a 10,000-epoch curve
     costs the same to draw as a 200-epoch one (drawing grows with points: 5,000 took 0.45 s)."""
     if len(rows) <= max_points:
@@ -227,9 +228,9 @@ if sel is not None and sel.primary.snapshots is not None:
         epoch = 0
         st.caption("This checkpoint holds a single snapshot (the map before training), so there is nothing to replay yet.")
     cols = st.columns(len(ckpts), gap="large")
-    frames = {k: c.snapshots[epoch].numpy() for k, c in ckpts}
+    frames = {k: s[epoch].numpy() for k, s in snapshots.items()}
     shared = plots.axis_ranges(*frames.values())
-    for col, (kind, c) in zip(cols, ckpts):
+    for col, (kind, c) in zip(cols, ckpts, strict=True):
         with col:
             labels = data.y_test[c.snapshot_index].numpy()
             st.plotly_chart(

@@ -35,8 +35,8 @@ def test_decode_f32_refuses_a_partial_float():
 def test_mlp_export_lists_layers_with_torch_shapes():
     model = decoder_model("mlp", latent_dim=3, hidden=(32, 16))
     exp = browser_export.export_decoder(model)
-    assert [l["type"] for l in exp["layers"]] == ["linear", "relu", "linear", "relu", "linear", "sigmoid"]
-    assert [l["shape"] for l in exp["layers"] if l["type"] == "linear"] == [[16, 3], [32, 16], [64, 32]]
+    assert [layer["type"] for layer in exp["layers"]] == ["linear", "relu", "linear", "relu", "linear", "sigmoid"]
+    assert [layer["shape"] for layer in exp["layers"] if layer["type"] == "linear"] == [[16, 3], [32, 16], [64, 32]]
     assert exp["latent_dim"] == 3 and exp["image_shape"] == [1, 8, 8]
     assert exp["n_params"] == sum(p.numel() for p in model.decoder.parameters())
     first = exp["layers"][0]
@@ -47,10 +47,10 @@ def test_mlp_export_lists_layers_with_torch_shapes():
 def test_conv_export_lists_unflatten_and_transposed_convolutions():
     model = decoder_model("conv", latent_dim=2, image_shape=(1, 8, 8), hidden=(16,), channels=(4, 6))
     exp = browser_export.export_decoder(model)
-    types = [l["type"] for l in exp["layers"]]
+    types = [layer["type"] for layer in exp["layers"]]
     assert types == ["linear", "relu", "linear", "relu", "unflatten", "convT", "relu", "convT", "sigmoid"]
     assert exp["layers"][4]["shape"] == [6, 2, 2]
-    conv = [l for l in exp["layers"] if l["type"] == "convT"]
+    conv = [layer for layer in exp["layers"] if layer["type"] == "convT"]
     assert [c["shape"] for c in conv] == [[6, 4, 4, 4], [4, 1, 4, 4]]
     assert all(c["stride"] == [2, 2] and c["padding"] == [1, 1] and c["output_padding"] == [0, 0] for c in conv)
 

@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 import tracemalloc
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

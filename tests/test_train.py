@@ -104,7 +104,7 @@ def test_callback_reports_steps_and_epochs(digits, tiny_model_config, tiny_train
     assert 0 < reports[0].fraction and reports[-1].fraction == 1.0
     fractions = [r.fraction for r in reports]
     assert fractions == sorted(fractions)
-    for r, row in zip(epoch_reports, result.history):
+    for r, row in zip(epoch_reports, result.history, strict=True):
         assert r.record == row
         assert r.snapshot is not None and r.snapshot.shape == (30, 2)
         assert r.elbo == row["train_elbo"]

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from vae.core.config import ARCHS, LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.core.errors import ConfigError, LatentExplorerError

@@ -212,7 +212,7 @@ def dataset_or_stop(ckpt: Checkpoint) -> Dataset:
     """The checkpoint's dataset, or a message (e.g. MNIST missing offline) and the page stops."""
     try:
         return dataset_for(ckpt)
-    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the page shows a message, not a traceback
+    except Exception as exc:  # whatever went wrong, the page shows a message, not a traceback
         show_error(exc)
         st.stop()
         raise  # unreachable: st.stop() ends the script run

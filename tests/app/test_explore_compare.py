@@ -24,7 +24,7 @@ from vae.core.data import load_dataset
 from vae.analysis.maps import encode_means
 
 from tests.test_plots_images import marker_from_css
-from test_pages import (  # noqa: E402 - tests/app is on sys.path (rootdir-relative imports)
+from test_pages import (  # tests/app is on sys.path (rootdir-relative imports)
     compare_prefix, compare_sliders, explore_prefix, explore_sliders, image_by_caption, open_compare, run_app,
     select_on_chart,
 )
@@ -123,7 +123,7 @@ def test_switching_the_map_between_pca_and_tsne_keeps_z(three_d_models: Path, tm
     choice.set_value(next(o for o in choice.options if "(AE," in o)).run()
     prefix = prefix_of(three_d_models, "three-d-ae")
     wanted = [round(s.min + 0.3 * (s.max - s.min), 2) for s in explore_sliders(at, prefix)]  # inside, off the ends
-    for slider, v in zip(explore_sliders(at, prefix), wanted):
+    for slider, v in zip(explore_sliders(at, prefix), wanted, strict=True):
         slider.set_value(v)
     at.run()
     z = values(explore_sliders(at, prefix))

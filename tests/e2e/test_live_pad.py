@@ -46,7 +46,7 @@ def _open_live(context, url: str, name: str):
     try:
         pg.locator("canvas.lp-map").wait_for(timeout=120_000)
         pg.wait_for_function(READY, timeout=120_000)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever kept it from getting ready: a screenshot, then a failure that says what
         pg.screenshot(path=str(ARTIFACTS / f"{name}_not_ready.png"))
         raise AssertionError(f"the Live pad did not get ready: {exc}\npage: {pg.inner_text('body')[-1500:]}\nJS errors: {errors}") from None
     pg.screenshot(path=str(ARTIFACTS / f"{name}_loaded.png"))

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.e2e.conftest import pad_state, python_z, wait_python_z, wait_until_idle
+from tests.e2e.conftest import pad_state, wait_python_z, wait_until_idle
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FIRST_PAGE_S = 180

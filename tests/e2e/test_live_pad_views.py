@@ -34,7 +34,8 @@ def e2e_models_dir(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("e2e-models-views")
     data = load_dataset("digits")
-    for which, dim, name in [("both", 2, "digits-2d"), ("ae", 2, "digits-ae2d"), ("both", 1, "digits-1d"), ("vae", 64, "digits-64d"), ("ae", 8, "digits-ae8d"), ("both", 8, "digits-8d")]:
+    for which, dim, name in [("both", 2, "digits-2d"), ("ae", 2, "digits-ae2d"), ("both", 1, "digits-1d"),
+                             ("vae", 64, "digits-64d"), ("ae", 8, "digits-ae8d"), ("both", 8, "digits-8d")]:
         model_config, train_config = default_run(data, which, latent_dim=dim)
         train_models(data, which, model_config, replace(train_config, epochs=2, snapshot_points=0), folder, name)
     return folder
@@ -79,7 +80,9 @@ OVERFLOWS = """() => {
   const check = (el, box, what) => {
     const a = el.getBoundingClientRect(), b = box.getBoundingClientRect();
     const over = Math.max(a.right - b.right, b.left - a.left);
-    if (over > 0.5) out.push(`${what}: ${over.toFixed(1)} px outside (${a.left.toFixed(0)}-${a.right.toFixed(0)} in ${b.left.toFixed(0)}-${b.right.toFixed(0)})`);
+    if (over > 0.5) {
+      out.push(`${what}: ${over.toFixed(1)} px outside (${a.left.toFixed(0)}-${a.right.toFixed(0)} in ${b.left.toFixed(0)}-${b.right.toFixed(0)})`);
+    }
   };
   const main = document.querySelector('[data-testid="stMain"]');
   const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')];

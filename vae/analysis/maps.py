@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -82,7 +83,7 @@ class LatentMap:
         self.perplexity = perplexity
         self.random_state = random_state
 
-    def fit(self, mu: np.ndarray, points: np.ndarray | None = None) -> "LatentMap":
+    def fit(self, mu: np.ndarray, points: np.ndarray | None = None) -> LatentMap:
         """Fit on latent means (N, D). `points` reuses a cached t-SNE layout instead of recomputing."""
         mu = _as_2d(mu)
         n, d = mu.shape

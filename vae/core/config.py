@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vae.core.errors import ConfigError
@@ -44,7 +44,7 @@ class ModelConfig:
         self.hidden = tuple(int(v) for v in self.hidden)
         self.channels = tuple(int(v) for v in self.channels)
 
-    def validate(self) -> "ModelConfig":
+    def validate(self) -> ModelConfig:
         _check(self.kind in MODEL_KINDS, "kind", f"must be one of {MODEL_KINDS}, got {self.kind!r}")
         _check(self.arch in ARCHS, "arch", f"must be one of {ARCHS}, got {self.arch!r}")
         lo, hi = LATENT_DIM_RANGE
@@ -84,7 +84,7 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         return _from_dict(cls, data)
 
 
@@ -99,7 +99,7 @@ class TrainConfig:
     snapshot_points: int = 300  # test points whose 2-D map is kept after every epoch (0 = none)
     max_threads: int = 0  # torch intra-op threads while training (0 = leave torch's default)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         _check(isinstance(self.dataset, str) and bool(self.dataset), "dataset", "must be a dataset name")
         _check(
             isinstance(self.epochs, int) and 1 <= self.epochs <= 10_000,
@@ -134,7 +134,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         return _from_dict(cls, data)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import os
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -200,7 +199,10 @@ def _load_idx_folder(name: str, folder: Path, class_names: list[str]) -> Dataset
             f"(expected (N, H, W) images and N labels)"
         )
     if x_te.shape[0] < MIN_IMAGES or min(x_te.shape[1:]) < 1:
-        raise DatasetError(f"{folder}: the test files hold {x_te.shape[0]} images of {tuple(x_te.shape[1:])} pixels; at least {MIN_IMAGES} non-empty images are needed")
+        raise DatasetError(
+            f"{folder}: the test files hold {x_te.shape[0]} images of {tuple(x_te.shape[1:])} pixels; "
+            f"at least {MIN_IMAGES} non-empty images are needed"
+        )
     has_train = paths["train_images"] is not None and paths["train_labels"] is not None
     if has_train:
         x_tr = _read_idx(paths["train_images"], "images")  # type: ignore[arg-type]

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import base64
 import math
-from typing import Any, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -77,8 +78,10 @@ def _export_layer(layer: nn.Module) -> dict[str, Any]:
     if isinstance(layer, nn.Unflatten):
         return {"type": "unflatten", "shape": [int(s) for s in layer.unflattened_size]}
     if isinstance(layer, nn.ConvTranspose2d):
-        if layer.groups != 1 or _pair(layer.dilation) != [1, 1] or layer.padding_mode != "zeros":
+        if layer.groups != 1 or _pair(layer.dilation) != [1, 1] or layer.padding_mode != "zeros" or isinstance(layer.padding, str):
             raise ValueError("only ConvTranspose2d with groups=1, dilation=1 and zero padding can be exported")
+        if layer.bias is None:
+            raise ValueError("only ConvTranspose2d with a bias can be exported")
         return {
             "type": "convT", "shape": list(layer.weight.shape), "stride": _pair(layer.stride), "padding": _pair(layer.padding),
             "output_padding": _pair(layer.output_padding), "weight": encode_f32(layer.weight), "bias": encode_f32(layer.bias),

@@ -175,7 +175,7 @@ def latent_map(
 
 def current_marker(
     current: np.ndarray, ranges: tuple[tuple[float, float], tuple[float, float]], one_d: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """How map position `current` is marked on a latent_map with these `ranges`: {"kind": "cross"}
     at (x, y), {"kind": "line"} (1-D map) at x, or where it is off the map {"kind": "arrow"}
     with its tip at the edge point (x, y), pointing `angle` degrees clockwise from screen-right
@@ -206,7 +206,7 @@ def _px(v: float) -> str:
 
 
 def marker_css(
-    box: str, marker: dict, ranges: tuple[tuple[float, float], tuple[float, float]], height: int,
+    box: str, marker: dict[str, Any], ranges: tuple[tuple[float, float], tuple[float, float]], height: int,
     title: str = "", one_d: bool = False,
 ) -> str:
     """CSS that draws `marker` (current_marker) over a latent_map figure (same ranges, height,

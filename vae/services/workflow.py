@@ -7,14 +7,15 @@ are `<name>-vae.safetensors` and `<name>-ae.safetensors` and carry the pair name
 
 from __future__ import annotations
 
-import os
+import functools
 import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
-from vae.core.checkpoint import SUFFIX, CheckpointError, peek_metadata, save_checkpoint
+from vae.core.checkpoint import SUFFIX, peek_metadata, save_checkpoint
 from vae.core.files import remove_stale_temp_files
 from vae.core.config import ModelConfig, TrainConfig
 from vae.core.data import Dataset, load_dataset
@@ -93,7 +94,7 @@ def train_models(
         model = build_model(cfg, seed=train_config.seed)
         result = fit(
             model, data, train_config,
-            callback=(lambda p, k=kind: callback(k, p)) if callback else None,
+            callback=functools.partial(callback, kind) if callback else None,
             should_stop=should_stop, device=device,
         )
         if result.stopped and len(result.history) < train_config.epochs:

@@ -31,9 +31,9 @@ locate from any export dict); see pad.js.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import streamlit as st
