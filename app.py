@@ -42,7 +42,6 @@ from vae.services.jobs import LIVE_STATES, first_run_training  # noqa: E402
 from vae.services.workflow import list_models, models_dir  # noqa: E402
 
 
-
 @st.cache_resource(max_entries=1, show_spinner=False)
 def _freeze_startup_objects() -> int:
     """Once per server: exempt what the imports built from the cyclic garbage collector.
@@ -55,6 +54,7 @@ def _freeze_startup_objects() -> int:
 
     import pandas  # noqa: F401 - the pages' heavy imports, so that they are frozen too
     import plotly.subplots  # noqa: F401
+
     from vae.analysis import metrics, theory  # noqa: F401
     from vae.services import plots  # noqa: F401
 

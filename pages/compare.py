@@ -10,9 +10,9 @@ import streamlit as st
 
 from pages.ui import session, widgets
 from vae.analysis import images
-from vae.services import plots
 from vae.analysis.maps import encode_means
 from vae.analysis.metrics import full_report
+from vae.services import plots
 
 sel = session.require_selection()
 st.title("Compare AE vs VAE")

@@ -9,8 +9,8 @@ import streamlit as st
 
 from pages.ui import session, widgets
 from vae.analysis import images
-from vae.services import plots
 from vae.analysis.maps import default_method, encode_means
+from vae.services import plots
 from vae.settings import settings
 
 sel = session.require_selection()
@@ -115,7 +115,7 @@ def explore_panel() -> None:
         c1, c2, c3 = st.columns([2, 1, 1]) if picked is not None else (*st.columns(2), None)
         with c1:
             widgets.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
-        if picked is None:  # the hint gets the other half: in a quarter it broke mid-word at 1280 px
+        if picked is None or c3 is None:  # the hint gets the other half: in a quarter it broke mid-word at 1280 px
             c2.caption("Click a dot on the map: its test image and its reconstruction appear here.")
         else:
             mu = encode_means(ckpt.model, data.x_test[picked : picked + 1])

@@ -29,7 +29,7 @@ with cols[0]:
     widgets.show_image(image, f"original #{index}", width="stretch")
 with cols[1]:
     widgets.show_image(masked, "what the model sees", width="stretch")
-for col, (kind, c) in zip(cols[2:], [(k, c) for k, c in (("VAE", sel.vae), ("AE", sel.ae)) if c is not None]):
+for col, (kind, c) in zip(cols[2:], [(k, c) for k, c in (("VAE", sel.vae), ("AE", sel.ae)) if c is not None], strict=False):
     with col:
         filled = images.fill_missing(c.model, image, known, iterations=iterations)
         err = float(np.abs(filled - image)[~known].mean())

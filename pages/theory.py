@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import session, widgets
-from vae.services import plots
 from vae.analysis.theory import K_VALUES, elbo_breakdown, log_px_versus_k
+from vae.services import plots
 
 sel = session.require_selection()
 st.title("Theory: the ELBO, live")

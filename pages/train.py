@@ -9,12 +9,12 @@ from typing import Any
 import streamlit as st
 
 from pages.ui import session
-from vae.services import plots
 from vae.core.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.core.data import DATASET_NAMES, load_dataset
 from vae.core.errors import LatentExplorerError
-from vae.services.jobs import LIVE_STATES, TrainingJob, TrainingRequest
 from vae.core.models import default_model_config
+from vae.services import plots
+from vae.services.jobs import LIVE_STATES, TrainingJob, TrainingRequest
 from vae.services.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir, progress_measure
 
 st.title("Train")
@@ -221,7 +221,8 @@ if sel is not None and sel.primary.snapshots is not None:
     st.subheader(f"Replay: how the map of **{sel.label}** formed")
     ckpts = [(k, c) for k, c in (("VAE", sel.vae), ("AE", sel.ae)) if c is not None and c.snapshots is not None]
     data = session.dataset_or_stop(sel.primary)
-    last = min(c.snapshots.shape[0] for _, c in ckpts) - 1  # snapshot 0 is the map before training
+    snapshots = {k: c.snapshots for k, c in ckpts if c.snapshots is not None}  # all of ckpts: typed as present
+    last = min(s.shape[0] for s in snapshots.values()) - 1  # snapshot 0 is the map before training
     if last > 0:
         epoch = st.slider("Epoch", 0, last, last, key=f"replay_{sel.label}")
     else:  # a run stopped in its first epoch holds one snapshot: nothing to slide over

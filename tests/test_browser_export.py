@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from tests.js.export_fixtures import decoder_model
-from vae.services import browser_export
 from vae.analysis.maps import LatentMap
+from vae.services import browser_export
 
 
 def test_base64_round_trip_is_bit_exact():

@@ -23,9 +23,9 @@ from vae.core.checkpoint import (
     peek_metadata,
     save_checkpoint,
 )
-from vae.core.files import atomic_write
 from vae.core.config import ModelConfig, TrainConfig
 from vae.core.errors import CheckpointError
+from vae.core.files import atomic_write
 from vae.core.models import build_model
 
 DATASET_INFO = {"name": "digits", "description": "test", "image_shape": [1, 8, 8], "n_train": 1438, "n_test": 359}

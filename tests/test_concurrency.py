@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,10 @@ from streamlit.testing.v1 import AppTest
 
 import vae.services.jobs
 from vae.analysis import images
-from vae.services import plots
+from vae.analysis.maps import compute_map
 from vae.core.checkpoint import load_checkpoint
 from vae.core.config import ModelConfig, TrainConfig
-from vae.analysis.maps import compute_map
+from vae.services import plots
 from vae.services.jobs import TrainingJob, TrainingRequest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -23,12 +23,12 @@ import torch
 import vae.services.workflow
 from vae.__main__ import main as cli_main
 from vae.core.checkpoint import checkpoint_bytes, load_checkpoint
-from vae.core.files import atomic_write, remove_stale_temp_files
 from vae.core.config import ModelConfig, TrainConfig
 from vae.core.data import load_dataset
 from vae.core.errors import CheckpointError, ConfigError, DatasetError, TrainingDiverged
-from vae.services.jobs import TrainingJob, TrainingRequest
+from vae.core.files import atomic_write, remove_stale_temp_files
 from vae.core.models import build_model
+from vae.services.jobs import TrainingJob, TrainingRequest
 from vae.services.workflow import list_models, train_models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

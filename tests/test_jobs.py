@@ -14,9 +14,9 @@ import pytest
 
 from vae.core.checkpoint import load_checkpoint, save_checkpoint
 from vae.core.config import ModelConfig, TrainConfig
-from vae.services.jobs import TrainingJob, TrainingRequest, first_run_request
 from vae.core.models import build_model
 from vae.core.train import Progress
+from vae.services.jobs import TrainingJob, TrainingRequest, first_run_request
 from vae.services.workflow import find_pairs, list_models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from vae.core.config import ModelConfig, TrainConfig
 from vae.analysis.maps import encode_means
-from vae.core.losses import log_px_importance
 from vae.analysis.metrics import full_report, interpolation_smoothness, path_smoothness, prior_report
+from vae.core.config import ModelConfig, TrainConfig
+from vae.core.losses import log_px_importance
 from vae.core.models import AE, build_model
 from vae.core.train import fit
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vae.analysis.theory import K_VALUES, elbo_breakdown, log_px_versus_k
 from vae.core.losses import kl_per_dim, log_px_importance
 from vae.core.models import build_model
-from vae.analysis.theory import K_VALUES, elbo_breakdown, log_px_versus_k
 from vae.core.train import fit
 
 

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from vae.core.config import ARCHS, LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.core.errors import ConfigError, LatentExplorerError
@@ -49,8 +49,8 @@ def check_seed(seed: int) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vae.core.device import check_device
     from vae.core.data import DATASET_NAMES, load_dataset
+    from vae.core.device import check_device
     from vae.core.models import default_model_config
     from vae.services.workflow import check_name, train_models
 
@@ -169,8 +169,8 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vae.core.data import DATASET_NAMES
     from vae.analysis.maps import METHODS
+    from vae.core.data import DATASET_NAMES
     from vae.services.workflow import MODEL_CHOICES
 
     parser = argparse.ArgumentParser(prog="python -m vae", description="Latent Explorer engine: train, evaluate and map VAEs.")

@@ -15,9 +15,9 @@ variable sees it take effect. Nothing else in the code base reads `os.environ` f
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
 
 TRAINING_MODES = ("process", "thread")
 

@@ -13,6 +13,7 @@ leave_pages_folder_mode()
 
 import io  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from typing import Literal  # noqa: E402
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -30,7 +31,7 @@ def to_pil(image: np.ndarray, width: int = IMAGE_PX) -> Image.Image:
     return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
 
 
-def show_image(image: np.ndarray, caption: str | None = None, width: int | str = IMAGE_PX) -> None:
+def show_image(image: np.ndarray, caption: str | None = None, width: int | Literal["stretch", "content"] = IMAGE_PX) -> None:
     """Show an image at `width` px (or "stretch" to fill the column; CSS keeps pixels crisp).
     PNG, not Streamlit's default JPEG, so no compression noise is added."""
     pil = to_pil(image, width if isinstance(width, int) else 2 * IMAGE_PX)
@@ -67,7 +68,7 @@ def slider_ranges(mu: np.ndarray, cover_prior: bool = False) -> list[tuple[float
     if cover_prior:
         lo, hi = np.minimum(lo, -3.0), np.maximum(hi, 3.0)
     out = []
-    for a, b in zip(lo.tolist(), hi.tolist()):
+    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
         a, b = (a, b) if b - a > 1e-6 else (a - 1e-3, b + 1e-3)
         step = slider_step(a, b)
         d = _decimals(step) + 1
@@ -107,9 +108,13 @@ def reset_z_button(prefix: str, ranges: list[tuple[float, float]], key: str | No
     """A "reset z to 0" button for the sliders of `prefix` (0 clipped into a range without it);
     `on_reset(z)` replaces the default set_z."""
     zero = np.zeros(len(ranges), np.float32)
+
+    def reset() -> None:
+        set_z(prefix, zero, ranges)
+
     st.button(
         "Reset z to 0", key=key or f"{prefix}_reset",
-        on_click=on_reset or (lambda: set_z(prefix, zero, ranges)), args=(zero,) if on_reset else None,
+        on_click=on_reset or reset, args=(zero,) if on_reset else None,
     )
 
 

@@ -62,7 +62,7 @@ class FakeJob:
             status="running", kind="vae", fraction=0.25,
             step={"epoch": 1, "epochs": 4, "recon": -70.0, "kl": 10.0, "elbo": -80.0, "images_per_s": 1000.0})
 
-    def start(self) -> "FakeJob":
+    def start(self) -> FakeJob:
         FakeJob.started.append(self.request)
         return self
 

@@ -14,20 +14,25 @@ import numpy as np
 import plotly.io
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_pages import (  # tests/app is on sys.path (rootdir-relative imports)
+    compare_prefix,
+    compare_sliders,
+    explore_prefix,
+    explore_sliders,
+    image_by_caption,
+    open_compare,
+    run_app,
+    select_on_chart,
+)
 
 import pages.ui.session
 import pages.ui.widgets
 import vae.analysis.maps
 import vae.services.workflow
+from tests.test_plots_images import marker_from_css
+from vae.analysis.maps import encode_means
 from vae.core.checkpoint import load_checkpoint
 from vae.core.data import load_dataset
-from vae.analysis.maps import encode_means
-
-from tests.test_plots_images import marker_from_css
-from test_pages import (  # tests/app is on sys.path (rootdir-relative imports)
-    compare_prefix, compare_sliders, explore_prefix, explore_sliders, image_by_caption, open_compare, run_app,
-    select_on_chart,
-)
 
 
 def train_pair(folder: Path, name: str, latent_dim: int, which: str = "both", epochs: int = 2) -> Path:

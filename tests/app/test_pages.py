@@ -13,17 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 from streamlit.testing.v1 import AppTest
 
-import torch
-
 import vae.analysis.maps
 import vae.services.workflow
+from vae.analysis.maps import encode_means
 from vae.core.checkpoint import load_checkpoint, save_checkpoint
 from vae.core.config import ModelConfig
 from vae.core.data import load_dataset
-from vae.analysis.maps import encode_means
 from vae.core.models import build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

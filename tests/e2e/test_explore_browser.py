@@ -205,9 +205,9 @@ def test_the_marker_sits_on_the_current_z_on_a_pca_plane(streamlit_server: str, 
     index -> map position) and the model's own codes, so the expected place of any z is known."""
     import torch
 
+    from vae.analysis.maps import encode_means
     from vae.core.checkpoint import load_checkpoint
     from vae.core.data import load_dataset
-    from vae.analysis.maps import encode_means
 
     open_explore(page, streamlit_server)
     page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']", has_text="Model or pair").click()

@@ -179,9 +179,9 @@ def test_browser_decoder_equals_pytorch(pad_page, checkpoints):
 
 
 def test_browser_conv_and_wide_mlp_decoders_equal_pytorch(pad_page):
-    from vae.services import browser_export
     from vae.core.config import ModelConfig
     from vae.core.models import build_model
+    from vae.services import browser_export
 
     configs = [
         ModelConfig(kind="vae", arch="conv", image_shape=(1, 16, 16), latent_dim=3, hidden=(24,), channels=(8, 6)),
@@ -198,8 +198,8 @@ def test_browser_conv_and_wide_mlp_decoders_equal_pytorch(pad_page):
 
 
 def test_browser_lift_and_locate_equal_latent_map(pad_page):
-    from vae.services import browser_export
     from vae.analysis.maps import LatentMap
+    from vae.services import browser_export
 
     rng = np.random.default_rng(2)
     mu = (rng.standard_normal((80, 4)) * [2, 1, 0.5, 0.25]).astype(np.float32)
@@ -230,8 +230,8 @@ def test_arrow_keys_nudge_the_crosshair(pad_page):
 
 
 def test_a_picked_test_image_moves_the_pad_to_its_mean(pad_page, checkpoints):
-    from vae.core.data import load_dataset
     from vae.analysis.maps import encode_means
+    from vae.core.data import load_dataset
 
     nonce = pad_state(pad_page)["nonce"]
     pad_page.locator("[data-testid='stSelectbox']", has_text="Jump to a test image").click()
@@ -359,9 +359,9 @@ def test_touch_drag_morphs_the_image_and_python_gets_the_final_z(touch_page):
 
 
 def test_above_two_dimensions_sliders_and_the_lifted_z(pad4_page, models_4d):
+    from vae.analysis.maps import compute_map
     from vae.core.checkpoint import load_checkpoint
     from vae.core.data import load_dataset
-    from vae.analysis.maps import compute_map
 
     pg = pad4_page
     s = pad_state(pg)

@@ -55,10 +55,10 @@ CROSSHAIR = """() => {
 
 def _shift_codes(path: Path) -> None:
     """Move the AE's codes away from 0 without changing what it decodes: z' = z + c."""
-    from vae.core.checkpoint import checkpoint_bytes, load_checkpoint
-    from vae.core.files import atomic_write
-    from vae.core.data import load_dataset
     from vae.analysis.maps import encode_means
+    from vae.core.checkpoint import checkpoint_bytes, load_checkpoint
+    from vae.core.data import load_dataset
+    from vae.core.files import atomic_write
 
     ckpt = load_checkpoint(path)
     model = ckpt.model

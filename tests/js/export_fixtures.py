@@ -22,10 +22,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from vae.services import browser_export  # noqa: E402
-from vae.core.config import ModelConfig  # noqa: E402
 from vae.analysis.maps import LatentMap  # noqa: E402
+from vae.core.config import ModelConfig  # noqa: E402
 from vae.core.models import build_model  # noqa: E402
+from vae.services import browser_export  # noqa: E402
 
 
 def decoder_model(arch: str = "mlp", latent_dim: int = 2, image_shape=(1, 8, 8), hidden=(32,), channels=(8, 16), kind="vae"):

@@ -18,9 +18,9 @@ the checkpoint's content hash, the method and the sample size.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
-from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from vae.analysis.maps import encode_means
-from vae.core.losses import kl_per_dim, log_px_importance
 from vae.core.device import model_device
+from vae.core.losses import kl_per_dim, log_px_importance
 from vae.core.models import LatentModel
 from vae.core.train import evaluate_elbo
 

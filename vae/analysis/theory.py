@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vae.core.losses import kl_per_dim, log_importance_weights, reconstruction_log_likelihood
 from vae.core.device import model_device
+from vae.core.losses import kl_per_dim, log_importance_weights, reconstruction_log_likelihood
 from vae.core.models import LatentModel
 
 K_VALUES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 

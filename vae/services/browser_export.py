@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import base64
 import math
-from typing import Any
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -96,7 +96,7 @@ def clicked_z(
     return ClickedZ(np.asarray(lift(np.array([[x, y]], np.float32)), np.float32)[0], None)
 
 
-def map_margin(title: str = "") -> dict:
+def map_margin(title: str = "") -> dict[str, int]:
     """The latent map's fixed margins (px): the plot area is then known without a browser, so the
     "current z" marker can be placed over it in CSS (marker_css). The legend lives in the right one."""
     return dict(l=66, r=104, t=46 if title else 12, b=56)

@@ -10,20 +10,20 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
+from vae.analysis.metrics import full_report
 from vae.core.checkpoint import SUFFIX, peek_metadata, save_checkpoint
-from vae.core.files import remove_stale_temp_files
 from vae.core.config import ModelConfig, TrainConfig
 from vae.core.data import Dataset, load_dataset
-from vae.settings import settings
-from vae.core.errors import ConfigError
-from vae.analysis.metrics import full_report
+from vae.core.errors import CheckpointError, ConfigError
+from vae.core.files import remove_stale_temp_files
 from vae.core.models import LatentModel, build_model, default_model_config
 from vae.core.train import FitResult, Progress, fit
+from vae.settings import settings
 
 MODEL_CHOICES = ("vae", "ae", "both")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

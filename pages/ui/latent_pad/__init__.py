@@ -31,17 +31,16 @@ locate from any export dict); see pad.js.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Sequence
 
 import numpy as np
 import streamlit as st
 
-from vae.services import plots
-from vae.services import browser_export
-from vae.core.checkpoint import Checkpoint
 from vae.analysis.maps import LatentMap
+from vae.core.checkpoint import Checkpoint
+from vae.services import browser_export, plots
 from vae.settings import settings
 
 SENT_KEY = "_latent_pad_sent"  # payload ids this session has already sent to the browser
