@@ -65,3 +65,25 @@ def test_no_engine_source_mentions_a_streamlit_import():
 def test_the_ast_check_would_catch_it():
     tree = ast.parse("def f():\n    import streamlit as st\nfrom streamlit.runtime import x\nimportlib.import_module('streamlit')\n")
     assert {"streamlit", "streamlit.runtime"} <= imported_names(tree)
+
+
+def _is_package_marker(path: Path) -> bool:
+    """An __init__.py that holds only its docstring: a package marker, not a module to describe."""
+    if path.name != "__init__.py":
+        return False
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+
+
+def test_the_readme_layout_lists_every_module_once_and_nothing_else():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```", 2)[1]
+    listed = [line.split()[0] for line in block.strip().splitlines()]
+    assert len(listed) == len(set(listed)), "a module is listed twice"
+    files = {"app.py"}
+    for folder, patterns in (("vae", ("*.py",)), ("pages", ("*.py", "*.js", "*.css", "*.html")), ("bench", ("*.py",))):
+        for pattern in patterns:
+            files |= {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / folder).rglob(pattern) if not _is_package_marker(p)}
+    assert not files - set(listed), f"modules missing from the README's Layout: {sorted(files - set(listed))}"
+    assert not set(listed) - files, f"the README's Layout lists files that do not exist: {sorted(set(listed) - files)}"
