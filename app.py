@@ -54,6 +54,7 @@ def _freeze_startup_objects() -> int:
 
     import pandas  # noqa: F401 - the pages' heavy imports, so that they are frozen too
     import plotly.subplots  # noqa: F401
+    import torchvision.utils  # noqa: F401 - images.tile (make_grid) imports it on first use: not on a page's first tile
 
     from vae.analysis import metrics, theory  # noqa: F401
     from vae.services import plots  # noqa: F401
