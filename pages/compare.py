@@ -11,7 +11,7 @@ import streamlit as st
 from pages.ui import session, widgets
 from vae.analysis import images
 from vae.analysis.maps import encode_means
-from vae.analysis.metrics import full_report
+from vae.analysis.metrics import compare_reports, full_report, judge_or_none, latent_measures
 from vae.services import plots
 
 sel = session.require_selection()
@@ -163,7 +163,8 @@ c1, c2 = st.columns(2, gap="large")
 for c, kind in ((c1, "VAE"), (c2, "AE")):
     with c:
         widgets.show_image(images.tile(images.prior_samples(models[kind], 16, seed), 2, 8), kind, width="stretch")
-st.caption("Both decoders get the very same z's. The AE never learned what N(0, I) means, so its samples fall into holes.")
+st.caption("Both decoders get the very same z's: what N(0, I) gives each model. How recognisable such samples are, "
+           "measured over many of them, is below.")
 
 st.subheader("Interpolation between two test images")
 n_test = int(data.x_test.shape[0])
@@ -176,26 +177,47 @@ for kind in ("VAE", "AE"):
     widgets.show_image(images.tile(strip, 1, 10), f"{kind}: straight line from the code of #{a} to #{b}", width="stretch")
 
 
-@st.cache_data(max_entries=16, show_spinner="measuring smoothness…")
+@st.cache_data(max_entries=16, show_spinner="measuring both models…")
 def _report(sha: str, kind: str) -> dict[str, Any]:
+    """The checkpoint's stored metrics; what an older checkpoint lacks is computed once (cached per
+    checkpoint hash): the whole report, or only the judge's measures (also when a judge exists now
+    but did not when it was saved)."""
     ckpt = vae_ckpt if kind == "VAE" else ae_ckpt
     assert ckpt is not None  # as asserted above, where the page starts
-    return ckpt.metrics if ckpt.metrics.get("interpolation") else full_report(ckpt.model, data.x_test)
+    stored = dict(ckpt.metrics)
+    if not stored.get("interpolation"):
+        return full_report(ckpt.model, data.x_test, judge=judge_or_none(data))
+    if "prior_samples" not in stored or not (stored.get("judge") or {}).get("available"):
+        judge = judge_or_none(data)
+        if "prior_samples" not in stored or judge is not None:
+            stored.update(latent_measures(ckpt.model, data.x_test, judge))
+    return stored
 
 
 st.subheader("Measured, not only seen")
 reports = {kind: _report((vae_ckpt if kind == "VAE" else ae_ckpt).sha256, kind) for kind in ("VAE", "AE")}
-rows = {
-    "test reconstruction log p(x|z) (nats)": lambda r: r["recon"],
-    "interpolation: mean pixel change per step": lambda r: r["interpolation"]["mean_step"],
-    "interpolation: worst step": lambda r: r["interpolation"]["worst_step"],
-    "interpolation: worst / mean step (1 = even)": lambda r: r["interpolation"]["jump_ratio"],
-    "prior samples: distance to nearest test image": lambda r: r["prior"]["nearest_test_distance"],
-    "lines between prior samples: worst / mean step": lambda r: r["prior"]["jump_ratio"],
-}
-table = pd.DataFrame({kind: [f(r) for f in rows.values()] for kind, r in reports.items()}, index=list(rows))
-st.dataframe(table.style.format("{:.4f}"), width="stretch")
+compared = compare_reports(reports["VAE"], reports["AE"])
+rows = compared["rows"]
+table = pd.DataFrame(
+    {"VAE": [r["vae_text"] for r in rows], "AE": [r["ae_text"] for r in rows], "what it measures": [r["explanation"] for r in rows]},
+    index=[r["label"] for r in rows],
+)
+BETTER = "background-color: rgba(46, 160, 67, 0.25); font-weight: bold"
+
+
+def _highlight(column: pd.Series) -> list[str]:
+    """The better model's cell of each measure."""
+    return [BETTER if r["favours"] == column.name else "" for r in rows]
+
+
+st.dataframe(table.style.apply(_highlight, subset=["VAE", "AE"]), width="stretch")
+if compared["note"]:
+    st.info(f"The recognisability measures are missing: {compared['note']}.")
+st.markdown("\n".join(f"- {r['sentence']}" for r in rows))
+if compared["active_units"]:
+    st.markdown(f"- {compared['active_units']}")
 st.caption(
-    "Pixel changes are mean absolute differences in [0, 1], over 64 straight lines between test codes and "
-    "128 lines between prior samples (vae/analysis/metrics.py). Lower distance to a real image = more realistic samples."
+    "The better value of each measure is highlighted. Recognised means the dataset's judge (a classifier trained on the "
+    "training images only) is at least 50 % sure; prior samples are 1,000 seeded z ~ N(0, I), the same for both models; "
+    "the data's region is the box from the 1st to the 99th percentile of the test codes (vae/analysis/metrics.py)."
 )

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -125,18 +126,77 @@ def test_evaluate_json_has_the_report_keys_and_finite_numbers(trained, kind: str
     assert code == 0
     report = json.loads(out)
     assert set(report) == {"kind", "n_images", "recon", "kl", "elbo", "kl_per_dim", "active_dims", "log_px", "log_px_k",
-                           "interpolation", "prior"}
+                           "interpolation", "prior", "prior_samples", "holes", "judge"}
     assert set(report["interpolation"]) == {"mean_step", "worst_step", "jump_ratio"}
-    assert set(report["prior"]) == {"nearest_test_distance", "mean_step", "worst_step", "jump_ratio"}
+    assert set(report["prior"]) == {"mean_step", "worst_step", "jump_ratio"}
+    assert set(report["prior_samples"]) == PRIOR_SAMPLE_KEYS and set(report["holes"]) == {"share", "points", "plane", "region"}
+    assert set(report["judge"]) == {"available", "note"}
     assert report["kind"] == kind and report["n_images"] == 359 and len(report["kl_per_dim"]) == 2
-    numbers = [report["recon"], *report["kl_per_dim"], *report["interpolation"].values(), *report["prior"].values()]
+    numbers = [report["recon"], *report["kl_per_dim"], *report["interpolation"].values(), *report["prior"].values(),
+               report["prior_samples"]["round_trip"]]
     if kind == "vae":
         numbers += [report["kl"], report["elbo"], report["log_px"]]
         assert report["log_px_k"] == 5
         assert report["elbo"] == pytest.approx(report["recon"] - report["kl"], abs=1e-4)
-    else:  # an AE has no posterior: no KL, no ELBO, no log p(x)
-        assert report["kl"] is report["elbo"] is report["log_px"] is None and report["kl_per_dim"] == [0.0, 0.0]
+    else:  # an AE has no posterior: no KL, no ELBO, no log p(x), no active units
+        assert report["kl"] is report["elbo"] is report["log_px"] is report["active_dims"] is None
+        assert report["kl_per_dim"] == [0.0, 0.0]
     assert all(isinstance(v, float) and math.isfinite(v) for v in numbers)
+    if report["judge"]["available"]:  # digits has labels: once the judge exists, its measures are numbers
+        samples = report["prior_samples"]
+        assert 0 <= samples["recognised"] <= 1 and 0 <= samples["class_entropy"] <= 1 and 0 <= report["holes"]["share"] <= 1
+        assert 1 <= samples["classes_covered"] <= samples["n_classes"] == 10
+    else:
+        assert report["judge"]["note"] == "no judge: the dataset has no labels" and report["holes"]["share"] is None
+
+
+PRIOR_SAMPLE_KEYS = {"n_samples", "recognised", "mean_confidence", "n_classes", "class_share", "classes_covered",
+                     "class_entropy", "round_trip"}
+
+
+class BrightestPixelJudge:
+    """A stand-in judge: the class is which of the first ten pixels is brightest, always 0.8 sure."""
+
+    class_names = tuple(str(i) for i in range(10))
+
+    def judge(self, images: torch.Tensor):  # type: ignore[no-untyped-def]
+        from vae.analysis.judge import Verdict
+
+        classes = images.flatten(1)[:, :10].argmax(1).numpy()
+        probs = np.full((len(classes), 10), 0.2 / 9, np.float32)
+        probs[np.arange(len(classes)), classes] = 0.8
+        return Verdict(classes=classes, confidence=np.full(len(classes), 0.8, np.float32), probs=probs)
+
+
+@pytest.mark.parametrize("with_judge", [True, False])
+def test_evaluate_json_and_table_show_the_judge_measures(trained, monkeypatch, with_judge: bool) -> None:
+    """The dataset's judge (stand-in here) reaches the report through judge_or_none; without one
+    the judged numbers are null and both outputs say why."""
+    import vae.analysis.metrics
+
+    monkeypatch.setattr(vae.analysis.metrics, "judge_or_none", lambda data: BrightestPixelJudge() if with_judge else None)
+    folder, _ = trained
+    code, out, _ = run(["evaluate", str(folder / "pair-vae.safetensors"), "--k", "2", "--json"])
+    assert code == 0
+    report = json.loads(out)
+    samples = report["prior_samples"]
+    if with_judge:
+        assert report["judge"] == {"available": True, "note": None}
+        assert samples["recognised"] == 1.0 and samples["mean_confidence"] == pytest.approx(0.8)
+        assert samples["n_classes"] == 10 and sum(samples["class_share"]) == pytest.approx(1.0)
+        assert report["holes"]["share"] == 0.0 and report["holes"]["points"] == 32 * 32
+    else:
+        assert report["judge"] == {"available": False, "note": "no judge: the dataset has no labels"}
+        assert samples["recognised"] is samples["class_entropy"] is report["holes"]["share"] is None
+    code, out, _ = run(["evaluate", str(folder / "pair-vae.safetensors"), "--k", "2"])
+    rows = table(out)
+    assert float(rows["prior samples: round trip |mu(decode(z)) - z|"]) == pytest.approx(samples["round_trip"], abs=1e-4)
+    if with_judge:
+        assert rows["prior samples: recognised by the judge"] == "100.0 %"
+        assert rows["holes: unrecognisable share of the data's region"] == "0.0 %"
+        assert rows["prior samples: classes covered (>= 2 %)"] == f"{samples['classes_covered']} / 10"
+    else:
+        assert rows["judge-based measures"] == "no judge: the dataset has no labels"
 
 
 def test_evaluate_is_repeatable_with_a_seed(trained) -> None:

@@ -85,6 +85,10 @@ def _fmt(v: object) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))
 
 
+def _percent(v: object) -> str:
+    return f"{100 * v:.1f} %" if isinstance(v, float) else _fmt(v)
+
+
 def _load_model_and_data(checkpoint: str, dataset: str | None, data_root: str | None):  # type: ignore[no-untyped-def]
     """The checkpoint and the dataset to run it on (default: the one it was trained on), checked to fit."""
     from vae.core.checkpoint import load_checkpoint
@@ -98,14 +102,15 @@ def _load_model_and_data(checkpoint: str, dataset: str | None, data_root: str | 
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from vae.analysis.metrics import full_report
+    from vae.analysis.metrics import full_report, judge_or_none
 
     check_seed(args.seed)
     ckpt, data = _load_model_and_data(args.checkpoint, args.dataset, args.data_root)
-    report = full_report(ckpt.model, data.x_test, k=args.k, seed=args.seed)
+    report = full_report(ckpt.model, data.x_test, k=args.k, seed=args.seed, judge=judge_or_none(data))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    samples = report["prior_samples"]
     rows = [
         ("model", f"{ckpt.kind} / {ckpt.model_config.arch} / {ckpt.model_config.latent_dim}-D"),
         ("dataset", f"{data.name} ({report['n_images']} test images)"),
@@ -113,14 +118,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ("KL(q(z|x) || p(z))", _fmt(report["kl"])),
         ("ELBO", _fmt(report["elbo"])),
         (f"log p(x) estimate (K={report['log_px_k']})", _fmt(report["log_px"])),
-        ("active dims (KL > 0.01)", f"{report['active_dims']} / {ckpt.model_config.latent_dim}"),
+        ("active dims (KL > 0.01)", "not applicable (an AE has no KL term)" if report["active_dims"] is None
+         else f"{report['active_dims']} / {ckpt.model_config.latent_dim}"),
         ("KL per dim", " ".join(f"{v:.2f}" for v in report["kl_per_dim"])),
         ("interpolation: mean step", _fmt(report["interpolation"]["mean_step"])),
         ("interpolation: worst step", _fmt(report["interpolation"]["worst_step"])),
         ("interpolation: jump ratio", _fmt(report["interpolation"]["jump_ratio"])),
-        ("prior samples: nearest test image", _fmt(report["prior"]["nearest_test_distance"])),
         ("prior lines: worst step", _fmt(report["prior"]["worst_step"])),
+        ("prior lines: jump ratio", _fmt(report["prior"]["jump_ratio"])),
+        ("prior samples: round trip |mu(decode(z)) - z|", _fmt(samples["round_trip"])),
     ]
+    if report["judge"]["available"]:
+        k = samples["n_classes"]
+        rows += [
+            ("prior samples: recognised by the judge", _percent(samples["recognised"])),
+            ("prior samples: judge's mean confidence", _fmt(samples["mean_confidence"])),
+            ("prior samples: classes covered (>= 2 %)", f"{samples['classes_covered']} / {k}"),
+            ("prior samples: class entropy (1 = even)", _fmt(samples["class_entropy"])),
+            ("holes: unrecognisable share of the data's region", _percent(report["holes"]["share"])),
+        ]
+    else:
+        rows.append(("judge-based measures", report["judge"]["note"]))
     width = max(len(k) for k, _ in rows)
     print("nats per image; pixel distances are mean absolute differences in [0, 1]")
     for key, value in rows:

@@ -5,8 +5,25 @@
 - `path_smoothness`: decode straight lines between codes; per step, the mean absolute pixel
   change. A smooth space changes the image a little at every step; a space with holes has
   most of the change in one jump, so the worst step is large relative to the mean.
-- `prior_report`: decode z ~ N(0, I) (what "sampling" means) and measure how far each sample
-  is from the nearest real test image, plus the smoothness of lines between prior samples.
+- `prior_report`: decode z ~ N(0, I) (what "sampling" means): the smoothness of lines between
+  prior samples.
+- `prior_samples_report`: N prior samples decoded and read by the dataset's judge: the share it
+  recognises (top probability >= RECOGNISED) and its mean confidence; class coverage (the
+  histogram of the judge's top class over all N samples, the classes with >= 2 % share, the
+  normalised entropy H / log K: 1 = every class equally often, 0 = one class only); and the
+  round-trip error, mean ||mu(decode(z)) - z|| (the AE's mu is its encoder's output), which needs
+  no judge.
+- `holes_report`: the share of a grid over the data's region whose decodes the judge cannot
+  recognise. The region is the box from the 1st to the 99th percentile of the test means along
+  each axis of the plane (robust to a few far codes, which an AE can throw anywhere): the latent
+  plane itself for a 2-D latent, the line for 1-D, and above 2-D the PCA plane of the means
+  through their mean (vae.core.projection), whose grid points are lifted back into z.
+- Active units: the dimensions whose mean KL exceeds ACTIVE_KL_NATS (`elbo_report`'s
+  active_dims); an AE has no KL term, so it is None there.
+
+Without a judge (a dataset without labels) every judge-based number is None and
+report["judge"]["note"] says why (NO_JUDGE). The old "distance to the nearest test image" is gone:
+it rewarded blurry averages and measured nothing about holes.
 """
 
 from __future__ import annotations
@@ -16,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vae.analysis.judge import RECOGNISED, Judges
 from vae.analysis.maps import encode_means
 from vae.core.device import model_device
 from vae.core.losses import kl_per_dim, log_px_importance
@@ -23,6 +41,9 @@ from vae.core.models import LatentModel
 from vae.core.train import evaluate_elbo
 
 ACTIVE_KL_NATS = 0.01  # a dimension whose mean KL is below this carries no information
+COVERED_SHARE = 0.02  # a class "is covered" by the prior's samples when at least this share of them show it
+NO_JUDGE = "no judge: the dataset has no labels"
+HOLES_PERCENTILES = (1.0, 99.0)  # the data's region: this percentile box of the test means on the plane
 
 
 @torch.no_grad()
@@ -53,7 +74,7 @@ def elbo_report(model: LatentModel, x: torch.Tensor, k: int = 100, n_log_px: int
         "kl": terms["kl"] if model.stochastic else None,
         "elbo": terms["elbo"] if model.stochastic else None,
         "kl_per_dim": [float(v) for v in kl_dims],
-        "active_dims": int((kl_dims > ACTIVE_KL_NATS).sum()) if model.stochastic else model.latent_dim,
+        "active_dims": int((kl_dims > ACTIVE_KL_NATS).sum()) if model.stochastic else None,  # an AE has no KL
         "log_px": None,
         "log_px_k": None,
     }
@@ -99,28 +120,225 @@ def interpolation_smoothness(model: LatentModel, x: torch.Tensor, n_pairs: int =
 
 
 @torch.no_grad()
-def prior_report(model: LatentModel, x: torch.Tensor, n_samples: int = 256, steps: int = 16, seed: int = 0) -> dict[str, float]:
-    """Decode z ~ N(0, I): distance to the nearest test image (mean abs pixel difference) and
-    the smoothness of lines between pairs of prior samples."""
+def prior_report(model: LatentModel, n_samples: int = 256, steps: int = 16, seed: int = 0) -> dict[str, float]:
+    """The smoothness of lines between pairs of prior samples z ~ N(0, I) (`path_smoothness`)."""
     dev = model_device(model)
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n_samples, model.latent_dim, generator=gen).to(dev)
-    samples = model.decode(z).flatten(1)
-    real = x.to(dev).flatten(1)
-    nearest = torch.cdist(samples, real, p=1).min(1).values / real.shape[1]
     half = n_samples // 2
-    lines = path_smoothness(model, z[:half], z[half : 2 * half], steps)
+    return path_smoothness(model, z[:half], z[half : 2 * half], steps)
+
+
+@torch.no_grad()
+def _decode(model: LatentModel, z: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """z (N, D) -> decoded images (N, C, H, W) on the CPU, decoded batch by batch on the model's device."""
+    dev = model_device(model)
+    return torch.cat([model.decode(z[i : i + batch_size].to(dev)).cpu() for i in range(0, z.shape[0], batch_size)])
+
+
+def class_coverage(classes: np.ndarray, n_classes: int) -> dict[str, Any]:
+    """The histogram of class labels (N,) over n_classes, the number of classes with a share of
+    at least COVERED_SHARE, and the normalised entropy of the histogram (entropy / log K; 0 for K = 1)."""
+    counts = np.bincount(np.asarray(classes, dtype=np.int64), minlength=n_classes)[:n_classes]
+    share = counts / max(int(counts.sum()), 1)
+    nonzero = share[share > 0]
+    entropy = float(-(nonzero * np.log(nonzero)).sum())
     return {
-        "nearest_test_distance": float(nearest.mean()),
-        "mean_step": lines["mean_step"],
-        "worst_step": lines["worst_step"],
-        "jump_ratio": lines["jump_ratio"],
+        "class_share": [float(v) for v in share],
+        "classes_covered": int((share >= COVERED_SHARE).sum()),
+        "class_entropy": entropy / float(np.log(n_classes)) if n_classes > 1 else 0.0,
     }
 
 
-def full_report(model: LatentModel, x_test: torch.Tensor, k: int = 100, seed: int = 0) -> dict[str, Any]:
-    """Everything above in one JSON-able dict (stored in checkpoints as the final test metrics)."""
+@torch.no_grad()
+def round_trip_error(model: LatentModel, z: torch.Tensor) -> float:
+    """Mean ||mu(decode(z)) - z|| (Euclidean, in latent units) over the rows of z: 0 when encoding
+    a decode gives back its z. For the AE mu is its encoder's output."""
+    dev = model_device(model)
+    errors = []
+    for i in range(0, z.shape[0], 1024):
+        zb = z[i : i + 1024].to(dev)
+        mu, _ = model.encode(model.decode(zb))
+        errors.append((mu - zb).norm(dim=1).cpu())
+    return float(torch.cat(errors).mean())
+
+
+@torch.no_grad()
+def prior_samples_report(model: LatentModel, judge: Judges | None, n_samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Decode n_samples seeded z ~ N(0, I); the judge's reading of them (None without a judge) and
+    the round-trip error on the same z. Class coverage counts every sample's top class."""
+    z = torch.randn(n_samples, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    report: dict[str, Any] = {
+        "n_samples": n_samples,
+        "recognised": None,
+        "mean_confidence": None,
+        "n_classes": None,
+        "class_share": None,
+        "classes_covered": None,
+        "class_entropy": None,
+        "round_trip": round_trip_error(model, z),
+    }
+    if judge is None:
+        return report
+    verdict = judge.judge(_decode(model, z))
+    n_classes = len(judge.class_names)
+    report.update(
+        recognised=float((verdict.confidence >= RECOGNISED).mean()),
+        mean_confidence=float(np.mean(verdict.confidence)),
+        n_classes=n_classes,
+        **class_coverage(verdict.classes, n_classes),
+    )
+    return report
+
+
+def holes_grid(mu: np.ndarray, grid: int = 32) -> tuple[np.ndarray, str]:
+    """Latent means (N, D) -> the latent points (M, D) of a grid over the data's region and the
+    plane it lies on ("line", "latent" or "pca"). The region is the HOLES_PERCENTILES box of the
+    means on the plane; a 1-D latent gets `grid` points along its line, a plane grid x grid."""
+    mu = np.asarray(mu, dtype=np.float32)
+    lo_p, hi_p = HOLES_PERCENTILES
+    if mu.shape[1] == 1:
+        lo, hi = np.percentile(mu[:, 0], [lo_p, hi_p])
+        return np.linspace(lo, hi, grid, dtype=np.float32).reshape(-1, 1), "line"
+    pca = None
+    if mu.shape[1] == 2:
+        points = mu
+    else:
+        from vae.core.projection import fit_pca
+
+        pca = fit_pca(mu)
+        points = pca.transform(mu)
+    lo, hi = np.percentile(points, [lo_p, hi_p], axis=0)
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid))
+    plane = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
+    if pca is None:
+        return plane, "latent"
+    return np.asarray(pca.inverse_transform(plane), dtype=np.float32), "pca"
+
+
+@torch.no_grad()
+def holes_report(model: LatentModel, x: torch.Tensor, judge: Judges | None, grid: int = 32) -> dict[str, Any]:
+    """The share of a grid over the data's region (`holes_grid`) whose decodes the judge does not
+    recognise (None without a judge)."""
+    z, plane = holes_grid(encode_means(model, x), grid)
+    share = None
+    if judge is not None:
+        share = float((judge.judge(_decode(model, torch.from_numpy(z))).confidence < RECOGNISED).mean())
+    return {"share": share, "points": int(z.shape[0]), "plane": plane, "region": "1st-99th percentile box of the test means"}
+
+
+def latent_measures(model: LatentModel, x_test: torch.Tensor, judge: Judges | None, seed: int = 0) -> dict[str, Any]:
+    """The judge-based measures and the round trip: report["prior_samples"], ["holes"], ["judge"]."""
+    return {
+        "prior_samples": prior_samples_report(model, judge, seed=seed),
+        "holes": holes_report(model, x_test, judge),
+        "judge": {"available": judge is not None, "note": None if judge is not None else NO_JUDGE},
+    }
+
+
+def full_report(model: LatentModel, x_test: torch.Tensor, k: int = 100, seed: int = 0, judge: Judges | None = None) -> dict[str, Any]:
+    """Everything above in one JSON-able dict (stored in checkpoints as the final test metrics).
+    `judge` is the dataset's judge (`judge_or_none(data)`); without one the judge-based numbers are None."""
     report = elbo_report(model, x_test, k=k, seed=seed)
     report["interpolation"] = interpolation_smoothness(model, x_test, seed=seed)
-    report["prior"] = prior_report(model, x_test[:2000], seed=seed)
+    report["prior"] = prior_report(model, seed=seed)
+    report.update(latent_measures(model, x_test, judge, seed=seed))
     return report
+
+
+def judge_or_none(data: Any) -> Judges | None:
+    """The dataset's judge (`vae.analysis.judge.judge_for`), or None: a dataset without labels,
+    or a build whose judge module does not provide judge_for yet."""
+    from vae.analysis import judge as judge_module
+
+    find = getattr(judge_module, "judge_for", None)
+    return None if find is None else find(data)
+
+
+# ---------------------------------------------------------------- reading two reports side by side
+
+
+def _get(report: dict[str, Any], *path: str) -> Any:
+    """report[path[0]][path[1]]...; None where any step is missing (an older checkpoint's metrics)."""
+    value: Any = report
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _share(v: float) -> str:
+    return f"{100 * v:.0f} %"
+
+
+def _two(v: float) -> str:
+    return f"{v:.2f}"
+
+
+# (label, path in the report, "higher"/"lower" is better, format, one-line plain explanation,
+#  sentence with {vae} and {ae} in the row's format)
+COMPARED: tuple[tuple[str, tuple[str, ...], str, Any, str, str], ...] = (
+    ("prior samples the judge recognises", ("prior_samples", "recognised"), "higher", _share,
+     "decode z ~ N(0, I) and ask a digit classifier trained on real images: how often it is at least 50 % sure",
+     "The judge recognises {vae} of the VAE's prior samples and {ae} of the AE's."),
+    ("judge's mean confidence on prior samples", ("prior_samples", "mean_confidence"), "higher", _two,
+     "the classifier's average top probability on the same samples (1 = always certain)",
+     "Its mean confidence is {vae} on the VAE's samples and {ae} on the AE's."),
+    ("classes covered by prior samples", ("prior_samples", "classes_covered"), "higher", str,
+     "how many classes at least 2 % of the prior samples look like: a full space shows every class",
+     "The VAE's prior samples cover {vae} of {k} classes, the AE's {ae}."),
+    ("class entropy of prior samples (1 = even)", ("prior_samples", "class_entropy"), "higher", _two,
+     "how evenly the samples spread over the classes: 1 = all equally often, 0 = always the same one",
+     "The class entropy of the VAE's samples is {vae}, the AE's {ae}."),
+    ("holes: unrecognisable share of the data's region", ("holes", "share"), "lower", _share,
+     "a grid over the box where the test codes lie, decoded: the share the classifier cannot read",
+     "{vae} of the VAE's data region decodes to something unrecognisable, {ae} of the AE's."),
+    ("round trip: ‖μ(decode(z)) − z‖", ("prior_samples", "round_trip"), "lower", _two,
+     "decode a prior sample, encode the image again: how far the code lands from where it started",
+     "Re-encoding a decoded prior sample lands {vae} from its z for the VAE, {ae} for the AE."),
+    ("interpolation: worst / mean step (1 = even)", ("interpolation", "jump_ratio"), "lower", _two,
+     "along straight lines between test codes, the biggest image change per step against the average",
+     "Between test codes the worst step is {vae}× the mean step for the VAE, {ae}× for the AE."),
+    ("lines between prior samples: worst / mean step", ("prior", "jump_ratio"), "lower", _two,
+     "the same, on lines between prior samples",
+     "Between prior samples the worst step is {vae}× the mean step for the VAE, {ae}× for the AE."),
+    ("test reconstruction log p(x|z) (nats)", ("recon",), "higher", lambda v: f"{v:.1f}",
+     "how well each model redraws test images from their own codes (higher is better)",
+     "Test reconstruction log p(x|z) is {vae} nats for the VAE and {ae} for the AE."),
+)
+
+JUDGED = {("prior_samples", "recognised"), ("prior_samples", "mean_confidence"), ("prior_samples", "classes_covered"),
+          ("prior_samples", "class_entropy"), ("holes", "share")}
+
+
+def compare_reports(vae: dict[str, Any], ae: dict[str, Any]) -> dict[str, Any]:
+    """Two reports (full_report or a checkpoint's stored metrics, old ones included) -> the rows a
+    page shows: per measure the label, both values and their text, which model it favours ("VAE",
+    "AE" or None for a tie or a missing value), a sentence computed from the values and a one-line
+    explanation; plus the note on a missing judge and the VAE's active units."""
+    rows = []
+    k = _get(vae, "prior_samples", "n_classes") or _get(ae, "prior_samples", "n_classes")
+    for label, path, better, fmt, explanation, template in COMPARED:
+        v, a = _get(vae, *path), _get(ae, *path)
+        if v is None or a is None:
+            continue  # no judge, or metrics stored before this measure existed
+        v_text, a_text = fmt(v), fmt(a)
+        if v_text == a_text:
+            favours = None
+        else:
+            favours = "VAE" if (v > a) == (better == "higher") else "AE"
+        sentence = template.format(vae=v_text, ae=a_text, k=k)
+        sentence += {"VAE": " Better for the VAE.", "AE": " This one favours the AE.", None: " A tie."}[favours]
+        rows.append({"label": label, "vae": v, "ae": a, "vae_text": v_text, "ae_text": a_text, "better": better,
+                     "favours": favours, "sentence": sentence, "explanation": explanation, "judged": path in JUDGED})
+    judged = any(r["judged"] for r in rows)
+    note = None
+    if not judged:
+        note = NO_JUDGE if "prior_samples" in vae else "these metrics were saved before the judge's measures existed"
+    active, dim = vae.get("active_dims"), len(vae.get("kl_per_dim") or [])
+    units = None
+    if active is not None and dim:
+        units = (f"The VAE uses {active} of its {dim} latent dimensions (mean KL above {ACTIVE_KL_NATS} nats); "
+                 "the AE has no KL term, so active units do not apply to it.")
+    return {"rows": rows, "note": note, "active_units": units}
