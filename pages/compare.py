@@ -210,7 +210,7 @@ def _highlight(column: pd.Series) -> list[str]:
     return [BETTER if r["favours"] == column.name else "" for r in rows]
 
 
-st.dataframe(table.style.apply(_highlight, subset=["VAE", "AE"]), width="stretch")
+st.table(table.style.apply(_highlight, subset=["VAE", "AE"]))  # a table wraps the explanations
 if compared["note"]:
     st.info(f"The recognisability measures are missing: {compared['note']}.")
 st.markdown("\n".join(f"- {r['sentence']}" for r in rows))

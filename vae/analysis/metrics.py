@@ -280,7 +280,7 @@ def _two(v: float) -> str:
 #  sentence with {vae} and {ae} in the row's format)
 COMPARED: tuple[tuple[str, tuple[str, ...], str, Any, str, str], ...] = (
     ("prior samples the judge recognises", ("prior_samples", "recognised"), "higher", _share,
-     "decode z ~ N(0, I) and ask a digit classifier trained on real images: how often it is at least 50 % sure",
+     "decode z ~ N(0, I) and ask a classifier trained on the real training images: how often it is at least 50 % sure",
      "The judge recognises {vae} of the VAE's prior samples and {ae} of the AE's."),
     ("judge's mean confidence on prior samples", ("prior_samples", "mean_confidence"), "higher", _two,
      "the classifier's average top probability on the same samples (1 = always certain)",
