@@ -212,7 +212,7 @@ def _highlight(column: pd.Series) -> list[str]:
 
 st.table(table.style.apply(_highlight, subset=["VAE", "AE"]))  # a table wraps the explanations
 if compared["note"]:
-    st.info(f"The recognisability measures are missing: {compared['note']}.")
+    st.info(f"Recognised samples, class coverage and holes are not measured here ({compared['note']}).")
 st.markdown("\n".join(f"- {r['sentence']}" for r in rows))
 if compared["active_units"]:
     st.markdown(f"- {compared['active_units']}")

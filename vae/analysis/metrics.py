@@ -20,10 +20,12 @@
   through their mean (vae.core.projection), whose grid points are lifted back into z.
 - Active units: the dimensions whose mean KL exceeds ACTIVE_KL_NATS (`elbo_report`'s
   active_dims); an AE has no KL term, so it is None there.
+- `compare_reports`: a VAE's and an AE's reports side by side, as the Compare page shows them:
+  which model each measure favours, a sentence built from the values, a one-line explanation.
 
 Without a judge (a dataset without labels) every judge-based number is None and
-report["judge"]["note"] says why (NO_JUDGE). The old "distance to the nearest test image" is gone:
-it rewarded blurry averages and measured nothing about holes.
+report["judge"]["note"] says why (NO_JUDGE). The old "distance to the nearest test image" is gone: it
+said how close a sample came to some test image, not whether it was recognisable (issue 11).
 """
 
 from __future__ import annotations
