@@ -89,7 +89,7 @@ def train_models(
     paths = checkpoint_paths(out_dir, name, which)
     pair = name if which == "both" else ""
     trained: list[TrainedModel] = []
-    judge = judge_or_none(data)  # the dataset's judge for the stored metrics (None: no labels)
+    judge = functools.cache(functools.partial(judge_or_none, data))  # for the stored metrics, once training is done (None: no labels)
     for kind, path in paths.items():
         cfg = ModelConfig(**{**model_config.to_dict(), "kind": kind, "image_shape": data.image_shape}).validate()
         model = build_model(cfg, seed=train_config.seed)
@@ -100,7 +100,7 @@ def train_models(
         )
         if result.stopped and len(result.history) < train_config.epochs:
             break  # stopped before its last epoch ended: this model is not saved
-        metrics = full_report(model, data.x_test, seed=train_config.seed, judge=judge)
+        metrics = full_report(model, data.x_test, seed=train_config.seed, judge=judge())
         trained.append(TrainedModel(kind, path, model, result, metrics))
         if result.stopped:
             break  # the stop came on the last step: this model finished, the next one never starts
