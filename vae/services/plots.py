@@ -306,8 +306,8 @@ def axis_ranges(*point_sets: np.ndarray, pad: float = 0.05) -> tuple[tuple[float
 # --- the map's layers (vae.analysis.layers computes their data) ------------------------------
 
 LANDSCAPE_MAX_ALPHA = 0.45  # a fully confident cell: the dots stay readable over it
-PRIOR_COLOR = "rgba(40,40,40,0.85)"
-Q_COLOR = "#444444"
+PRIOR_COLOR = "rgba(60,60,60,0.8)"
+Q_COLOR = "#111111"
 ELLIPSE_COLOR = "rgba(30,30,30,0.55)"
 
 
@@ -337,7 +337,8 @@ def landscape_trace(xs: np.ndarray, ys: np.ndarray, classes: np.ndarray, confide
     """The decoded landscape as an image under the dots: cell (row y, column x) in the judge's
     class colour, faded where it is unsure (landscape_rgba). xs, ys: the grid's evenly spaced
     cell centres. `hover` adds "judge: class (confidence)" per cell (off by default: an image
-    under the map must not take the clicks' hover from the dots and the click layer)."""
+    under the map must not take the clicks' hover from the dots and the click layer). Plotly draws
+    image traces below scatter traces whatever their order, so it can be added after the dots."""
     rgba = landscape_rgba(classes, confidence, len(class_names), max_alpha)
     dx = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
     dy = float(ys[1] - ys[0]) if len(ys) > 1 else 1.0
@@ -352,14 +353,15 @@ def landscape_trace(xs: np.ndarray, ys: np.ndarray, classes: np.ndarray, confide
 
 
 def circle_traces(outlines: np.ndarray, radii: Sequence[float], color: str = PRIOR_COLOR) -> list[go.Scatter]:
-    """The prior's k-σ circles (outlines (K, n, 2), as layers.prior_circles): one dashed line each,
-    one legend entry for all."""
+    """The prior's k-σ circles (outlines (K, n, 2), as layers.prior_circles): dashed (q(z)'s contours
+    are solid), one legend entry for all. Legend names are short: latent_map's legend column is
+    a fixed 104 px (map_margin)."""
     traces = []
     for k, (outline, r) in enumerate(zip(outlines, radii, strict=True)):
         traces.append(go.Scatter(
-            x=outline[:, 0], y=outline[:, 1], mode="lines", name="prior N(0, I): 1σ, 2σ, 3σ",
+            x=outline[:, 0], y=outline[:, 1], mode="lines", name="prior 1-3σ",
             legendgroup="prior", showlegend=k == 0, hoverinfo="skip",
-            line=dict(color=color, width=2, dash="dash" if k else "solid"), meta=f"{r:g}σ",
+            line=dict(color=color, width=2, dash="dash"), meta=f"{r:g}σ",
         ))
     return traces
 
@@ -374,7 +376,8 @@ def density_contour_traces(xs: np.ndarray, ys: np.ndarray, density: np.ndarray |
     traces = []
     for k, level in enumerate(sorted(float(v) for v in levels)):
         traces.append(go.Contour(
-            x=xs, y=ys, z=density, name="q(z): 50 / 90 / 99 % of the mass", legendgroup="q", showlegend=k == 0,
+            x=xs, y=ys, z=density, name="q(z)", legendgroup="q", showlegend=k == 0,
+            colorscale=[[0.0, color], [1.0, color]],  # coloring "lines" takes the colour from the scale
             contours=dict(start=level, end=level, size=max(abs(level), 1e-12), coloring="lines", showlabels=False),
             line=dict(color=color, width=2), showscale=False, hoverinfo="skip",
         ))
@@ -390,7 +393,7 @@ def ellipse_traces(centres: np.ndarray, semi_axes: np.ndarray, angles: np.ndarra
     if len(centres) == 0:
         return []
     if not (semi_axes > 0).any():
-        return [go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers", name="q(z|x): a point (AE)",
+        return [go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers", name="q(z|x): points",
                            marker=dict(symbol="circle-open", size=9, color=color, line=dict(width=2)), hoverinfo="skip")]
     t = np.linspace(0.0, 2 * np.pi, n_points)
     xs: list[float | None] = []
@@ -400,5 +403,5 @@ def ellipse_traces(centres: np.ndarray, semi_axes: np.ndarray, angles: np.ndarra
         ca, sa = np.cos(a), np.sin(a)
         xs += [*(c[0] + ca * ex - sa * ey).tolist(), None]
         ys += [*(c[1] + sa * ex + ca * ey).tolist(), None]
-    return [go.Scatter(x=xs, y=ys, mode="lines", name=f"q(z|x): {k:g}σ ellipses", line=dict(color=color, width=1.5),
+    return [go.Scatter(x=xs, y=ys, mode="lines", name=f"q(z|x) {k:g}σ", line=dict(color=color, width=1.5),
                        hoverinfo="skip")]
