@@ -260,3 +260,19 @@ def test_layer_traces() -> None:
     assert dots.mode == "markers"
     fig = plots.latent_map(np.zeros((2, 2)), np.array([0, 1]), names, np.arange(2))
     fig.add_traces([img, *traces, line])  # they sit on a latent_map
+
+
+def test_a_real_tiny_model_above_2d_on_the_pca_plane(tmp_path) -> None:
+    from vae.core.models import build_model
+
+    model = build_model(ModelConfig(image_shape=(1, 4, 4), latent_dim=3, hidden=(8,)), seed=0).eval()
+    x = torch.rand(120, 1, 4, 4)
+    mu, var = layers.encode_posterior(model, x)
+    assert var is not None and mu.shape == var.shape == (120, 3)
+    plane = layers.plane_of(LatentMap("pca").fit(mu.astype(np.float32)))
+    assert plane.kind == "pca"
+    agg = layers.compute_aggregate(model, x, "12" * 32, plane, BOX, cache=tmp_path)
+    assert agg.density is not None and agg.density.shape == (64, 64)
+    assert agg.density.sum() * cell_area(agg.xs, agg.ys) == pytest.approx(1.0, abs=5e-3)
+    land = layers.compute_landscape(model, SignJudge(np.ones(16) - 2 * (np.arange(16) % 2)), "12" * 32, plane, BOX, cache=tmp_path)
+    assert land.classes.shape == (64, 64) and set(np.unique(land.classes)) <= {0, 1}
