@@ -53,6 +53,10 @@ _API: dict[str, str] = {
     "full_report": "vae.analysis.metrics",
     "elbo_breakdown": "vae.analysis.theory",
     "decode_images": "vae.analysis.images",
+    "compute_landscape": "vae.analysis.layers",
+    "compute_aggregate": "vae.analysis.layers",
+    "compute_ellipses": "vae.analysis.layers",
+    "prior_circles": "vae.analysis.layers",
     # services
     "train_models": "vae.services.workflow",
     "TrainingJob": "vae.services.jobs",
@@ -80,6 +84,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from vae.analysis.images import decode_images
+    from vae.analysis.layers import compute_aggregate, compute_ellipses, compute_landscape, prior_circles
     from vae.analysis.maps import LatentMap, compute_map, encode_means
     from vae.analysis.metrics import full_report
     from vae.analysis.theory import elbo_breakdown

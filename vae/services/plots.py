@@ -301,3 +301,107 @@ def axis_ranges(*point_sets: np.ndarray, pad: float = 0.05) -> tuple[tuple[float
     span = np.maximum(hi - lo, 1e-6)
     lo, hi = lo - pad * span, hi + pad * span
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
+# --- the map's layers (vae.analysis.layers computes their data) ------------------------------
+
+LANDSCAPE_MAX_ALPHA = 0.45  # a fully confident cell: the dots stay readable over it
+PRIOR_COLOR = "rgba(60,60,60,0.8)"
+Q_COLOR = "#111111"
+ELLIPSE_COLOR = "rgba(30,30,30,0.55)"
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    """'#rrggbb' or 'rgb(r, g, b)' -> (r, g, b)."""
+    if color.startswith("#"):
+        return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+    r, g, b = (int(float(v)) for v in color[color.index("(") + 1 : color.index(")")].split(",")[:3])
+    return r, g, b
+
+
+def landscape_rgba(classes: np.ndarray, confidence: np.ndarray, n_classes: int,
+                   max_alpha: float = LANDSCAPE_MAX_ALPHA) -> np.ndarray:
+    """(n_y, n_x) classes and confidence -> (n_y, n_x, 4) RGBA (RGB 0..255, alpha 0..1, Plotly's
+    "rgba" colour model): each cell in its class's colour
+    (class_color, as the map's dots), its alpha rising linearly from 0 at chance (1 / n_classes)
+    to max_alpha at confidence 1, so cells the judge is unsure of fade out."""
+    table = np.array([_rgb(class_color(c)) for c in range(max(n_classes, 1))], np.float64)
+    rgb = table[np.clip(np.asarray(classes, np.int64), 0, len(table) - 1)]
+    chance = 1.0 / max(n_classes, 1)
+    alpha = max_alpha * np.clip((np.asarray(confidence, np.float64) - chance) / max(1.0 - chance, 1e-9), 0.0, 1.0)
+    return np.concatenate([rgb, alpha[..., None]], -1)
+
+
+def landscape_trace(xs: np.ndarray, ys: np.ndarray, classes: np.ndarray, confidence: np.ndarray,
+                    class_names: Sequence[str], max_alpha: float = LANDSCAPE_MAX_ALPHA, hover: bool = False) -> go.Image:
+    """The decoded landscape as an image under the dots: cell (row y, column x) in the judge's
+    class colour, faded where it is unsure (landscape_rgba). xs, ys: the grid's evenly spaced
+    cell centres. `hover` adds "judge: class (confidence)" per cell (off by default: an image
+    under the map must not take the clicks' hover from the dots and the click layer). Plotly draws
+    image traces below scatter traces whatever their order, so it can be added after the dots."""
+    rgba = landscape_rgba(classes, confidence, len(class_names), max_alpha)
+    dx = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
+    dy = float(ys[1] - ys[0]) if len(ys) > 1 else 1.0
+    kwargs: dict[str, Any] = dict(hoverinfo="skip")
+    if hover:
+        names = np.asarray([str(n) for n in class_names], dtype=object)
+        text = np.char.add(np.char.add("judge: ", names[np.clip(classes, 0, len(names) - 1)].astype(str)),
+                           np.char.mod(" (%.2f)", np.asarray(confidence, np.float64)))
+        kwargs = dict(hovertext=text.tolist(), hovertemplate="%{hovertext}<extra></extra>")
+    return go.Image(z=rgba.tolist(), colormodel="rgba", zmin=[0, 0, 0, 0], zmax=[255, 255, 255, 1], x0=float(xs[0]), y0=float(ys[0]), dx=dx, dy=dy,
+                    name="decoded landscape", **kwargs)
+
+
+def circle_traces(outlines: np.ndarray, radii: Sequence[float], color: str = PRIOR_COLOR) -> list[go.Scatter]:
+    """The prior's k-σ circles (outlines (K, n, 2), as layers.prior_circles): dashed (q(z)'s contours
+    are solid), one legend entry for all. Legend names are short: latent_map's legend column is
+    a fixed 104 px (map_margin)."""
+    traces = []
+    for k, (outline, r) in enumerate(zip(outlines, radii, strict=True)):
+        traces.append(go.Scatter(
+            x=outline[:, 0], y=outline[:, 1], mode="lines", name="prior 1-3σ",
+            legendgroup="prior", showlegend=k == 0, hoverinfo="skip",
+            line=dict(color=color, width=2, dash="dash"), meta=f"{r:g}σ",
+        ))
+    return traces
+
+
+def density_contour_traces(xs: np.ndarray, ys: np.ndarray, density: np.ndarray | None, levels: Sequence[float],
+                           color: str = Q_COLOR) -> list[go.Contour]:
+    """q(z) as contour lines at the given density levels (layers.mass_levels: the 50 / 90 / 99 %
+    regions), one trace per level (Plotly spaces a single trace's levels evenly); none for an AE
+    (density None: its q(z) is the set of codes, the dots themselves)."""
+    if density is None:
+        return []
+    traces = []
+    for k, level in enumerate(sorted(float(v) for v in levels)):
+        traces.append(go.Contour(
+            x=xs, y=ys, z=density, name="q(z)", legendgroup="q", showlegend=k == 0,
+            colorscale=[[0.0, color], [1.0, color]],  # coloring "lines" takes the colour from the scale
+            contours=dict(start=level, end=level, size=max(abs(level), 1e-12), coloring="lines", showlabels=False),
+            line=dict(color=color, width=2), showscale=False, hoverinfo="skip",
+        ))
+    return traces
+
+
+def ellipse_traces(centres: np.ndarray, semi_axes: np.ndarray, angles: np.ndarray, k: float = 1.0,
+                   n_points: int = 49, color: str = ELLIPSE_COLOR) -> list[go.Scatter]:
+    """The σ-ellipses of q(z|x) (layers.posterior_ellipses) as one line trace, outlines separated by
+    gaps; where every semi-axis is 0 (an AE: q(z|x) is a point) one marker trace at the centres."""
+    centres = np.asarray(centres, np.float64)
+    semi_axes = np.asarray(semi_axes, np.float64)
+    if len(centres) == 0:
+        return []
+    if not (semi_axes > 0).any():
+        return [go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers", name="q(z|x): points",
+                           marker=dict(symbol="circle-open", size=9, color=color, line=dict(width=2)), hoverinfo="skip")]
+    t = np.linspace(0.0, 2 * np.pi, n_points)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for c, s, a in zip(centres, semi_axes, np.asarray(angles, np.float64), strict=True):
+        ex, ey = k * s[0] * np.cos(t), k * s[1] * np.sin(t)
+        ca, sa = np.cos(a), np.sin(a)
+        xs += [*(c[0] + ca * ex - sa * ey).tolist(), None]
+        ys += [*(c[1] + sa * ex + ca * ey).tolist(), None]
+    return [go.Scatter(x=xs, y=ys, mode="lines", name=f"q(z|x) {k:g}σ", line=dict(color=color, width=1.5),
+                       hoverinfo="skip")]
