@@ -53,6 +53,8 @@ _API: dict[str, str] = {
     "full_report": "vae.analysis.metrics",
     "elbo_breakdown": "vae.analysis.theory",
     "decode_images": "vae.analysis.images",
+    "Judge": "vae.analysis.judge",
+    "judge_for": "vae.analysis.judge",
     # services
     "train_models": "vae.services.workflow",
     "TrainingJob": "vae.services.jobs",
@@ -80,6 +82,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from vae.analysis.images import decode_images
+    from vae.analysis.judge import Judge, judge_for
     from vae.analysis.maps import LatentMap, compute_map, encode_means
     from vae.analysis.metrics import full_report
     from vae.analysis.theory import elbo_breakdown
