@@ -246,3 +246,20 @@ def test_the_public_api_exports_the_judge():
     import vae
 
     assert vae.judge_for is judge_for and vae.Judge is Judge
+
+
+def test_the_cli_prints_the_judges_accuracy_and_cache(digits_judge, judge_cache, monkeypatch, capsys):
+    import json
+
+    from vae.__main__ import main
+
+    monkeypatch.setenv("VAE_CACHE_DIR", str(judge_cache))
+    refuse_training(monkeypatch)  # the session's judge is in that cache
+    assert main(["judge", "--dataset", "digits", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["test_accuracy"] == digits_judge.test_accuracy and report["cache"] == str(digits_judge.path)
+    assert report["n_train"] == 1438 and report["classes"] == list(digits_judge.class_names)
+    assert main(["judge", "--dataset", "digits"]) == 0
+    out = capsys.readouterr().out
+    assert f"{digits_judge.test_accuracy:.2%}" in out and str(digits_judge.path) in out
+    assert main(["judge", "--dataset", "nope"]) == 2
