@@ -114,7 +114,8 @@ def settings_form() -> None:
     running = job is not None and job.alive
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns(4)
-        dataset = c1.selectbox("Dataset", DATASET_NAMES, key="train_dataset", help="digits is embedded; the others need their files (see README)")
+        dataset = c1.selectbox("Dataset", DATASET_NAMES, key="train_dataset",
+                               help="digits and mnist-bundled ship with the app (offline); the others need their files (see README)")
         model = c2.selectbox("Model", MODEL_CHOICES, key="train_model", format_func={"vae": "VAE", "ae": "AE", "both": "VAE + AE"}.__getitem__,
                              help="VAE + AE trains both with the same architecture and seed, for a fair comparison")
         arch = c3.selectbox("Architecture", ["mlp", "conv"], key="train_arch")

@@ -381,3 +381,96 @@ def test_digits_equal_scikit_learns_load_digits_without_importing_scikit_learn()
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# --- the bundled MNIST test pair (offline) ---------------------------------------------
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to reach the network (urllib, torchvision's download helpers, a socket) fails the test."""
+    import socket
+    import urllib.request
+
+    import torchvision.datasets as tvd
+    import torchvision.datasets.utils as tvu
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network was used")
+
+    for module, name in ((urllib.request, "urlopen"), (urllib.request, "urlretrieve"), (tvu, "download_url"),
+                         (tvu, "download_and_extract_archive"), (tvd, "MNIST")):
+        monkeypatch.setattr(module, name, refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_bundled_mnist_loads_offline_from_any_working_directory(tmp_path, monkeypatch, no_network):
+    monkeypatch.chdir(tmp_path)  # found beside the module, not from the CWD
+    monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path / "empty"))  # nor from the data root
+    ds = load_dataset("mnist-bundled", download=True)
+    assert ds.name == "mnist-bundled"
+    assert ds.x_train.shape == (8000, 1, 28, 28) and ds.x_test.shape == (2000, 1, 28, 28)
+    assert ds.y_train.shape == (8000,) and ds.y_test.shape == (2000,)
+    assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
+    assert 0 <= ds.x_train.min() and ds.x_train.max() == 1
+    assert set(ds.y_train.unique().tolist()) == set(range(10)) == set(ds.y_test.unique().tolist())
+    assert ds.class_names == tuple(str(i) for i in range(10)) and ds.image_shape == (1, 28, 28)
+    assert "8,000 train / 2,000 test" in ds.description and "CC BY-SA 3.0" in ds.description
+    assert not (tmp_path / "empty").exists()
+
+
+def test_bundled_mnist_split_is_deterministic():
+    a = load_dataset("mnist-bundled")
+    _load_cached.cache_clear()
+    b = load_dataset("mnist-bundled")
+    assert a is not b
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        assert torch.equal(getattr(a, name), getattr(b, name))
+
+
+def test_bundled_mnist_is_a_listed_offline_name_beside_digits():
+    from vae.core.data import DATASET_NAMES, DEFAULT_DATASET
+
+    assert "mnist-bundled" in DATASET_NAMES and DATASET_NAMES[0] == DEFAULT_DATASET == "digits"
+
+
+def test_bundled_mnist_files_are_tracked_by_git_with_their_notice():
+    """A clone gets the files: they are committed and no ignore rule drops them."""
+    import subprocess
+
+    from vae.core.data import BUNDLED_MNIST_DIR, BUNDLED_MNIST_MD5
+
+    if not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [*BUNDLED_MNIST_MD5, "NOTICE.md"]
+    rel = [(BUNDLED_MNIST_DIR / f).relative_to(REPO_ROOT).as_posix() for f in files]
+    ignored = subprocess.run(["git", "check-ignore", *rel], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert ignored.stdout == "", f"ignored by git: {ignored.stdout}"
+    notice = (BUNDLED_MNIST_DIR / "NOTICE.md").read_text(encoding="utf-8")
+    assert "Yann LeCun and Corinna Cortes" in notice and "Creative Commons Attribution-Share Alike 3.0" in notice
+    assert "https://creativecommons.org/licenses/by-sa/3.0/" in notice
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", *rel], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert tracked.returncode == 0, tracked.stderr
+
+
+def test_a_damaged_bundled_file_is_a_message(tmp_path, monkeypatch):
+    import vae.core.data as data
+
+    for file in data.BUNDLED_MNIST_MD5:
+        (tmp_path / file).write_bytes((data.BUNDLED_MNIST_DIR / file).read_bytes())
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(b"version https://git-lfs.github.com/spec/v1\n")  # what an LFS pointer looks like
+    monkeypatch.setattr(data, "BUNDLED_MNIST_DIR", tmp_path)
+    with pytest.raises(DatasetError, match="damaged") as err:
+        load_dataset("mnist-bundled")
+    assert str(labels) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_bundled_mnist_equals_mnist_read_from_the_data_root(mnist_raw):
+    """The same t10k pair, read and split by the same code with the same seed: the same tensors."""
+    bundled = load_dataset("mnist-bundled")
+    downloaded = load_dataset("mnist", data_root=mnist_raw.parent.parent, download=False)
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        assert torch.equal(getattr(bundled, name), getattr(downloaded, name)), name
+    assert bundled.class_names == downloaded.class_names

@@ -1,4 +1,4 @@
-"""Command line: python -m vae train | evaluate | embed (see --help of each)."""
+"""Command line: python -m vae train | evaluate | embed | judge (see --help of each)."""
 
 from __future__ import annotations
 
@@ -176,6 +176,39 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge(args: argparse.Namespace) -> int:
+    from vae.analysis.judge import judge_for, judge_path
+    from vae.core.data import load_dataset
+
+    data = load_dataset(args.dataset, data_root=args.data_root)
+    start = time.perf_counter()
+    judge = judge_for(data)
+    seconds = time.perf_counter() - start
+    if judge is None:
+        report: dict[str, object] = {"dataset": data.name, "judge": None, "reason": "the dataset has no labels (fewer than 2 classes)"}
+    else:
+        report = {
+            "dataset": data.name,
+            "judge": repr(judge),
+            "classes": list(judge.class_names),
+            "test_accuracy": judge.test_accuracy,
+            "n_train": int(data.x_train.shape[0]),
+            "n_test": int(data.x_test.shape[0]),
+            "train_seconds": judge.train_seconds,
+            "cache": str(judge.path) if judge.path else None,
+            "seconds": seconds,
+        }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif judge is None:
+        print(f"{data.name}: no judge ({report['reason']})")
+    else:
+        where = judge.path or f"not cached ({judge_path(data).parent} is not writable)"
+        print(f"{data.name}: judge test accuracy {judge.test_accuracy:.2%} on {data.x_test.shape[0]:,} test images "
+              f"(trained on {data.x_train.shape[0]:,} in {judge.train_seconds:.1f} s); ready in {seconds:.2f} s; cache: {where}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -226,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--n", type=_positive_int, help="number of test points (default depends on the method)")
     m.add_argument("--data-root")
     m.set_defaults(func=cmd_embed)
+
+    j = sub.add_parser("judge", help="train (or load from the cache) a dataset's judge and print its test accuracy")
+    j.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASET_NAMES)} or idx:<folder> (default: digits)")
+    j.add_argument("--data-root")
+    j.add_argument("--json", action="store_true", help="print JSON")
+    j.set_defaults(func=cmd_judge)
     return parser
 
 

@@ -2,6 +2,8 @@
 
 Names:
   digits          scikit-learn's `load_digits` (8x8, embedded, works offline; the default)
+  mnist-bundled   the MNIST test pair shipped in vae/core/bundled/mnist (28x28, offline, never
+                  downloads), split deterministically into 8,000 train / 2,000 test
   mnist           torchvision MNIST  (28x28)
   fashion-mnist   torchvision FashionMNIST
   kmnist          torchvision KMNIST
@@ -16,8 +18,10 @@ train files) is split deterministically into train and test, and the description
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
+import hashlib
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -43,7 +47,15 @@ TORCHVISION_SETS = {
     ),
     "kmnist": ("KMNIST", ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]),
 }
-DATASET_NAMES = ("digits", *TORCHVISION_SETS)
+BUNDLED_MNIST = "mnist-bundled"
+# Found beside this module, not from the working directory. MNIST is by Yann LeCun and Corinna
+# Cortes, CC BY-SA 3.0 (NOTICE.md in the folder); the MD5s are the ones torchvision checks.
+BUNDLED_MNIST_DIR = Path(__file__).resolve().parent / "bundled" / "mnist"
+BUNDLED_MNIST_MD5 = {
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+DATASET_NAMES = ("digits", BUNDLED_MNIST, *TORCHVISION_SETS)
 IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
@@ -98,6 +110,8 @@ def load_dataset(name: str = DEFAULT_DATASET, data_root: str | Path | None = Non
 def _load_cached(name: str, root: str, download: bool) -> Dataset:
     if name == "digits":
         return _load_digits()
+    if name == BUNDLED_MNIST:
+        return _load_bundled_mnist()
     if name.startswith("idx:"):
         folder = Path(name[4:]).expanduser()
         if not folder.is_dir():
@@ -152,6 +166,30 @@ def _load_digits() -> Dataset:
         x_test=x_te,
         y_test=y_te,
         class_names=tuple(str(i) for i in range(10)),
+    )
+
+
+def _load_bundled_mnist() -> Dataset:
+    """The shipped t10k pair, read and split exactly as `mnist` reads a raw folder holding only it."""
+    for file, md5 in BUNDLED_MNIST_MD5.items():
+        path = BUNDLED_MNIST_DIR / file
+        try:
+            found = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+        except OSError as exc:
+            raise DatasetError(f"the bundled MNIST file {path} cannot be read ({exc.strerror or exc}); reinstall or re-clone the package") from None
+        if found != md5:
+            raise DatasetError(
+                f"the bundled MNIST file {path} is damaged (MD5 {found}, expected {md5}); "
+                f"re-clone the repository (a Git LFS pointer or a text-mode checkout changes it)"
+            )
+    ds = _load_idx_folder(BUNDLED_MNIST, BUNDLED_MNIST_DIR, TORCHVISION_SETS["mnist"][1])
+    return dataclasses.replace(
+        ds,
+        description=(
+            f"MNIST test set bundled with Latent Explorer (28x28 digits by Yann LeCun and Corinna Cortes, "
+            f"CC BY-SA 3.0), split deterministically (seed {SPLIT_SEED}) into "
+            f"{len(ds.x_train):,} train / {len(ds.x_test):,} test"
+        ),
     )
 
 
