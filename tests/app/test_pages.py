@@ -435,28 +435,6 @@ def test_a_good_upload_becomes_the_selected_model(app_env: Path) -> None:
     assert image_by_caption(at, "decoded image")
 
 
-def _oversized_upload_page() -> None:
-    """Script for AppTest.from_function: handle_upload must refuse by size before reading."""
-    import streamlit as st
-
-    from pages.common import UPLOAD_LIMIT_MB, handle_upload
-
-    class TooBig:
-        name = "huge.safetensors"
-        size = (UPLOAD_LIMIT_MB + 1) * 2**20
-
-        def getvalue(self) -> bytes:
-            raise AssertionError("an oversized upload must be refused before it is read")
-
-    st.error(handle_upload(TooBig()) or "accepted")
-
-
-def test_an_oversized_upload_is_refused_before_it_is_read() -> None:
-    at = AppTest.from_function(_oversized_upload_page, default_timeout=TIMEOUT).run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert "huge.safetensors" in at.error[0].value and "limited to" in at.error[0].value
-
-
 # --- Train: replay of a checkpoint's map ---------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """The real app in Chromium: the first run trains and decodes, a slider redraws the decoded
-image, and every page in the sidebar renders without an exception (screenshots in test-artifacts/)."""
+image, and every page in the sidebar renders without an exception (screenshots in test-artifacts/).
+(A deep link as the first request to a fresh server: tests/e2e/test_frame_browser.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DECODED_IMAGE_JS, FIRST_RUN_TIMEOUT_S, run_streamlit, save_screenshot, wait_until_idle
+from tests.e2e.conftest import DECODED_IMAGE_JS, FIRST_RUN_TIMEOUT_S, save_screenshot, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -76,16 +77,3 @@ def test_every_page_in_the_sidebar_renders(streamlit_server: str, page: Any) -> 
         if not all(word.lower() in title.lower() for word in label.split()):
             problems.append(f"{label}: title is {title!r}")
     assert not problems, problems
-
-
-def test_a_deep_link_on_a_fresh_server_shows_the_frame(streamlit_server: str, e2e_models_dir: Path, page: Any, tmp_path: Path) -> None:
-    open_explore(page, streamlit_server)  # makes sure the pair exists, so the fresh server need not train
-    with run_streamlit(e2e_models_dir, tmp_path / "cache", tmp_path / "streamlit.log") as url:
-        page.goto(f"{url}/compare")
-        page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]').first.wait_for(timeout=60_000)
-        wait_until_idle(page)
-        save_screenshot(page, "deep-link-compare-fresh-server")
-        nav = [t.split("\n")[-1].strip() for t in page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]').all_inner_texts()]
-        assert "common" not in nav, f"pages-folder navigation: {nav}"
-        assert page.get_by_text("Model or pair").count() == 1
-        assert page.locator("h1").first.inner_text().strip() == "Compare AE vs VAE"
