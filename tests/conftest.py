@@ -20,9 +20,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 TIER_MARKERS = {
     "e2e": "drives the real Streamlit app in a browser (Chromium)",
-    "server": "starts a real Streamlit server, a training worker process or another Python/Node subprocess",
+    "server": "starts a real Streamlit server, a training worker process or another process (Python, Node, a fork)",
     "fuzz": "property-based fuzzing (hypothesis, hundreds of examples)",
-    "slow": "real data or longer training runs (still run in CI)",
+    "slow": "real data, longer training, soak runs or built-in waits (still run in CI)",
 }
 
 

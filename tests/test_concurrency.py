@@ -300,6 +300,7 @@ def test_memory_stays_flat_over_1000_slider_moves(default_pair_dir: Path, tmp_pa
     assert rss_bytes() - rss_start < 32 * 2**20
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_over_slider_reruns_in_the_app(app_env: Path) -> None:
     """The same through the real script (AppTest): after a warm-up, 40 more slider reruns leave
     the number of live Python objects and the session state's keys exactly where they were."""

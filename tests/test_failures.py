@@ -131,6 +131,7 @@ def test_divergence_keeps_the_previous_checkpoints(pair_dir: Path, digits) -> No
     assert digests(pair_dir) == before
 
 
+@pytest.mark.server
 def test_divergence_through_a_training_job(pair_dir: Path) -> None:
     before = digests(pair_dir)
     job = TrainingJob("digits", "both", TINY, quick(lr=10.0, epochs=3), pair_dir, "run").start()
@@ -178,6 +179,7 @@ def check_after_kill(folder: Path, path: Path, known: set[str]) -> None:
     assert all(TEMP_NAME.match(name) for name in strays), strays
 
 
+@pytest.mark.server
 def test_sigkill_during_saves_never_leaves_a_broken_file(tmp_path: Path, big_blobs: list[bytes]) -> None:
     """A forked writer overwrites the file in a loop and is SIGKILLed at 12 seeded random moments."""
     folder = tmp_path / "models"

@@ -613,6 +613,7 @@ def test_first_run_trains_and_saves_the_default_pair(tmp_path: Path, monkeypatch
     assert sorted(p.name for p in models.iterdir()) == ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]
 
 
+@pytest.mark.slow
 def test_first_run_trains_once_while_sessions_come_and_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The default pair trains in the background, not in a script run: a session that stops
     waiting (a rerun, a closed tab) does not abort or restart it, and a second session sees the

@@ -1,6 +1,7 @@
-"""The frame in Chromium: no raw module name in the sidebar from the very first paint of a fresh
-server (first-run training included), nothing fetched from outside the local server, and upload
-errors in view at 1280x720 that belong to the latest file."""
+"""The frame in Chromium: no raw module name in the sidebar on a deep link to a fresh server
+(from the very first paint through first-run training: tests/e2e/test_app_browser.py), nothing
+fetched from outside the local server, and upload errors in view at 1280x720 that belong to the
+latest file."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.e2e.conftest import DECODED_IMAGE_JS, FIRST_RUN_TIMEOUT_S, run_streamlit, save_screenshot, wait_until_idle
+from tests.e2e.conftest import DECODED_IMAGE_JS, run_streamlit, save_screenshot, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -54,20 +55,6 @@ def assert_only_our_links(page: Any) -> dict:
     assert not raw, f"raw module names were visible in the sidebar: {raw} (all links seen: {nav['seen']})"
     assert set(OUR_LINKS) <= set(nav["seen"]), nav["seen"]
     return nav
-
-
-def test_no_raw_module_name_from_the_first_paint_of_a_fresh_server_through_first_run_training(
-    browser: Any, tmp_path: Path
-) -> None:
-    models = tmp_path / "models"
-    models.mkdir()  # empty: the server trains the default pair while the page waits
-    with run_streamlit(models, tmp_path / "cache", tmp_path / "streamlit.log") as url:
-        page = open_watching_the_sidebar(browser, url)
-        page.wait_for_function("() => window.__nav.image !== null", timeout=FIRST_RUN_TIMEOUT_S * 1000, polling=100)
-        nav = assert_only_our_links(page)
-        assert nav["firstOurs"] < nav["image"]  # our navigation was there while the models trained
-        save_screenshot(page, "frame-after-first-run")
-        page.context.close()
 
 
 def test_no_raw_module_name_on_a_deep_link_to_a_fresh_server(browser: Any, default_pair_dir: Path, tmp_path: Path) -> None:
