@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,13 +18,28 @@ from vae.core.data import IDX_FILES, default_data_root, load_dataset
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+TIER_MARKERS = {
+    "e2e": "drives the real Streamlit app in a browser (Chromium)",
+    "server": "starts a real Streamlit server, a training worker process or another process (Python, Node, a fork)",
+    "fuzz": "property-based fuzzing (hypothesis, hundreds of examples)",
+    "slow": "real data, longer training, soak runs or built-in waits (still run in CI)",
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    # Also declared in pytest.ini; repeated here so the marker exists under any rootdir.
-    config.addinivalue_line("markers", "slow: real data or longer training runs (still run in CI)")
-    config.addinivalue_line("markers", "e2e: drives the real Streamlit app in a browser")
+    # Also declared in pytest.ini; repeated here so the markers exist under any rootdir.
+    for name, text in TIER_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
     # The test models are tiny: on a busy 2-core runner a second intra-op thread mostly spins
     # and waits (measured here: 3 digits epochs took 0.2 s on 1 thread, 1.3-4.5 s on 2).
     torch.set_num_threads(int(os.environ.get("VAE_TEST_THREADS", "1")))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A browser test starts a server as well: `-m "not server"` leaves the browser tests out too."""
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("server"):
+            item.add_marker(pytest.mark.server)
 
 
 def _data_root() -> Path:
@@ -87,30 +106,49 @@ def tiny_train_config():
     return make
 
 
-# --- shared by tests/test_security.py, test_failures.py, test_concurrency.py (reliability) ---
+# --- the default pair: trained once per session, shared by every test that needs it --------
+
+DEFAULT_PAIR = "digits-2d"  # the first-run default's name, so the app behaves as after a first run
+DEFAULT_PAIR_EPOCHS = 5  # the first run trains 60; the tests need weights that decode digits, not quality
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
 @pytest.fixture(scope="session")
-def reliability_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The app's default 2-D pair ("digits-2d"), trained for 2 epochs: the app starts without first-run training."""
-    from dataclasses import replace
+def default_pair_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A models folder holding the app's default 2-D VAE + AE pair ("digits-2d"), trained once per
+    session for 5 epochs: an app on it starts without first-run training.
 
+    READ-ONLY: AppTest runs, servers and tests only read it. A test that writes into a models
+    folder works on a copy (`default_pair_copy`, or shutil.copytree). Checked at the end of
+    the session: a test that changed the folder turns into an error here."""
     from vae.services.workflow import default_run, train_models
 
-    folder = tmp_path_factory.mktemp("reliability-models")
+    folder = tmp_path_factory.mktemp("default-pair")
     data = load_dataset("digits")
     model_config, train_config = default_run(data)
-    train_models(data, "both", model_config, replace(train_config, epochs=2, snapshot_points=50), folder, "digits-2d")
-    return folder
+    train_models(data, "both", model_config, replace(train_config, epochs=DEFAULT_PAIR_EPOCHS), folder, DEFAULT_PAIR)
+    before = _digests(folder)
+    yield folder
+    assert _digests(folder) == before, f"a test changed the shared default pair in {folder}: copy it first"
 
 
 @pytest.fixture
-def reliability_app_env(reliability_models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Env for AppTest runs of app.py on that pair; keeps st.navigation mode across runs (see tests/app/conftest.py)."""
+def default_pair_copy(default_pair_dir: Path, tmp_path: Path) -> Path:
+    """This test's own writable copy of the default pair."""
+    return Path(shutil.copytree(default_pair_dir, tmp_path / "models-copy"))
+
+
+@pytest.fixture
+def app_env(default_pair_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Env for AppTest runs of app.py on the shared default pair (read-only) and an empty map
+    cache; keeps st.navigation mode across runs (see tests/app/conftest.py). Returns the models folder."""
     from pages.ui.frame import keep_navigation_mode  # the one place that touches the private flag
 
     keep_navigation_mode(monkeypatch)
-    monkeypatch.setenv("VAE_MODELS_DIR", str(reliability_models_dir))
+    monkeypatch.setenv("VAE_MODELS_DIR", str(default_pair_dir))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("VAE_NO_FRAGMENT", raising=False)
-    return reliability_models_dir
+    return default_pair_dir

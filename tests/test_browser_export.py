@@ -93,14 +93,6 @@ def test_map_export_checks_label_count():
         browser_export.export_map(lmap, labels=np.zeros(3))
 
 
-def test_browser_export_does_not_import_streamlit():
-    import subprocess
-    import sys
-
-    code = "import sys, vae.services.browser_export; print('streamlit' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
-
-
 # ---- what the browser sends back: read_release ------------------------------------------------
 
 

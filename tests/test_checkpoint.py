@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import pickle
 import random
 import struct
@@ -377,59 +375,3 @@ def test_peek_metadata_refuses_a_file_whose_tensors_are_cut_off(models_dir):
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
         peek_metadata(path)
 
-
-# --- pickles are never loaded --------------------------------------------------------------
-
-
-class Evil:
-    """Unpickling this would run a shell command that creates `marker`."""
-
-    marker = ""
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def evil_payloads(marker: Path) -> dict[str, bytes]:
-    Evil.marker = str(marker)
-    buf = io.BytesIO()
-    torch.save({"state_dict": Evil()}, buf)
-    return {
-        "torch.save": buf.getvalue(),
-        "pickle-default": pickle.dumps(Evil()),
-        "pickle-protocol-0": pickle.dumps(Evil(), protocol=0),
-        "pickle-protocol-2": pickle.dumps(Evil(), protocol=2),
-    }
-
-
-def test_evil_payloads_really_are_evil(tmp_path):
-    # guard for the test below: unpickling these payloads does run the command
-    marker = tmp_path / "marker-control"
-    pickle.loads(evil_payloads(marker)["pickle-default"])
-    assert marker.exists()
-
-
-@pytest.mark.parametrize("name", ["torch.save", "pickle-default", "pickle-protocol-0", "pickle-protocol-2"])
-def test_malicious_pickle_is_refused_and_never_run(tmp_path, monkeypatch, name):
-    marker = tmp_path / "pwned"
-    data = evil_payloads(marker)[name]
-    path = tmp_path / "model.safetensors"  # the name a user would give it
-    path.write_bytes(data)
-
-    def no_unpickling(*args, **kwargs):
-        raise AssertionError("the checkpoint loader tried to unpickle")
-
-    monkeypatch.setattr(pickle, "load", no_unpickling)
-    monkeypatch.setattr(pickle, "loads", no_unpickling)
-    monkeypatch.setattr(torch, "load", no_unpickling)
-    for source in (path, data):
-        msg = refuse(source)
-        if name != "pickle-protocol-0":  # protocol 0 has no magic bytes; it fails as a bad header instead
-            assert "pickle" in msg
-    assert not marker.exists()
-
-
-def test_torch_save_state_dict_is_refused(tmp_path):
-    buf = io.BytesIO()
-    torch.save(small_model().state_dict(), buf)
-    assert "pickle" in refuse(buf.getvalue())

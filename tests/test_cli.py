@@ -296,6 +296,7 @@ def test_embed_on_data_of_another_image_size(tmp_path: Path, cache: Path) -> Non
     assert_one_line_error(code, out, err, "dataset 'digits' has (1, 8, 8) images; the model needs (1, 12, 12)")
 
 
+@pytest.mark.server
 def test_real_exit_code_of_a_bad_device(tmp_path: Path) -> None:
     """`python -m vae` itself: exit status 2, one line on stderr, no traceback, nothing written."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

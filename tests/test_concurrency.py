@@ -63,14 +63,14 @@ def weights_digest(model: torch.nn.Module) -> str:
 # ---------------------------------------------------------------- isolation
 
 
-def test_one_sessions_sliders_and_uploads_do_not_change_another(reliability_app_env: Path) -> None:
+def test_one_sessions_sliders_and_uploads_do_not_change_another(app_env: Path) -> None:
     a, b = start_app(), start_app()
     b_values, b_url = [s.value for s in sliders(b)], decoded_url(b)
 
     z1 = sliders(a)[0]
     z1.set_value(z1.max).run()
     assert decoded_url(a) != b_url
-    data = (reliability_app_env / "digits-2d-ae.safetensors").read_bytes()
+    data = (app_env / "digits-2d-ae.safetensors").read_bytes()
     a.sidebar.file_uploader(key="upload").set_value(("only-mine.safetensors", data, "application/octet-stream")).run()
     assert a.session_state["model_choice"] == "only-mine (uploaded)"
 
@@ -81,12 +81,13 @@ def test_one_sessions_sliders_and_uploads_do_not_change_another(reliability_app_
     assert "uploads" not in b.session_state
 
 
-def test_cached_models_are_only_read(reliability_app_env: Path) -> None:
+def test_cached_models_are_only_read(app_env: Path, default_pair_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every page, in two sessions, plus a training in one of them: the shared cached models
     (st.cache_resource) keep their exact weights and stay in eval mode."""
     from pages.ui import session
 
-    paths = sorted(reliability_app_env.glob("*.safetensors"))
+    monkeypatch.setenv("VAE_MODELS_DIR", str(default_pair_copy))  # the training below saves into the folder
+    paths = sorted(default_pair_copy.glob("*.safetensors"))
     cached = [session.load_model_file(str(p), p.stat().st_mtime).model for p in paths]  # the objects sessions share
     before = [weights_digest(m) for m in cached]
     on_disk = [weights_digest(load_checkpoint(p).model) for p in paths]
@@ -102,7 +103,7 @@ def test_cached_models_are_only_read(reliability_app_env: Path) -> None:
     z1.set_value(z1.min).run()
 
     # a training in this very process (thread mode; the app's default worker process could not touch them anyway)
-    job = TrainingJob(TrainingRequest("digits", "both", TINY, TrainConfig(epochs=1, snapshot_points=10), reliability_app_env,
+    job = TrainingJob(TrainingRequest("digits", "both", TINY, TrainConfig(epochs=1, snapshot_points=10), default_pair_copy,
                                       "class-run"), mode="thread")
     job.start().join(120)
     assert job.snapshot().status == "done"
@@ -115,7 +116,7 @@ def test_cached_models_are_only_read(reliability_app_env: Path) -> None:
             assert all(t.grad is None for t in model.parameters())
         assert all(r.model not in cached for r in job.results)  # training built its own models
     finally:
-        for p in reliability_app_env.glob("class-run-*.safetensors"):
+        for p in default_pair_copy.glob("class-run-*.safetensors"):
             p.unlink()
 
 
@@ -192,6 +193,7 @@ def test_stop_pressed_while_saving_reports_what_was_saved(tmp_path: Path, monkey
     assert job.snapshot().finished == state.finished
 
 
+@pytest.mark.server
 def test_training_runs_in_a_lower_priority_worker_process(tmp_path: Path) -> None:
     """The default: its own process (own GIL, own torch threads), at nice +TRAINING_NICE (19);
     stop ends it, nothing saved."""
@@ -332,13 +334,13 @@ def rss_bytes() -> int:
         return 0
 
 
-def test_memory_stays_flat_over_1000_slider_moves(reliability_models_dir: Path, tmp_path: Path, monkeypatch) -> None:
+def test_memory_stays_flat_over_1000_slider_moves(default_pair_dir: Path, tmp_path: Path, monkeypatch) -> None:
     """The whole decode path of a slider move (decode, PNG for st.image, locate on the map,
     the map's z marker as CSS), 1,000 times: Python allocations must not grow with the count."""
     from pages.ui import session, widgets
 
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    ckpt = load_checkpoint(reliability_models_dir / "digits-2d-vae.safetensors")
+    ckpt = load_checkpoint(default_pair_dir / "digits-2d-vae.safetensors")
     data = session.get_dataset("digits")
     lmap, index = compute_map(ckpt.model, data.x_test, "identity", ckpt.sha256)
     ranges = widgets.slider_ranges(lmap.mu_)
@@ -368,7 +370,8 @@ def test_memory_stays_flat_over_1000_slider_moves(reliability_models_dir: Path, 
     assert rss_bytes() - rss_start < 32 * 2**20
 
 
-def test_memory_stays_flat_over_slider_reruns_in_the_app(reliability_app_env: Path) -> None:
+@pytest.mark.slow
+def test_memory_stays_flat_over_slider_reruns_in_the_app(app_env: Path) -> None:
     """The same through the real script (AppTest): after a warm-up, 40 more slider reruns leave
     the number of live Python objects and the session state's keys exactly where they were."""
     at = start_app()
@@ -389,8 +392,9 @@ def test_memory_stays_flat_over_slider_reruns_in_the_app(reliability_app_env: Pa
     assert len(gc.get_objects()) - objects < 200, "live objects grow with every rerun"
 
 
+@pytest.mark.server
 @pytest.mark.slow
-def test_server_memory_stays_flat_over_1000_slider_moves(reliability_models_dir: Path, tmp_path: Path) -> None:
+def test_server_memory_stays_flat_over_1000_slider_moves(default_pair_dir: Path, tmp_path: Path) -> None:
     """A real `streamlit run app.py`: four sessions make 1,000 slider moves between them over
     the websocket, as browsers do (bench/classroom.py's client: rerun the slider fragment, then
     fetch the new image). After a warm-up, the server's resident memory must not grow with the
@@ -424,7 +428,7 @@ def test_server_memory_stays_flat_over_1000_slider_moves(reliability_models_dir:
             for s in sessions:
                 await s.close()
 
-    with classroom.serve_app(reliability_models_dir, tmp_path / "cache", tmp_path / "server.log") as server:
+    with classroom.serve_app(default_pair_dir, tmp_path / "cache", tmp_path / "server.log") as server:
         with ThreadPoolExecutor(max_workers=1) as pool:  # see test_classroom_smoke: no loop on this thread
             result = pool.submit(asyncio.run, drive(server.port, server.proc.pid)).result(timeout=300)
     assert result["changed"] > 600, result  # most moves decoded a new image (bouncing at a slider end can repeat one)

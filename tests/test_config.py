@@ -1,4 +1,5 @@
-"""ModelConfig / TrainConfig: validation names the field; JSON round trip is exact."""
+"""ModelConfig / TrainConfig: validation names the field and the allowed range; JSON round trip is exact.
+(The same errors through the CLI: tests/test_failures.py.)"""
 
 from __future__ import annotations
 
@@ -12,22 +13,25 @@ from vae.core.errors import ConfigError
 
 
 @pytest.mark.parametrize(
-    ("overrides", "field"),
+    ("overrides", "field", "allowed"),
     [
-        ({"latent_dim": 0}, "latent_dim"),
-        ({"latent_dim": 65}, "latent_dim"),
-        ({"latent_dim": 2.0}, "latent_dim"),
-        ({"kind": "gan"}, "kind"),
-        ({"arch": "transformer"}, "arch"),
-        ({"image_shape": (1, 8)}, "image_shape"),
-        ({"hidden": ()}, "hidden"),
-        ({"arch": "conv", "image_shape": (1, 10, 10), "channels": (8, 16)}, "arch"),
-        ({"arch": "conv", "channels": (1, 1, 1, 1, 1)}, "channels"),
+        ({"latent_dim": 0}, "latent_dim", "from 1 to 64"),
+        ({"latent_dim": 65}, "latent_dim", "from 1 to 64"),
+        ({"latent_dim": 2.0}, "latent_dim", "from 1 to 64"),
+        ({"kind": "gan"}, "kind", "one of ('vae', 'ae')"),
+        ({"arch": "transformer"}, "arch", "one of ('mlp', 'conv')"),
+        ({"image_shape": (1, 8)}, "image_shape", "(C, H, W)"),
+        ({"hidden": ()}, "hidden", "1 to 8 layer widths"),
+        ({"hidden": (16,) * 9}, "hidden", "1 to 8 layer widths"),
+        ({"arch": "conv", "image_shape": (1, 10, 10), "channels": (8, 16)}, "arch", "divisible by 4"),
+        ({"arch": "conv", "image_shape": (1, 10, 10)}, "arch", "divisible by 4"),
+        ({"arch": "conv", "channels": (1, 1, 1, 1, 1)}, "channels", "1 to 4 channel counts"),
     ],
 )
-def test_model_config_error_names_the_field(overrides, field):
-    with pytest.raises(ConfigError, match=rf"^{field}: "):
+def test_model_config_error_names_the_field_and_the_allowed_range(overrides, field, allowed):
+    with pytest.raises(ConfigError, match=rf"^{field}: ") as err:
         ModelConfig(**overrides).validate()
+    assert allowed in str(err.value), str(err.value)
 
 
 def test_conv_error_says_what_size_is_needed():
@@ -42,23 +46,24 @@ def test_latent_dim_bounds_are_inclusive(latent_dim):
 
 
 @pytest.mark.parametrize(
-    ("overrides", "field"),
+    ("overrides", "field", "allowed"),
     [
-        ({"beta": -1.0}, "beta"),
-        ({"beta": math.inf}, "beta"),
-        ({"lr": 0.0}, "lr"),
-        ({"lr": math.nan}, "lr"),
-        ({"lr": -1e-3}, "lr"),
-        ({"epochs": 0}, "epochs"),
-        ({"batch_size": 0}, "batch_size"),
-        ({"dataset": ""}, "dataset"),
-        ({"seed": -1}, "seed"),
-        ({"snapshot_points": -1}, "snapshot_points"),
+        ({"beta": -1.0}, "beta", "from 0 to 1000"),
+        ({"beta": math.inf}, "beta", "from 0 to 1000"),
+        ({"lr": 0.0}, "lr", "(0, 10]"),
+        ({"lr": math.nan}, "lr", "(0, 10]"),
+        ({"lr": -1e-3}, "lr", "(0, 10]"),
+        ({"epochs": 0}, "epochs", "from 1 to 10000"),
+        ({"batch_size": 0}, "batch_size", "from 1 to 65536"),
+        ({"dataset": ""}, "dataset", "dataset name"),
+        ({"seed": -1}, "seed", "from 0 to 2**32-1"),
+        ({"snapshot_points": -1}, "snapshot_points", "from 0 to 5000"),
     ],
 )
-def test_train_config_error_names_the_field(overrides, field):
-    with pytest.raises(ConfigError, match=rf"^{field}: "):
+def test_train_config_error_names_the_field_and_the_allowed_range(overrides, field, allowed):
+    with pytest.raises(ConfigError, match=rf"^{field}: ") as err:
         TrainConfig(**overrides).validate()
+    assert allowed in str(err.value), str(err.value)
 
 
 def test_config_error_is_a_value_error():
@@ -101,3 +106,5 @@ def test_from_dict_needs_an_object(bad):
 def test_from_dict_wrong_type_is_a_config_error():
     with pytest.raises(ConfigError):
         ModelConfig.from_dict({"hidden": 5})  # not iterable: a TypeError inside, a ConfigError outside
+    with pytest.raises(ConfigError, match=r"^ModelConfig: .*infinity"):
+        ModelConfig.from_dict({"hidden": [1e999]})  # an OverflowError inside

@@ -352,6 +352,7 @@ def test_a_download_that_leaves_no_files_is_a_message(tmp_path, monkeypatch):
     assert "could not be downloaded" in str(err.value) and str(tmp_path / "KMNIST" / "raw") in str(err.value)
 
 
+@pytest.mark.server
 def test_digits_equal_scikit_learns_load_digits_without_importing_scikit_learn() -> None:
     """The embedded default is read from the file scikit-learn ships, byte for byte what
     load_digits gives, and loading it (like encoding a 2-D model's map) imports no

@@ -40,7 +40,7 @@ def old_pair(folder: Path, name: str) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-@pytest.mark.parametrize("mode", ["thread", "process"])
+@pytest.mark.parametrize("mode", ["thread", pytest.param("process", marks=pytest.mark.server)])
 def test_a_stop_during_the_ae_keeps_the_finished_vae(mode: str, tmp_path: Path) -> None:
     before = old_pair(tmp_path, "run")
     request = TrainingRequest("digits", "both", TINY, TrainConfig(epochs=30, snapshot_points=0, seed=0), tmp_path, "run")
@@ -99,6 +99,7 @@ print("STATUS", job.snapshot().status, file=sys.stderr)
 """
 
 
+@pytest.mark.server
 def test_the_training_worker_is_quiet_and_never_runs_the_app_script(tmp_path: Path) -> None:
     """Issue 9.10: under `streamlit run`, __main__ is the app's script; a spawn worker re-ran it
     (~55 lines of "missing ScriptRunContext" per training). The worker must run only the training."""
@@ -112,6 +113,7 @@ def test_the_training_worker_is_quiet_and_never_runs_the_app_script(tmp_path: Pa
     assert [p.name for p in models.iterdir()] == ["quiet.safetensors"]
 
 
+@pytest.mark.server
 def test_the_worker_imports_only_what_it_needs(tmp_path: Path) -> None:
     """The worker's modules: torch and vae, never streamlit or the app's pages."""
     from vae.services import jobs
@@ -150,6 +152,7 @@ def test_ae_progress_text_names_its_reconstruction_term(tmp_path: Path) -> None:
     assert "ELBO" not in line and "KL" not in line and "recon" in line and "test recon" in line, line
 
 
+@pytest.mark.server
 def test_the_worker_exits_cleanly_while_its_stdin_is_still_open(tmp_path: Path) -> None:
     """The worker's stop watch blocks on stdin for the whole training; the worker must still exit
     at once and silently when it is done (a blocked buffered read aborted the interpreter with

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import vae
 
 VAE_DIR = Path(vae.__file__).resolve().parent
@@ -25,6 +27,7 @@ def test_engine_modules_are_discovered():
         assert expected in modules
 
 
+@pytest.mark.server
 def test_importing_every_engine_module_leaves_streamlit_unloaded():
     modules = engine_modules()
     code = (

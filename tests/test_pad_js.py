@@ -31,6 +31,7 @@ def test_there_are_javascript_tests():
     assert {Path(p).name for p in JS_TESTS} >= {"decoder.test.js", "maps.test.js", "pad.test.js"}
 
 
+@pytest.mark.server
 def test_live_pad_javascript_with_node(tmp_path):
     node = _node()
     from tests.js import export_fixtures

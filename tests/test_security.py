@@ -218,11 +218,22 @@ def test_loader_refuses_with_one_line_and_runs_nothing(case: str, hostile, no_un
     assert not marker.exists(), "unpickling ran the payload"
 
 
-def test_pickles_are_named_as_such(hostile) -> None:
-    files, _ = hostile
-    for case in ("torch.save state_dict", "armed torch.save (zip)", "armed torch.save (legacy)", "armed pickle protocol 5"):
-        with pytest.raises(CheckpointError, match="pickle"):
-            load_checkpoint(files[case])
+def test_pickles_are_named_as_such(hostile, no_unpickling, tmp_path: Path) -> None:
+    """Every pickle with a protocol header (2 and up: protocol 0 has none, it fails as a bad header
+    above) is refused as a pickle, from bytes and from a file, and never run."""
+    files, marker = hostile
+    named = {case: files[case] for case in ("torch.save state_dict", "armed torch.save (zip)", "armed torch.save (legacy)",
+                                            "armed pickle protocol 5")}
+    for protocol in (2, 3, 4):
+        named[f"armed pickle protocol {protocol}"] = pickle.dumps(Armed(marker), protocol=protocol)
+    path = tmp_path / "model.safetensors"  # the name a user would give it
+    for data in named.values():
+        path.write_bytes(data)
+        for source in (data, path):
+            with pytest.raises(CheckpointError, match="pickle") as info:
+                load_checkpoint(source)
+            assert_one_line(str(info.value))
+    assert not marker.exists()
 
 
 def test_a_giant_model_config_is_refused_before_any_allocation(hostile, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,6 +304,7 @@ def test_cli_evaluate_prints_one_error_line_and_exits_2(case: str, hostile, tmp_
     assert not marker.exists()
 
 
+@pytest.mark.server
 def test_cli_subprocess_on_an_armed_pickle(hostile, tmp_path: Path) -> None:
     """The real entry point, in its own process: exit 2, one line, the payload never ran."""
     files, marker = hostile
@@ -326,7 +338,8 @@ def test_oversized_upload_is_refused_before_it_is_read() -> None:
     from pages.ui import session
 
     message = session.handle_upload(FakeUpload("big.safetensors", session.UPLOAD_LIMIT_MB * 2**20 + 1))
-    assert message is not None and f"{session.UPLOAD_LIMIT_MB} MiB" in message
+    assert message is not None and f"limited to {session.UPLOAD_LIMIT_MB} MiB" in message
+    assert message.startswith("big.safetensors ")  # names the file
     assert_one_line(message)
 
 
@@ -338,7 +351,7 @@ def test_server_upload_limit_matches_the_app() -> None:
     assert config["server"]["maxUploadSize"] == session.UPLOAD_LIMIT_MB == 64
 
 
-def test_hostile_uploads_in_the_running_app(hostile, valid: bytes, reliability_app_env: Path) -> None:
+def test_hostile_uploads_in_the_running_app(hostile, valid: bytes, app_env: Path) -> None:
     """Every hostile file through the sidebar uploader: a one-line error, the page still renders,
     the session's model is unchanged, and a good upload afterwards is accepted."""
     from streamlit.testing.v1 import AppTest
@@ -388,6 +401,7 @@ def load_or_own_error(data: bytes) -> None:
     assert isinstance(result, Checkpoint)
 
 
+@pytest.mark.fuzz
 @given(data=st.data())
 @FUZZ
 def test_fuzz_bit_flips_truncations_insertions(fuzz_base: bytes, data: st.DataObject) -> None:
@@ -410,6 +424,7 @@ def test_fuzz_bit_flips_truncations_insertions(fuzz_base: bytes, data: st.DataOb
     load_or_own_error(bytes(blob))
 
 
+@pytest.mark.fuzz
 @given(data=st.data())
 @FUZZ
 def test_fuzz_header_json_edits(fuzz_base: bytes, data: st.DataObject) -> None:
@@ -444,6 +459,7 @@ def test_fuzz_header_json_edits(fuzz_base: bytes, data: st.DataObject) -> None:
     JSON_VALUES | st.lists(st.integers(-5, 9000) | st.floats(), max_size=10) | st.integers(-5, 600),
     min_size=1, max_size=3,
 ))
+@pytest.mark.fuzz
 @FUZZ
 def test_fuzz_model_config_fields(fuzz_base: bytes, edits: dict) -> None:
     """Plausible-looking config edits (shapes, widths, depths): refused by name/shape before any build."""

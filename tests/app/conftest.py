@@ -1,37 +1,12 @@
-"""Fixtures for the AppTest tests: one small trained VAE + AE pair per session, env pointing at it."""
+"""Fixtures for the AppTest tests: st.navigation mode across runs and a FakeJob for the Train page.
+(The default pair and `app_env`, which points the app at it, are in tests/conftest.py.)"""
 
 from __future__ import annotations
-
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 import vae.services.jobs
-from vae.core.data import load_dataset
 from vae.services.jobs import JobState, TrainingRequest
-from vae.services.workflow import default_run, train_models
-
-PAIR = "digits-2d"  # the first-run default's name, so the app behaves as after a first run
-
-
-@pytest.fixture(scope="session")
-def trained_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder holding the default 2-D digits pair, trained for only 5 epochs."""
-    folder = tmp_path_factory.mktemp("app-models")
-    data = load_dataset("digits")
-    model_config, train_config = default_run(data)
-    train_models(data, "both", model_config, replace(train_config, epochs=5), folder, PAIR)
-    return folder
-
-
-@pytest.fixture
-def app_env(trained_models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the app at the trained pair and at an empty map cache; returns the models folder."""
-    monkeypatch.setenv("VAE_MODELS_DIR", str(trained_models_dir))
-    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("VAE_NO_FRAGMENT", raising=False)
-    return trained_models_dir
 
 
 @pytest.fixture(autouse=True)

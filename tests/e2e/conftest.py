@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,9 +101,37 @@ def e2e_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def streamlit_server(e2e_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One real server per test module, on `e2e_models_dir` (override that fixture to pre-fill it)."""
+    """One real server per test module, on `e2e_models_dir` (override that fixture to pre-fill it).
+    For a module that needs its own folder or a fresh server; a trained app is `pair_server`."""
     work = tmp_path_factory.mktemp("e2e-server")
     with run_streamlit(e2e_models_dir, work / "cache", work / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pair_models_dir(default_pair_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared default pair ("digits-2d", what the app opens) plus a 3-D AE ("three-d-ae",
+    3 epochs) for the maps drawn on a PCA plane. Read-only, like the pair."""
+    from dataclasses import replace
+
+    from vae.core.data import load_dataset
+    from vae.services.workflow import default_run, train_models
+
+    folder = tmp_path_factory.mktemp("e2e-pair") / "models"
+    shutil.copytree(default_pair_dir, folder)
+    data = load_dataset("digits")
+    model_config, train_config = default_run(data, which="ae", latent_dim=3)
+    train_models(data, "ae", model_config, replace(train_config, epochs=3), folder, "three-d-ae")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pair_server(pair_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real server for the whole session on `pair_models_dir`, for tests that need a trained
+    app but not a fresh server (each test opens its own browser context: its own session).
+    Tests of a server's start (first run, first request) start their own."""
+    work = tmp_path_factory.mktemp("e2e-pair-server")
+    with run_streamlit(pair_models_dir, work / "cache", work / "streamlit.log") as url:
         yield url
 
 

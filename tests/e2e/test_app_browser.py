@@ -1,5 +1,9 @@
-"""The real app in Chromium: the first run trains and decodes, a slider redraws the decoded
-image, and every page in the sidebar renders without an exception (screenshots in test-artifacts/)."""
+"""The real app in Chromium, one server for the module on an empty models folder: from the very
+first paint through the first run's training the sidebar shows only our links (the frame); the
+first run trains and decodes, a slider redraws the decoded image, and every page in the sidebar
+renders without an exception (screenshots in test-artifacts/). The tests run in this order: the
+first one needs the server fresh. (A deep link as the first request to a fresh server:
+tests/e2e/test_frame_browser.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DECODED_IMAGE_JS, FIRST_RUN_TIMEOUT_S, run_streamlit, save_screenshot, wait_until_idle
+from tests.e2e.conftest import DECODED_IMAGE_JS, FIRST_RUN_TIMEOUT_S, save_screenshot, wait_until_idle
+from tests.e2e.test_frame_browser import assert_only_our_links, open_watching_the_sidebar
 
 pytestmark = pytest.mark.e2e
 
@@ -30,6 +35,18 @@ def open_explore(page: Any, url: str) -> str:
 
 def no_exceptions(page: Any) -> list[str]:
     return page.locator('[data-testid="stException"]').all_inner_texts()
+
+
+def test_no_raw_module_name_from_the_first_paint_of_a_fresh_server_through_first_run_training(
+    browser: Any, streamlit_server: str, e2e_models_dir: Path
+) -> None:
+    assert not any(e2e_models_dir.iterdir())  # empty: the server trains the default pair while the page waits
+    page = open_watching_the_sidebar(browser, streamlit_server)
+    page.wait_for_function("() => window.__nav.image !== null", timeout=FIRST_RUN_TIMEOUT_S * 1000, polling=100)
+    nav = assert_only_our_links(page)
+    assert nav["firstOurs"] < nav["image"]  # our navigation was there while the models trained
+    save_screenshot(page, "frame-after-first-run")
+    page.context.close()
 
 
 def test_first_run_trains_and_a_slider_redraws_the_decoded_image(streamlit_server: str, e2e_models_dir: Path, page: Any) -> None:
@@ -76,17 +93,3 @@ def test_every_page_in_the_sidebar_renders(streamlit_server: str, page: Any) -> 
         if not all(word.lower() in title.lower() for word in label.split()):
             problems.append(f"{label}: title is {title!r}")
     assert not problems, problems
-
-
-def test_a_deep_link_on_a_fresh_server_shows_the_frame(streamlit_server: str, e2e_models_dir: Path, page: Any, tmp_path: Path) -> None:
-    open_explore(page, streamlit_server)  # makes sure the pair exists, so the fresh server need not train
-    with run_streamlit(e2e_models_dir, tmp_path / "cache", tmp_path / "streamlit.log") as url:
-        page.goto(f"{url}/compare")
-        page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]').first.wait_for(timeout=60_000)
-        wait_until_idle(page)
-        save_screenshot(page, "deep-link-compare-fresh-server")
-        nav = [t.split("\n")[-1].strip() for t in page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]').all_inner_texts()]
-        raw = {"app", "common"} | {f.stem.replace("_", " ") for f in (Path(__file__).resolve().parents[2] / "pages").glob("*.py")}
-        assert not raw & set(nav), f"pages-folder navigation: {nav}"  # raw module names, as that mode lists them
-        assert page.get_by_text("Model or pair").count() == 1
-        assert page.locator("h1").first.inner_text().strip() == "Compare AE vs VAE"

@@ -9,29 +9,19 @@ import asyncio
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bench import classroom
-from vae.core.data import load_dataset
-from vae.services.workflow import default_run, train_models
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def pretrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default pair, briefly trained, so the server skips its first-run training."""
-    folder = tmp_path_factory.mktemp("classroom-models")
-    data = load_dataset("digits")
-    model_config, train_config = default_run(data)
-    train_models(data, "both", model_config, replace(train_config, epochs=3, snapshot_points=50), folder, "digits-2d")
-    return folder
-
-
-def test_three_sessions_move_sliders_while_a_fourth_trains(pretrained: Path) -> None:
+def test_three_sessions_move_sliders_while_a_fourth_trains(default_pair_copy: Path) -> None:
+    """On a copy of the session's default pair (the server skips its first-run training; the
+    fourth session saves its training into the folder)."""
+    pretrained = default_pair_copy
     if not Path(classroom.CHROMIUM).exists():
         if os.environ.get("VAE_REQUIRE_BROWSER") == "1":
             pytest.fail(f"VAE_REQUIRE_BROWSER=1 but there is no Chromium at {classroom.CHROMIUM}")

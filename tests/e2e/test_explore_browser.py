@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +23,14 @@ from vae.services import plots
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def e2e_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3-D AE ("three-d-ae") and a 2-D VAE + AE pair ("digits-2d", what the app opens), briefly trained."""
-    from vae.core.data import load_dataset
-    from vae.services.workflow import default_run, train_models
-
-    folder = tmp_path_factory.mktemp("explore-browser-models")
-    data = load_dataset("digits")
-    model_config, train_config = default_run(data, which="ae", latent_dim=3)
-    train_models(data, "ae", model_config, replace(train_config, epochs=3), folder, "three-d-ae")
-    model_config, train_config = default_run(data, which="both", latent_dim=2)
-    train_models(data, "both", model_config, replace(train_config, epochs=4), folder, "digits-2d")
-    return folder
-
-
 def open_explore(page: Any, url: str) -> None:
     page.goto(url)
     page.locator('[data-testid="stImage"]').filter(has_text="decoded image").wait_for(timeout=120_000)
     wait_until_idle(page)
 
 
-def test_a_click_on_a_dot_leaves_every_dot_at_full_strength(streamlit_server: str, page: Any) -> None:
-    open_explore(page, streamlit_server)
+def test_a_click_on_a_dot_leaves_every_dot_at_full_strength(pair_server: str, page: Any) -> None:
+    open_explore(page, pair_server)
     opacities_js = """() => [...document.querySelectorAll('.js-plotly-plot .scatterlayer .trace')].slice(1)
         .flatMap(t => [...t.querySelectorAll('path.point')]).map(p => getComputedStyle(p).opacity)"""
     before = page.evaluate(opacities_js)
@@ -151,11 +135,11 @@ def selected_dot(page: Any, box: str) -> tuple[int, np.ndarray]:
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 720}, {"width": 1920, "height": 1080}], ids=["1280x720", "1920x1080"])
-def test_the_markers_sit_on_the_current_z_after_slider_moves_and_clicks(streamlit_server: str, browser: Any, viewport: dict) -> None:
+def test_the_markers_sit_on_the_current_z_after_slider_moves_and_clicks(pair_server: str, browser: Any, viewport: dict) -> None:
     context = browser.new_context(viewport=viewport)
     try:
         page = context.new_page()
-        open_explore(page, streamlit_server)
+        open_explore(page, pair_server)
         (box,) = map_boxes(page)
         assert_marker_at(page, box, np.zeros(2))
         page.evaluate(KEEP_JS, box)
@@ -176,7 +160,7 @@ def test_the_markers_sit_on_the_current_z_after_slider_moves_and_clicks(streamli
         assert_marker_at(page, box, position)  # the clicked dot's own position
         save_screenshot(page, f"explore-marker-{viewport['width']}")
 
-        page.goto(streamlit_server + "/compare")
+        page.goto(pair_server + "/compare")
         page.get_by_text("The same z, decoded by both").wait_for(timeout=60_000)
         settle(page)
         boxes = map_boxes(page)
@@ -200,7 +184,7 @@ def test_the_markers_sit_on_the_current_z_after_slider_moves_and_clicks(streamli
         context.close()
 
 
-def test_the_marker_sits_on_the_current_z_on_a_pca_plane(streamlit_server: str, page: Any, e2e_models_dir: Path) -> None:
+def test_the_marker_sits_on_the_current_z_on_a_pca_plane(pair_server: str, page: Any, pair_models_dir: Path) -> None:
     """A 3-D model's map is a PCA plane: an affine image of z, fitted here from the dots (test
     index -> map position) and the model's own codes, so the expected place of any z is known."""
     import torch
@@ -209,7 +193,7 @@ def test_the_marker_sits_on_the_current_z_on_a_pca_plane(streamlit_server: str, 
     from vae.core.checkpoint import load_checkpoint
     from vae.core.data import load_dataset
 
-    open_explore(page, streamlit_server)
+    open_explore(page, pair_server)
     page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']", has_text="Model or pair").click()
     page.get_by_role("option", name=re.compile("three-d")).click()
     page.get_by_text("Map", exact=True).wait_for(timeout=60_000)
@@ -218,7 +202,7 @@ def test_the_marker_sits_on_the_current_z_on_a_pca_plane(streamlit_server: str, 
     dots = page.evaluate(DOTS_JS, box)
     idx = np.concatenate([t["idx"] for t in dots]).astype(int)
     xy = np.stack([np.concatenate([t["x"] for t in dots]), np.concatenate([t["y"] for t in dots])], 1)
-    model = load_checkpoint(e2e_models_dir / "three-d-ae.safetensors").model
+    model = load_checkpoint(pair_models_dir / "three-d-ae.safetensors").model
     with torch.no_grad():
         mu = encode_means(model, load_dataset("digits").x_test[idx])
     design = np.concatenate([mu, np.ones((len(mu), 1))], 1)

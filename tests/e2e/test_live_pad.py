@@ -1,10 +1,10 @@
 """The Live pad in a real Chromium against a real `streamlit run app.py` (the server and the
 browser come from tests/e2e/conftest.py).
 
-One server for the module, on an empty models folder: the first session trains the default
-2-D VAE + AE pair (about 10-100 s, depending on the machine), then one session at projector
-size opens /live and drags, types and picks; a second session, in a touch browser context,
-drags with touch events. A second server, on a folder with a tiny 4-D VAE, checks the pad
+The session's shared server on the default 2-D VAE + AE pair (conftest's `pair_server`; the
+first run's training is tested in test_app_browser.py and test_frame_browser.py): one session at
+projector size opens /live and drags, types and picks; a second session, in a touch browser
+context, drags with touch events. A second server, on a folder with a tiny 4-D VAE, checks the pad
 above two dimensions (PCA map, one slider per dimension). Screenshots go to test-artifacts/.
 """
 
@@ -55,19 +55,19 @@ def _open_live(context, url: str, name: str):
 
 
 @pytest.fixture(scope="module")
-def pad_page(streamlit_server, browser):
-    """One session for the module (tests/e2e/conftest.py's server on an empty models folder)."""
+def pad_page(pair_server, browser):
+    """One session for the module, on tests/e2e/conftest.py's shared server (the default pair)."""
     context = browser.new_context(viewport=PROJECTOR)
-    yield _open_live(context, streamlit_server, "live_pad")
+    yield _open_live(context, pair_server, "live_pad")
     context.close()
 
 
 @pytest.fixture
-def touch_page(streamlit_server, browser, pad_page):
-    """A second session in a touch-capable context (pad_page first: the server has trained by then)."""
+def touch_page(pair_server, browser, pad_page):
+    """A second session in a touch-capable context."""
     context = browser.new_context(viewport=PROJECTOR, has_touch=True)
     try:
-        yield _open_live(context, streamlit_server, "live_pad_touch")
+        yield _open_live(context, pair_server, "live_pad_touch")
     finally:
         context.close()
 
@@ -98,10 +98,10 @@ def pad4_page(models_4d, browser, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def checkpoints(e2e_models_dir, pad_page):
+def checkpoints(pair_models_dir, pad_page):
     from vae.core.checkpoint import load_checkpoint
 
-    return {kind.upper(): load_checkpoint(next(e2e_models_dir.glob(f"*-{kind}.safetensors"))) for kind in ("vae", "ae")}
+    return {kind.upper(): load_checkpoint(pair_models_dir / f"digits-2d-{kind}.safetensors") for kind in ("vae", "ae")}
 
 
 

@@ -28,14 +28,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def e2e_models_dir(tmp_path_factory):
+def e2e_models_dir(default_pair_dir, tmp_path_factory):
+    """A copy of the session's default pair ("digits-2d") and five more tiny models."""
+    import shutil
+
     from vae.core.data import load_dataset
     from vae.services.workflow import default_run, train_models
 
-    folder = tmp_path_factory.mktemp("e2e-models-views")
+    folder = tmp_path_factory.mktemp("e2e-models-views") / "models"
+    shutil.copytree(default_pair_dir, folder)
     data = load_dataset("digits")
-    for which, dim, name in [("both", 2, "digits-2d"), ("ae", 2, "digits-ae2d"), ("both", 1, "digits-1d"),
-                             ("vae", 64, "digits-64d"), ("ae", 8, "digits-ae8d"), ("both", 8, "digits-8d")]:
+    for which, dim, name in [("ae", 2, "digits-ae2d"), ("both", 1, "digits-1d"), ("vae", 64, "digits-64d"), ("ae", 8, "digits-ae8d"), ("both", 8, "digits-8d")]:
         model_config, train_config = default_run(data, which, latent_dim=dim)
         train_models(data, which, model_config, replace(train_config, epochs=2, snapshot_points=0), folder, name)
     return folder
