@@ -388,9 +388,10 @@ def open_compare_with_judge(judge, monkeypatch: pytest.MonkeyPatch) -> AppTest: 
     return open_compare()
 
 
-def test_compare_shows_the_judge_measures_with_sentences_from_the_numbers(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compare_shows_the_judge_measures_with_sentences_from_the_numbers(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The checkpoints were saved without a judge: with one now, the page measures them once and
     every sentence carries the measured values."""
+    monkeypatch.setenv("VAE_MODELS_DIR", str(pair_saved_without_judge_measures(app_env, tmp_path / "unjudged")))
     at = open_compare_with_judge(MeanJudge(), monkeypatch)
     labels, text = measures_shown(at)
     assert "classes covered by prior samples" in labels and "holes: unrecognisable share of the data's region" in labels
@@ -400,7 +401,23 @@ def test_compare_shows_the_judge_measures_with_sentences_from_the_numbers(app_en
     assert not [i.value for i in at.info if "no judge" in i.value]
 
 
-def test_compare_without_a_judge_says_the_dataset_has_none(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def pair_saved_without_judge_measures(app_env: Path, folder: Path, **prior: float) -> Path:
+    """A copy of the default pair whose stored metrics lack the judge's measures (as saved before
+    them, or for a dataset without labels); `prior` adds old fields to the stored prior report."""
+    from vae.core.checkpoint import save_checkpoint
+
+    folder.mkdir()
+    for kind in ("vae", "ae"):
+        ckpt = load_checkpoint(app_env / f"digits-2d-{kind}.safetensors")
+        old = {k: v for k, v in ckpt.metrics.items() if k not in ("prior_samples", "holes", "judge")}
+        old["prior"] = {**old["prior"], **prior}
+        save_checkpoint(folder / f"digits-2d-{kind}.safetensors", ckpt.model, ckpt.train_config, ckpt.dataset,
+                        history=ckpt.history, metrics=old, pair="digits-2d")
+    return folder
+
+
+def test_compare_without_a_judge_says_the_dataset_has_none(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAE_MODELS_DIR", str(pair_saved_without_judge_measures(app_env, tmp_path / "unjudged")))
     at = open_compare_with_judge(None, monkeypatch)
     labels, text = measures_shown(at)
     assert "classes covered by prior samples" not in labels and "round trip: ‖μ(decode(z)) − z‖" in labels
@@ -411,17 +428,7 @@ def test_compare_without_a_judge_says_the_dataset_has_none(app_env: Path, monkey
 def test_compare_reads_old_checkpoints_with_the_nearest_image_distance(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Metrics stored before these measures (nearest_test_distance, no judge fields): the page
     measures what is missing instead of failing."""
-    from vae.core.checkpoint import save_checkpoint
-
-    folder = tmp_path / "old"
-    folder.mkdir()
-    for kind in ("vae", "ae"):
-        ckpt = load_checkpoint(app_env / f"digits-2d-{kind}.safetensors")
-        old = {k: v for k, v in ckpt.metrics.items() if k not in ("prior_samples", "holes", "judge")}
-        old["prior"] = {**old["prior"], "nearest_test_distance": 0.1}
-        save_checkpoint(folder / f"digits-2d-{kind}.safetensors", ckpt.model, ckpt.train_config, ckpt.dataset,
-                        history=ckpt.history, metrics=old, pair="digits-2d")
-    monkeypatch.setenv("VAE_MODELS_DIR", str(folder))
+    monkeypatch.setenv("VAE_MODELS_DIR", str(pair_saved_without_judge_measures(app_env, tmp_path / "old", nearest_test_distance=0.1)))
     at = open_compare_with_judge(MeanJudge(), monkeypatch)
     labels, text = measures_shown(at)
     assert "classes covered by prior samples" in labels and "The VAE's prior samples cover " in text

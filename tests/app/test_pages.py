@@ -24,6 +24,7 @@ from vae.core.checkpoint import load_checkpoint, save_checkpoint
 from vae.core.config import ModelConfig
 from vae.core.data import load_dataset
 from vae.core.models import build_model
+from vae.services.jobs import TrainingRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = str(REPO_ROOT / "app.py")
@@ -508,7 +509,7 @@ def submit_training(at: AppTest, name: str, overwrite: bool = False) -> AppTest:
     return next(b for b in at.button if b.label == "Train").click().run()
 
 
-def test_training_under_an_existing_name_asks_before_overwriting(app_env: Path, fake_jobs: list[tuple]) -> None:
+def test_training_under_an_existing_name_asks_before_overwriting(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     at = run_app()
     at.switch_page("pages/train.py").run()
     before = {p.name: p.stat().st_mtime_ns for p in app_env.iterdir()}
@@ -529,7 +530,7 @@ def test_training_under_an_existing_name_asks_before_overwriting(app_env: Path, 
     assert {p.name: p.stat().st_mtime_ns for p in app_env.iterdir()} == before  # a FakeJob trains nothing
 
 
-def test_training_under_a_new_name_starts_without_asking(app_env: Path, fake_jobs: list[tuple]) -> None:
+def test_training_under_a_new_name_starts_without_asking(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     at = run_app()
     at.switch_page("pages/train.py").run()
 
@@ -557,7 +558,7 @@ def timers(monkeypatch: pytest.MonkeyPatch) -> list[list[float]]:
     return seen
 
 
-def test_train_page_polls_only_while_a_job_runs(app_env: Path, fake_jobs: list[tuple], timers: list[list[float]]) -> None:
+def test_train_page_polls_only_while_a_job_runs(app_env: Path, fake_jobs: list[TrainingRequest], timers: list[list[float]]) -> None:
     at = run_app()
     at.switch_page("pages/train.py").run()
     assert timers[-1] == []  # no job: no timers

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from vae.services.jobs import TrainingRequest
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = str(REPO_ROOT / "app.py")
 TIMEOUT = 60
@@ -32,7 +34,7 @@ def press_train(at: AppTest) -> AppTest:
     return at
 
 
-def test_the_typed_name_is_used_after_changing_the_latent_dim(app_env: Path, fake_jobs: list[tuple]) -> None:
+def test_the_typed_name_is_used_after_changing_the_latent_dim(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     """Issue 9.1: change Latent dim, type a name, tick Overwrite, press Train: that name is used."""
     at = train_page()
     widget(at, "number_input", "Latent dim").set_value(3)
@@ -45,7 +47,7 @@ def test_the_typed_name_is_used_after_changing_the_latent_dim(app_env: Path, fak
     assert (r.dataset, r.which, r.name, r.model_config.latent_dim) == ("digits", "both", "my-run", 3)
 
 
-def test_the_overwrite_warning_names_the_typed_files(app_env: Path, fake_jobs: list[tuple]) -> None:
+def test_the_overwrite_warning_names_the_typed_files(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     """Without the tick, the warning is about the files of the name in the box, not a default's."""
     at = train_page()
     widget(at, "number_input", "Latent dim").set_value(3)
@@ -57,7 +59,7 @@ def test_the_overwrite_warning_names_the_typed_files(app_env: Path, fake_jobs: l
     assert "digits-2d-vae.safetensors" in warning.value and "digits-2d-ae.safetensors" in warning.value
 
 
-def test_the_default_name_follows_dataset_and_latent_dim_until_the_user_types_one(app_env: Path, fake_jobs: list[tuple]) -> None:
+def test_the_default_name_follows_dataset_and_latent_dim_until_the_user_types_one(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     at = train_page()
     assert widget(at, "text_input", "Save as").value == "digits-2d-run"
     widget(at, "number_input", "Latent dim").set_value(4).run()
@@ -69,7 +71,7 @@ def test_the_default_name_follows_dataset_and_latent_dim_until_the_user_types_on
     assert [r.name for r in fake_jobs] == ["mine"]
 
 
-def test_the_form_survives_leaving_the_page(app_env: Path, fake_jobs: list[tuple]) -> None:
+def test_the_form_survives_leaving_the_page(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     """Issue 9.1: leaving Train and coming back keeps the user's last choices for the session."""
     at = train_page()
     widget(at, "selectbox", "Model").set_value("vae")
@@ -96,7 +98,7 @@ def test_the_form_survives_leaving_the_page(app_env: Path, fake_jobs: list[tuple
         "vae", "keep-me", 5, "conv", 7, 2.5)
 
 
-def test_an_ae_progress_is_not_called_an_elbo(app_env: Path, fake_jobs: list[tuple]) -> None:
+def test_an_ae_progress_is_not_called_an_elbo(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     """Issue 9.12: the AE has no ELBO; its progress names its reconstruction term."""
     at = train_page()
     widget(at, "text_input", "Save as").set_value("ae-run")
@@ -109,7 +111,7 @@ def test_an_ae_progress_is_not_called_an_elbo(app_env: Path, fake_jobs: list[tup
     assert "ELBO" not in text and "log p(x|z) -70.00" in text, text
 
 
-def test_a_stopped_pair_shows_what_was_saved_and_selects_it(app_env: Path, fake_jobs: list[tuple]) -> None:
+def test_a_stopped_pair_shows_what_was_saved_and_selects_it(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     """Issue 9.2 on the page: a stop that saved the VAE is a warning naming it, never "Training
     failed", and that VAE is selected for the replay."""
     at = train_page()
@@ -155,7 +157,7 @@ def test_the_session_that_trained_a_model_gets_it_selected(app_env: Path, tmp_pa
     assert other.sidebar.selectbox(key="model_choice").value == "digits-2d (VAE + AE pair)"
 
 
-def test_a_refusal_disappears_once_the_name_changes(app_env: Path, fake_jobs: list[tuple]) -> None:
+def test_a_refusal_disappears_once_the_name_changes(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     """The overwrite warning is about the name Train was pressed with; typing another name removes it."""
     at = train_page()
     widget(at, "text_input", "Save as").set_value("digits-2d")

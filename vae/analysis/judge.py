@@ -215,6 +215,7 @@ def train_judge(data: Dataset, recipe: JudgeRecipe = DEFAULT_RECIPE) -> Judge:
 # --- the cache ------------------------------------------------------------------------------
 
 _MEMO: dict[tuple[str, str], Judge] = {}  # (cache file, key) -> judge: repeated calls are instant
+_TRAINED: dict[str, Judge] = {}  # key -> the judge trained in this process: a new cache folder gets a copy, not a retraining
 _KEYS: dict[tuple[int, JudgeRecipe], tuple[weakref.ref[Dataset], str]] = {}  # skips re-hashing the same Dataset object
 _LOCKS: dict[str, threading.Lock] = {}  # one training per cache file at a time in this process
 _GUARD = threading.Lock()
@@ -315,7 +316,11 @@ def judge_for(data: Dataset, cache_dir: Path | None = None, recipe: JudgeRecipe 
             judge = load_judge(path.read_bytes(), data.class_names, data.image_shape, recipe, key)
             judge.path = path
         except (OSError, CheckpointError):
-            judge = train_judge(data, recipe)
+            trained = _TRAINED.get(key)  # the same data and recipe, trained in this process for another cache folder
+            judge = train_judge(data, recipe) if trained is None else Judge(
+                trained.net, trained.class_names, trained.image_shape, trained.test_accuracy, trained.recipe, trained.key,
+                trained.train_seconds)
+            _TRAINED.setdefault(key, judge)
             try:
                 judge.path = atomic_write(path, judge_bytes(judge))
             except CheckpointError:
@@ -328,4 +333,5 @@ def clear_memo() -> None:
     """Forget the judges held in this process (tests; the cache files stay)."""
     with _GUARD:
         _MEMO.clear()
+        _TRAINED.clear()
         _KEYS.clear()
