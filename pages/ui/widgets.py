@@ -163,9 +163,15 @@ def show_error(exc: Exception) -> None:
 
 # --- the map's layers and the hole meter (issue 11, items 5 and 6) ----------------------------
 
-LANDSCAPE, PRIOR, Q_CONTOURS, ELLIPSES = "Decoded landscape", "Prior 1σ/2σ/3σ", "q(z) contours", "q(z|x) ellipses"
+LANDSCAPE, PRIOR, Q_CONTOURS, ELLIPSES = "Decoded landscape", "Prior 1-3σ", "q(z)", "q(z|x)"  # one row at 1280 px
 LAYERS = (LANDSCAPE, PRIOR, Q_CONTOURS, ELLIPSES)
 DEFAULT_LAYERS = (PRIOR,)  # cheap and always meaningful: where N(0, I) sends a sample
+LAYER_KEY = {
+    LANDSCAPE: "colour: the judge's reading of the decode (pale: unsure)",
+    PRIOR: "dashed: prior 1σ, 2σ, 3σ",
+    Q_CONTOURS: "solid: q(z) 50 / 90 / 99 %",
+    ELLIPSES: "grey: q(z|x) 1σ (AE: points)",
+}
 LAYER_HELP = (
     "Decoded landscape: each spot of the map coloured by the class the judge reads in its decode, faded where "
     "it is unsure. Prior: the circles holding 39 %, 86 % and 99 % of N(0, I). q(z): the contours around 50 %, "
@@ -200,13 +206,16 @@ def layer_picker(key: str, unavailable: str | None = None, judge: bool = True) -
     if key not in st.session_state:
         st.session_state[key] = [o for o in DEFAULT_LAYERS if o in options]
     chosen = st.pills("Layers", options, selection_mode="multi", key=key, disabled=unavailable is not None,
-                      help=LAYER_HELP, label_visibility="collapsed")
+                      help=LAYER_HELP, label_visibility="collapsed", wrap=True)
     if unavailable is not None:
         st.caption(f"Layers: {unavailable}")
         return ()
     if not judge:
         st.caption("Decoded landscape: unavailable, this dataset has no labels, so there is no judge to read the decodes.")
-    return tuple(o for o in LAYERS if o in (chosen or []))
+    picked = tuple(o for o in LAYERS if o in (chosen or []))
+    if picked:  # the layers' key (the map's legend holds only the classes: thirteen entries overflow it)
+        st.caption(" · ".join(LAYER_KEY[o] for o in picked))
+    return picked
 
 
 def add_layers(
@@ -240,6 +249,9 @@ def add_layers(
     if ELLIPSES in chosen:
         ell = layers.compute_ellipses(model, x_test, sha, plane)
         over += plots.ellipse_traces(ell.centres, ell.semi_axes, ell.angles)
+    for trace in under + over:
+        if not isinstance(trace, go.Image):  # an image has no legend entry
+            trace.showlegend = False  # the caption under the layer pills is their key
     out.add_traces(under + over)
     return out
 

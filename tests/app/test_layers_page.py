@@ -52,8 +52,8 @@ def test_explore_each_layer_adds_its_trace_and_keeps_the_axes(app_env: Path, sta
     key = f"{explore_prefix(app_env)}_map"
     assert layer_traces(chart_spec(at, key)) == {PRIOR_TRACE}  # the default: the prior's circles only
     axes = {a: chart_spec(at, key)["layout"][a]["range"] for a in ("xaxis", "yaxis")}
-    expected = {"Decoded landscape": LANDSCAPE_TRACE, "Prior 1σ/2σ/3σ": PRIOR_TRACE,
-                "q(z) contours": Q_TRACE, "q(z|x) ellipses": ELLIPSE_TRACE}
+    expected = {widgets.LANDSCAPE: LANDSCAPE_TRACE, widgets.PRIOR: PRIOR_TRACE,
+                widgets.Q_CONTOURS: Q_TRACE, widgets.ELLIPSES: ELLIPSE_TRACE}
     for option, trace in expected.items():
         pills(at, "explore_layers").set_value([option]).run()
         assert not at.exception, [e.value for e in at.exception]
@@ -70,7 +70,7 @@ def test_explore_a_slider_move_keeps_the_layered_map_and_moves_the_meter(app_env
     at = run_app()
     prefix = explore_prefix(app_env)
     key = f"{prefix}_map"
-    pills(at, "explore_layers").set_value(["Decoded landscape", "Prior 1σ/2σ/3σ", "q(z) contours", "q(z|x) ellipses"]).run()
+    pills(at, "explore_layers").set_value(list(widgets.LAYERS)).run()
     spec = chart_of(at, key).proto.spec
     (before,) = meter_lines(at)
     assert "judge: **" in before and "% sure" in before and "q(z)/p(z): **" in before and "round trip: **" in before
@@ -87,7 +87,7 @@ def test_explore_a_slider_move_keeps_the_layered_map_and_moves_the_meter(app_env
 def test_explore_without_a_judge_says_why_there_is_no_landscape(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(widgets, "dataset_judge", lambda name, data: None)
     at = run_app()
-    assert "Decoded landscape" not in pills(at, "explore_layers").options
+    assert widgets.LANDSCAPE not in pills(at, "explore_layers").options
     assert any("no judge" in c.value for c in at.caption), [c.value for c in at.caption]
     (meter,) = meter_lines(at)
     assert meter.startswith("judge: none")
@@ -98,7 +98,7 @@ def test_explore_above_2d_draws_the_layers_on_the_pca_plane(three_d_models: Path
     use_models(three_d_models, monkeypatch, tmp_path)
     at = run_app()
     prefix = prefix_of(three_d_models, "three-d-vae")
-    pills(at, "explore_layers").set_value(["Decoded landscape", "q(z) contours"]).run()
+    pills(at, "explore_layers").set_value([widgets.LANDSCAPE, widgets.Q_CONTOURS]).run()
     assert not at.exception, [e.value for e in at.exception]
     spec = chart_spec(at, f"{prefix}_map")
     assert spec["layout"]["xaxis"]["title"]["text"] == "PCA 1"
@@ -109,7 +109,7 @@ def test_compare_layers_on_both_maps_and_a_meter_under_each_decode(app_env: Path
     at = open_compare()
     prefix = compare_prefix(app_env)
     keys = {kind: f"{prefix}_{kind}_map" for kind in ("VAE", "AE")}
-    pills(at, "compare_layers").set_value(["Decoded landscape", "Prior 1σ/2σ/3σ", "q(z) contours", "q(z|x) ellipses"]).run()
+    pills(at, "compare_layers").set_value(list(widgets.LAYERS)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert layer_traces(chart_spec(at, keys["VAE"])) == {LANDSCAPE_TRACE, PRIOR_TRACE, Q_TRACE, ELLIPSE_TRACE}
     # the AE's q(z) is a set of points: no density contours, its q(z|x) are points
