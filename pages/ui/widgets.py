@@ -165,7 +165,7 @@ def show_error(exc: Exception) -> None:
 
 LANDSCAPE, PRIOR, Q_CONTOURS, ELLIPSES = "Decoded landscape", "Prior 1-3σ", "q(z)", "q(z|x)"  # one row at 1280 px
 LAYERS = (LANDSCAPE, PRIOR, Q_CONTOURS, ELLIPSES)
-DEFAULT_LAYERS = (PRIOR,)  # cheap and always meaningful: where N(0, I) sends a sample
+DEFAULT_LAYERS: tuple[str, ...] = ()  # the map as it was until a teacher switches a layer on
 LAYER_KEY = {
     LANDSCAPE: "colour: the judge's reading of the decode (pale: unsure)",
     PRIOR: "dashed: prior 1σ, 2σ, 3σ",

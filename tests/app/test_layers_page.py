@@ -50,7 +50,7 @@ def meter_lines(at: AppTest) -> list[str]:
 def test_explore_each_layer_adds_its_trace_and_keeps_the_axes(app_env: Path, stand_in_judge: MeanJudge) -> None:
     at = run_app()
     key = f"{explore_prefix(app_env)}_map"
-    assert layer_traces(chart_spec(at, key)) == {PRIOR_TRACE}  # the default: the prior's circles only
+    assert layer_traces(chart_spec(at, key)) == set()  # the default: the map as it was, no layers
     axes = {a: chart_spec(at, key)["layout"][a]["range"] for a in ("xaxis", "yaxis")}
     expected = {widgets.LANDSCAPE: LANDSCAPE_TRACE, widgets.PRIOR: PRIOR_TRACE,
                 widgets.Q_CONTOURS: Q_TRACE, widgets.ELLIPSES: ELLIPSE_TRACE}
