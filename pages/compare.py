@@ -1,4 +1,4 @@
-"""Compare AE vs VAE: same nets, same seed, same z; the AE's latent space has holes."""
+"""Compare AE vs VAE: same nets, same seed, same z, the same map layers and a hole meter under each decode; the AE's latent space has holes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Explore: the μ map of the test set, latent sliders, click-to-decode."""
+"""Explore: the μ map of the test set with its layers (landscape, prior, q(z), q(z|x)), latent sliders, click-to-decode, the hole meter at z."""
 
 from __future__ import annotations
 

@@ -124,3 +124,21 @@ def test_compare_layers_on_both_maps_and_a_meter_under_each_decode(app_env: Path
         assert current_marker(at, k) == {"kind": "cross", "x": 1.0, "y": 0.0}, kind
     assert meter_lines(at) != [vae_meter, ae_meter]
     assert json.loads(specs["VAE"])["layout"]["xaxis"]["range"] == json.loads(specs["AE"])["layout"]["xaxis"]["range"]
+
+
+def test_explore_on_t_sne_says_the_layers_need_a_plane(three_d_models: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch, stand_in_judge: MeanJudge) -> None:
+    import vae.analysis.maps
+
+    use_models(three_d_models, monkeypatch, tmp_path)
+    monkeypatch.setitem(vae.analysis.maps.DEFAULT_SAMPLE, "tsne", 150)  # a small t-SNE
+    at = run_app()
+    prefix = prefix_of(three_d_models, "three-d-vae")
+    pills(at, "explore_layers").set_value([widgets.PRIOR]).run()
+    at.radio(key="explore_method").set_value("t-SNE (slower, cached)").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert pills(at, "explore_layers").disabled
+    assert any("t-SNE map has no plane" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert layer_traces(chart_spec(at, f"{prefix}_map")) == set()
+    (meter,) = meter_lines(at)  # the meter does not need a plane
+    assert "judge: **" in meter
