@@ -1,4 +1,4 @@
-"""Compare AE vs VAE: same nets, same seed, same z; the AE's latent space has holes."""
+"""Compare AE vs VAE: same nets, same seed, same z, the same map layers and a hole meter under each decode; the AE's latent space has holes."""
 
 from __future__ import annotations
 
@@ -97,26 +97,38 @@ def map_box(kind: str) -> str:
     return f"{prefix}_{kind}_mapbox"
 
 
-def the_map(kind: str):  # type: ignore[no-untyped-def]
-    """This session's figure of one map, built once: the same spec on every rerun, so the browser
-    never redraws it (the fragment's CSS moves the z marker over it)."""
-    key = f"{prefix}_{kind}_figure"
+def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """This session's figure of one map with its layers, built once: the same spec on every rerun,
+    so the browser never redraws it (the fragment's CSS moves the z marker over it). The layers
+    are computed over the shared axis ranges: they never move the axes."""
+    key = f"{prefix}_{kind}_figure_" + "+".join(chosen)
     held = st.session_state.setdefault("compare_figures", {})
     if key not in held:
         if len(held) >= 2:  # one pair's two maps per session
             held.clear()
         lmap, index = maps[kind]
-        held[key] = plots.latent_map(
+        fig = plots.latent_map(
             lmap.points_, data.y_test[index].numpy(), data.class_names, index, title=kind,
             click_grid=plots.click_grid(shared, 20), ranges=shared, height=MAP_HEIGHT,
             one_d=one_d, data_revision=key, axis_titles=("z₁", "z₂") if method == "identity" else ("PCA 1", "PCA 2"),
         )
+        if chosen:
+            ckpt = vae_ckpt if kind == "VAE" else ae_ckpt
+            assert ckpt is not None  # as asserted above, where the page starts
+            with st.spinner(f"computing the {kind} map's layers (once per model)…"):
+                fig = widgets.add_layers(fig, chosen, ckpt.model, ckpt.sha256, lmap, shared, data.x_test,
+                                         widgets.dataset_judge(data.name, data), data.class_names)
+        held[key] = fig
     return held[key]
 
 
+chosen = widgets.layer_picker(
+    "compare_layers", "a 1-D latent's map is a line: there is no plane to draw them on." if one_d else None,
+    judge=widgets.dataset_judge(data.name, data) is not None,
+)
 for col, kind in zip(st.columns(2, gap="large"), maps, strict=True):
     with col, st.container(key=map_box(kind)):  # only the chart in it: marker_css places z over its plot area
-        st.plotly_chart(the_map(kind), key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
+        st.plotly_chart(the_map(kind, chosen), key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
 
 
 @st.fragment
@@ -142,6 +154,10 @@ def compare_panel() -> None:
     for c, kind in ((c_vae, "VAE"), (c_ae, "AE")):
         with c:
             widgets.show_image(images.decode_images(models[kind], z)[0], f"{kind} decodes z", width="stretch")
+    for c, kind, ckpt in ((c_vae, "VAE", vae_ckpt), (c_ae, "AE", ae_ckpt)):
+        with c:  # after both images: the judge's first load (seconds, once) never holds up the AE's decode
+            assert ckpt is not None
+            widgets.show_hole_meter(models[kind], ckpt.kind, ckpt.sha256, data, z)
     css, off = [], []
     for kind in maps:
         marker = plots.current_marker(maps[kind][0].locate(z)[0], shared, one_d=one_d)

@@ -1,4 +1,4 @@
-"""Explore: the μ map of the test set, latent sliders, click-to-decode."""
+"""Explore: the μ map of the test set with its layers (landscape, prior, q(z), q(z|x)), latent sliders, click-to-decode, the hole meter at z."""
 
 from __future__ import annotations
 
@@ -65,17 +65,23 @@ if one_d:
     axis_ranges = (axis_ranges[0], (-0.5, len(data.class_names) - 0.5))
 
 
-def the_map():  # type: ignore[no-untyped-def]
-    """This session's figure, built once per model and map: the same spec on every rerun, so the
-    browser never redraws it (the fragment's CSS moves the z marker over it)."""
-    key = f"{prefix}_{method}_figure"
-    held = st.session_state.get("explore_figure")  # one per session: the last model and map shown
+def the_map(chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """This session's figure, built once per model, map and set of layers: the same spec on every
+    rerun, so the browser never redraws it (the fragment's CSS moves the z marker over it). The
+    layers are computed over the map's own axis ranges: they never move the axes."""
+    key = f"{prefix}_{method}_figure_" + "+".join(chosen)
+    held = st.session_state.get("explore_figure")  # one per session: the last model, map and layers shown
     if held is None or held[0] != key:
-        held = st.session_state["explore_figure"] = key, plots.latent_map(
+        fig = plots.latent_map(
             lmap.points_, labels, data.class_names, index, click_grid=plots.click_grid(axis_ranges, 20),
             ranges=axis_ranges, height=MAP_HEIGHT, one_d=one_d, data_revision=key,
             axis_titles=("z₁", "z₂") if method == "identity" else (f"{method.upper()} 1", f"{method.upper()} 2"),
         )
+        if chosen:
+            with st.spinner("computing the map's layers (once per model)…"):
+                fig = widgets.add_layers(fig, chosen, ckpt.model, ckpt.sha256, lmap, axis_ranges, data.x_test,
+                                         widgets.dataset_judge(data.name, data), data.class_names)
+        held = st.session_state["explore_figure"] = key, fig
     return held[1]
 
 
@@ -115,6 +121,7 @@ def explore_panel() -> None:
         c1, c2, c3 = st.columns([2, 1, 1]) if picked is not None else (*st.columns(2), None)
         with c1:
             widgets.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
+            widgets.show_hole_meter(ckpt.model, ckpt.kind, ckpt.sha256, data, z)
         if picked is None or c3 is None:  # the hint gets the other half: in a quarter it broke mid-word at 1280 px
             c2.caption("Click a dot on the map: its test image and its reconstruction appear here.")
         else:
@@ -132,5 +139,8 @@ left, right = st.columns([3, 2], gap="large")
 with right:  # first: the decoded image is on screen before the map's figure is even built
     explore_panel()
 with left:
+    no_layers = ("a 1-D latent's map is a line: there is no plane to draw them on." if one_d else
+                 "a t-SNE map has no plane in the latent (no linear lift): choose PCA to see them." if method == "tsne" else None)
+    chosen = widgets.layer_picker("explore_layers", no_layers, judge=widgets.dataset_judge(data.name, data) is not None)
     with st.container(key=map_box):  # only the chart in it: marker_css places z over its plot area
-        st.plotly_chart(the_map(), key=chart_key, on_select=on_map_click, selection_mode="points")
+        st.plotly_chart(the_map(chosen), key=chart_key, on_select=on_map_click, selection_mode="points")

@@ -57,6 +57,7 @@ _API: dict[str, str] = {
     "compute_aggregate": "vae.analysis.layers",
     "compute_ellipses": "vae.analysis.layers",
     "prior_circles": "vae.analysis.layers",
+    "hole_meter": "vae.analysis.layers",
     "Judge": "vae.analysis.judge",
     "judge_for": "vae.analysis.judge",
     # services
@@ -87,7 +88,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from vae.analysis.images import decode_images
     from vae.analysis.judge import Judge, judge_for
-    from vae.analysis.layers import compute_aggregate, compute_ellipses, compute_landscape, prior_circles
+    from vae.analysis.layers import compute_aggregate, compute_ellipses, compute_landscape, hole_meter, prior_circles
     from vae.analysis.maps import LatentMap, compute_map, encode_means
     from vae.analysis.metrics import full_report
     from vae.analysis.theory import elbo_breakdown

@@ -13,10 +13,20 @@ leave_pages_folder_mode()
 
 import io  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from typing import Literal  # noqa: E402
+from typing import TYPE_CHECKING, Any, Literal  # noqa: E402
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+    import torch
+
+    from vae.analysis.judge import Judges
+    from vae.analysis.layers import HoleMeter
+    from vae.analysis.maps import LatentMap
+    from vae.core.data import Dataset
+    from vae.core.models import LatentModel
 
 IMAGE_PX = 280  # decoded images are shown this wide, upscaled with nearest-neighbour pixels
 
@@ -149,3 +159,141 @@ def latent_sliders(
 
 def show_error(exc: Exception) -> None:
     st.error(str(exc), icon="⚠️")
+
+
+# --- the map's layers and the hole meter (issue 11, items 5 and 6) ----------------------------
+
+LANDSCAPE, PRIOR, Q_CONTOURS, ELLIPSES = "Decoded landscape", "Prior 1-3σ", "q(z)", "q(z|x)"  # one row at 1280 px
+LAYERS = (LANDSCAPE, PRIOR, Q_CONTOURS, ELLIPSES)
+DEFAULT_LAYERS: tuple[str, ...] = ()  # the map as it was until a teacher switches a layer on
+LAYER_KEY = {
+    LANDSCAPE: "colour: the judge's reading of the decode (pale: unsure)",
+    PRIOR: "dashed: prior 1σ, 2σ, 3σ",
+    Q_CONTOURS: "solid: q(z) 50 / 90 / 99 %",
+    ELLIPSES: "grey: q(z|x) 1σ (AE: points)",
+}
+LAYER_HELP = (
+    "Decoded landscape: each spot of the map coloured by the class the judge reads in its decode, faded where "
+    "it is unsure. Prior: the circles holding 39 %, 86 % and 99 % of N(0, I). q(z): the contours around 50 %, "
+    "90 % and 99 % of the codes' mixture (a VAE only; an AE's codes are points). q(z|x): each sampled test "
+    "image's 1σ ellipse (an AE's are points)."
+)
+
+
+@st.cache_resource(max_entries=4, show_spinner="the judge of this dataset: training it once (seconds)…")
+def dataset_judge(name: str, _data: Dataset) -> Judges | None:
+    """The dataset's judge (vae.analysis.metrics.judge_or_none: trained once and cached on disk),
+    held for the server's life; None for a dataset without labels."""
+    from vae.analysis.metrics import judge_or_none
+
+    return judge_or_none(_data)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def posterior_sample(sha: str, _model: LatentModel, _x_test: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+    """(μ, σ²) of the sample of test images behind q(z) (layers.posterior_sample), per checkpoint."""
+    from vae.analysis.layers import posterior_sample as sample
+
+    return sample(_model, _x_test)
+
+
+def layer_picker(key: str, unavailable: str | None = None, judge: bool = True) -> tuple[str, ...]:
+    """The map's layers as a multi-select of pills; returns the chosen ones (in LAYERS order).
+    `unavailable`: why this map has no layers (t-SNE, a 1-D latent): the pills are disabled and
+    that reason is shown. Without a judge (`judge` False) the landscape is not offered, and a
+    caption says why."""
+    options = list(LAYERS) if judge else [o for o in LAYERS if o != LANDSCAPE]
+    if key not in st.session_state:
+        st.session_state[key] = [o for o in DEFAULT_LAYERS if o in options]
+    chosen = st.pills("Layers", options, selection_mode="multi", key=key, disabled=unavailable is not None,
+                      help=LAYER_HELP, label_visibility="collapsed", wrap=True)
+    if unavailable is not None:
+        st.caption(f"Layers: {unavailable}")
+        return ()
+    if not judge:
+        st.caption("Decoded landscape: unavailable, this dataset has no labels, so there is no judge to read the decodes.")
+    picked = tuple(o for o in LAYERS if o in (chosen or []))
+    if picked:  # the layers' key (the map's legend holds only the classes: thirteen entries overflow it)
+        st.caption(" · ".join(LAYER_KEY[o] for o in picked))
+    return picked
+
+
+def add_layers(
+    fig: go.Figure, chosen: tuple[str, ...], model: LatentModel, sha: str, latent_map: LatentMap,
+    box: tuple[tuple[float, float], tuple[float, float]], x_test: torch.Tensor, judge: Judges | None,
+    class_names: tuple[str, ...],
+) -> go.Figure:
+    """A copy of the map's figure with the chosen layers drawn on it, computed over the map's own
+    axis ranges (`box`), so the axes do not move (the z marker's CSS relies on them). The layers'
+    data are cached on disk per checkpoint (vae.analysis.layers.compute_*)."""
+    import plotly.graph_objects as go
+
+    from vae.analysis import layers
+    from vae.services import plots
+
+    out = go.Figure(fig)
+    if not chosen:
+        return out
+    plane = layers.plane_of(latent_map)
+    under: list[Any] = []
+    over: list[Any] = []
+    if LANDSCAPE in chosen and judge is not None:
+        land = layers.compute_landscape(model, judge, sha, plane, box)
+        under.append(plots.landscape_trace(land.xs, land.ys, land.classes, land.confidence, class_names))
+    if Q_CONTOURS in chosen:
+        agg = layers.compute_aggregate(model, x_test, sha, plane, box)
+        under += plots.density_contour_traces(agg.xs, agg.ys, agg.density, layers.mass_levels(agg).tolist())
+    if PRIOR in chosen:
+        circles = layers.prior_circles(plane)
+        over += plots.circle_traces(circles.outlines, circles.radii.tolist())
+    if ELLIPSES in chosen:
+        ell = layers.compute_ellipses(model, x_test, sha, plane)
+        over += plots.ellipse_traces(ell.centres, ell.semi_axes, ell.angles)
+    for trace in under + over:
+        if not isinstance(trace, go.Image):  # an image has no legend entry
+            trace.showlegend = False  # the caption under the layer pills is their key
+    out.add_traces(under + over)
+    return out
+
+
+def _ratio_text(log_ratio: float) -> str:
+    """q(z)/p(z) from its log: plain between 0.01 and 1000, else a power of ten."""
+    r10 = log_ratio / np.log(10)
+    if -2 <= r10 < 3:
+        return f"{np.exp(log_ratio):.2g}"
+    return f"≈ 1e{r10:+.0f}"
+
+
+def hole_meter_text(meter: HoleMeter, kind: str) -> str:
+    """The hole meter as one short Markdown line per measure."""
+    if meter.class_name is None or meter.confidence is None:
+        judge = "judge: none (no labels)"
+    else:
+        judge = f"judge: **{meter.class_name}**, {meter.confidence:.0%} sure"
+        if meter.confidence < 0.5:
+            judge += " (unrecognisable)"
+    if meter.log_q_over_p is None:
+        ratio = "q(z)/p(z): n/a (AE codes are points)" if kind == "ae" else "q(z)/p(z): n/a"
+    else:
+        ratio = f"q(z)/p(z): **{_ratio_text(meter.log_q_over_p)}**"
+        if meter.log_q_over_p < np.log(0.1):
+            ratio += " (few codes here)"
+    return "  \n".join((judge, ratio, f"round trip: **{meter.round_trip:.2f}**"))
+
+
+METER_HELP = (
+    "judge: the class a classifier trained on the training images reads in this decode, and how sure it is "
+    "(under 50 %: unrecognisable). q(z)/p(z): how dense the test images' codes are at z against the prior "
+    "N(0, I): well under 1 where the prior sends samples that no image's code is near (a hole). round trip: "
+    "how far encoding this decode lands from z, ‖μ(decode(z)) − z‖ (near 0: the models agree on this z)."
+)
+
+
+def show_hole_meter(model: LatentModel, kind: str, sha: str, data: Dataset, z: np.ndarray) -> HoleMeter:
+    """The hole meter at z, under a decoded image: one decode, one judge call and one encode."""
+    from vae.analysis.layers import hole_meter
+
+    judge = dataset_judge(data.name, data)
+    meter = hole_meter(model, judge, z, posterior_sample(sha, model, data.x_test))
+    st.markdown(hole_meter_text(meter, kind), help=METER_HELP)
+    return meter

@@ -8,6 +8,8 @@
                        `density` is None and `points` holds the codes
   posterior_ellipses   (c) the σ-ellipses of q(z|x) for a sample of test points
   (d) the current z is a point: plots.current_marker draws it, nothing to compute here.
+  hole_meter           at the current z: the judge's class and confidence of its decode, q(z)/p(z) in
+                       the full latent, and the round trip ‖μ(decode(z)) − z‖ (issue 11, item 6)
 
 The plane. A map position p (2,) is the latent z = origin + p @ axes (axes (2, D), orthonormal rows),
 and a latent z is at p = (z - origin) @ axesᵀ on the map. Three planes (`Plane`):
@@ -438,3 +440,80 @@ def compute_ellipses(
         return Ellipses(e.centres, e.semi_axes, e.angles, index)
 
     return _cached(Ellipses, path, compute)
+
+
+# --- the hole meter at z ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HoleMeter:
+    """What the pages show beside the decode of one z (issue 11, item 6).
+
+    class_index, class_name, confidence: the judge's reading of decode(z) (None without a judge);
+    log_q_over_p: log q(z) - log p(z), the aggregate posterior's density at z over the prior's,
+    both in the full latent (None for an AE, whose q(z) is a set of points, or without an aggregate);
+    round_trip: ‖μ(decode(z)) − z‖ in latent units (0 when encoding the decode gives z back)."""
+
+    class_index: int | None
+    class_name: str | None
+    confidence: float | None
+    log_q_over_p: float | None
+    round_trip: float
+
+    @property
+    def q_over_p(self) -> float | None:
+        """q(z)/p(z) (0 or inf where it under- or overflows a float)."""
+        if self.log_q_over_p is None:
+            return None
+        return float(np.exp(min(self.log_q_over_p, 700.0)))
+
+
+def log_normal_diag(z: np.ndarray, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """log N(z_m; μᵢ, diag varᵢ) for every z (M, D) and component i (N, D): (M, N) float64."""
+    z = np.asarray(z, np.float64)[:, None, :]
+    mu = np.asarray(mu, np.float64)[None]
+    var = np.maximum(np.asarray(var, np.float64), 1e-12)[None]
+    return -0.5 * (((z - mu) ** 2 / var).sum(-1) + np.log(2 * np.pi * var).sum(-1))
+
+
+def log_aggregate_over_prior(z: np.ndarray, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """log q(z) - log p(z) at each z (M, D): q(z) = mean over i of N(z; μᵢ, diag varᵢ) (in the full
+    latent), p = N(0, I). Computed in log space (log-sum-exp), so a z far from every code is a
+    large negative number rather than log 0."""
+    comp = log_normal_diag(z, mu, var)
+    top = comp.max(1, keepdims=True)
+    log_q = top[:, 0] + np.log(np.exp(comp - top).mean(1))
+    zz = np.asarray(z, np.float64)
+    log_p = -0.5 * ((zz**2).sum(1) + zz.shape[1] * np.log(2 * np.pi))
+    return log_q - log_p
+
+
+def posterior_sample(model: LatentModel, x_test: torch.Tensor, n_sample: int = DEFAULT_Q_SAMPLE) -> tuple[np.ndarray, np.ndarray | None]:
+    """(μ, σ²) of the same seeded sample of test images compute_aggregate uses (σ² None for the AE):
+    the `aggregate` hole_meter takes."""
+    index = sample_index(x_test.shape[0], n_sample)
+    return encode_posterior(model, x_test[torch.from_numpy(index)])
+
+
+@torch.no_grad()
+def hole_meter(
+    model: LatentModel, judge: Judges | None, z: np.ndarray, aggregate: tuple[np.ndarray, np.ndarray | None] | None = None,
+) -> HoleMeter:
+    """The hole meter at one z (D,): one decode, one judge call (without a judge: None for its
+    fields), one encode of the decode (the round trip), and q(z)/p(z) from `aggregate` = (μ, σ²)
+    of test images (posterior_sample; σ² None for an AE: no density, None)."""
+    zt = torch.as_tensor(np.asarray(z, np.float32).reshape(1, -1))
+    device = model_device(model)
+    decoded = model.decode(zt.to(device)).float()
+    mu, _ = model.encode(decoded)
+    round_trip = float((mu.float().cpu() - zt).norm(dim=1)[0])
+    cls = name = conf = None
+    if judge is not None:
+        verdict = judge.judge(decoded.cpu())
+        cls = int(verdict.classes[0])
+        name = str(judge.class_names[cls]) if 0 <= cls < len(judge.class_names) else str(cls)
+        conf = float(verdict.confidence[0])
+    ratio = None
+    if aggregate is not None and aggregate[1] is not None:
+        ratio = float(log_aggregate_over_prior(zt.numpy(), aggregate[0], aggregate[1])[0])
+    return HoleMeter(cls, name, conf, ratio, round_trip)
