@@ -92,7 +92,7 @@ def tiny_train_config():
 
 @pytest.fixture(scope="session")
 def reliability_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The app's default 2-D pair ("digits-2d"), trained for 2 epochs: the app starts without first-run training."""
+    """The app's default 2-D pair ("mnist-2d"), trained for 2 epochs: the app starts without first-run training."""
     from dataclasses import replace
 
     from vae.services.workflow import default_run, train_models
@@ -100,7 +100,7 @@ def reliability_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("reliability-models")
     data = load_dataset("digits")
     model_config, train_config = default_run(data)
-    train_models(data, "both", model_config, replace(train_config, epochs=2, snapshot_points=50), folder, "digits-2d")
+    train_models(data, "both", model_config, replace(train_config, epochs=2, snapshot_points=50), folder, "mnist-2d")
     return folder
 
 
@@ -114,3 +114,17 @@ def reliability_app_env(reliability_models_dir: Path, tmp_path: Path, monkeypatc
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("VAE_NO_FRAGMENT", raising=False)
     return reliability_models_dir
+
+
+# --- the bundled MNIST split's judge (tests/test_real_claims.py) -----------------------------
+
+
+@pytest.fixture(scope="session")
+def mnist_bundled_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder (VAE_CACHE_DIR) holding the bundled MNIST split's judge, trained once per
+    session (~10-15 s on a 2-core CPU)."""
+    from vae.analysis.judge import judge_for
+
+    cache = tmp_path_factory.mktemp("mnist-bundled-cache")
+    assert judge_for(load_dataset("mnist-bundled"), cache) is not None
+    return cache

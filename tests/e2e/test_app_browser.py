@@ -13,7 +13,7 @@ from tests.e2e.conftest import DECODED_IMAGE_JS, FIRST_RUN_TIMEOUT_S, run_stream
 
 pytestmark = pytest.mark.e2e
 
-PAIR_FILES = ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]
+PAIR_FILES = ["mnist-2d-ae.safetensors", "mnist-2d-vae.safetensors"]
 
 
 def decoded_image(page: Any) -> Any:

@@ -27,7 +27,7 @@ def pretrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("classroom-models")
     data = load_dataset("digits")
     model_config, train_config = default_run(data)
-    train_models(data, "both", model_config, replace(train_config, epochs=3, snapshot_points=50), folder, "digits-2d")
+    train_models(data, "both", model_config, replace(train_config, epochs=3, snapshot_points=50), folder, "mnist-2d")
     return folder
 
 

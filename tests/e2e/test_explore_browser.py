@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def e2e_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3-D AE ("three-d-ae") and a 2-D VAE + AE pair ("digits-2d", what the app opens), briefly trained."""
+    """A 3-D AE ("three-d-ae") and a 2-D VAE + AE pair ("mnist-2d", what the app opens), briefly trained."""
     from vae.core.data import load_dataset
     from vae.services.workflow import default_run, train_models
 
@@ -35,7 +35,7 @@ def e2e_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model_config, train_config = default_run(data, which="ae", latent_dim=3)
     train_models(data, "ae", model_config, replace(train_config, epochs=3), folder, "three-d-ae")
     model_config, train_config = default_run(data, which="both", latent_dim=2)
-    train_models(data, "both", model_config, replace(train_config, epochs=4), folder, "digits-2d")
+    train_models(data, "both", model_config, replace(train_config, epochs=4), folder, "mnist-2d")
     return folder
 
 

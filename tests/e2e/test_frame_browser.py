@@ -67,7 +67,7 @@ def trained_pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("frame-models")
     data = load_dataset("digits")
     model_config, train_config = default_run(data)
-    train_models(data, "both", model_config, replace(train_config, epochs=3), folder, "digits-2d")
+    train_models(data, "both", model_config, replace(train_config, epochs=3), folder, "mnist-2d")
     return folder
 
 

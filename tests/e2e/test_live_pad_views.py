@@ -20,7 +20,7 @@ from tests.e2e.conftest import pad_state, python_z, wait_python_z, wait_until_id
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FIRST_PAGE_S = 180
 NEXT_FRAME = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
-PAIR_2D, AE_2D, PAIR_1D, VAE_64D, AE_8D = "digits-2d (VAE + AE pair)", "digits-ae2d", "digits-1d (VAE + AE pair)", "digits-64d", "digits-ae8d"
+PAIR_2D, AE_2D, PAIR_1D, VAE_64D, AE_8D = "mnist-2d (VAE + AE pair)", "digits-ae2d", "digits-1d (VAE + AE pair)", "digits-64d", "digits-ae8d"
 PAIR_8D = "digits-8d (VAE + AE pair)"
 DIMS = {PAIR_2D: 2, AE_2D: 2, PAIR_1D: 1, VAE_64D: 64, AE_8D: 8, PAIR_8D: 8}
 
@@ -34,7 +34,7 @@ def e2e_models_dir(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("e2e-models-views")
     data = load_dataset("digits")
-    for which, dim, name in [("both", 2, "digits-2d"), ("ae", 2, "digits-ae2d"), ("both", 1, "digits-1d"),
+    for which, dim, name in [("both", 2, "mnist-2d"), ("ae", 2, "digits-ae2d"), ("both", 1, "digits-1d"),
                              ("vae", 64, "digits-64d"), ("ae", 8, "digits-ae8d"), ("both", 8, "digits-8d")]:
         model_config, train_config = default_run(data, which, latent_dim=dim)
         train_models(data, which, model_config, replace(train_config, epochs=2, snapshot_points=0), folder, name)

@@ -1,9 +1,9 @@
 """Dataset registry: every dataset comes back as tensors `(N, C, H, W)` float32 in [0, 1].
 
 Names:
-  digits          scikit-learn's `load_digits` (8x8, embedded, works offline; the default)
+  digits          scikit-learn's `load_digits` (8x8, embedded, works offline; the tiny option)
   mnist-bundled   the MNIST test pair shipped in vae/core/bundled/mnist (28x28, offline, never
-                  downloads), split deterministically into 8,000 train / 2,000 test
+                  downloads), split deterministically into 8,000 train / 2,000 test; the default
   mnist           torchvision MNIST  (28x28)
   fashion-mnist   torchvision FashionMNIST
   kmnist          torchvision KMNIST
@@ -34,7 +34,7 @@ import torch
 from vae.core.errors import DatasetError
 from vae.settings import settings
 
-DEFAULT_DATASET = "digits"
+DEFAULT_DATASET = "mnist-bundled"  # the CLI's, the Train page's and the first run's
 SPLIT_SEED = 0  # fixed, so the test split is the same whatever the training seed
 TEST_FRACTION = 0.2  # share of a single file pair held out as test set
 MIN_IMAGES = 10  # fewer cannot be split into a train and a test part
@@ -55,7 +55,7 @@ BUNDLED_MNIST_MD5 = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
-DATASET_NAMES = ("digits", BUNDLED_MNIST, *TORCHVISION_SETS)
+DATASET_NAMES = (BUNDLED_MNIST, "digits", *TORCHVISION_SETS)  # the default first
 IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
