@@ -459,6 +459,7 @@ def first_run_request(out_dir: Path, name: str, latent_dim: int = 2, judge: str 
     the judge's measures of a checkpoint stored without them)."""
     dataset = first_run_dataset()
     data = load_dataset(dataset)
+    # default_run(data) for the 2-D pair: what tests that stand in for default_run are called with
     model_config, train_config = workflow.default_run(data) if latent_dim == 2 else workflow.default_run(data, latent_dim=latent_dim)
     return TrainingRequest(dataset, "both", model_config, train_config, Path(out_dir), name, judge=judge)
 
