@@ -41,6 +41,8 @@ from vae.core.errors import LatentExplorerError  # noqa: E402
 from vae.services.jobs import LIVE_STATES, first_run_training  # noqa: E402
 from vae.services.workflow import list_models, models_dir  # noqa: E402
 
+DATASET_TITLES = {"mnist-bundled": "the bundled MNIST digits (28×28)", "digits": "the embedded 8×8 digits"}
+
 
 @st.cache_resource(max_entries=1, show_spinner=False)
 def _freeze_startup_objects() -> int:
@@ -65,7 +67,8 @@ def _freeze_startup_objects() -> int:
 
 
 def ensure_default_models() -> None:
-    """On an empty models folder, wait for the default 2-D VAE + AE pair, with progress.
+    """On an empty models folder, wait for the default 2-D VAE + AE pair, with progress (the 16-D
+    pair that follows it trains in the background: nobody waits for it).
 
     The training runs once per server in a background thread (vae.services.jobs.first_run_training),
     not in this script run: a click here only restarts the waiting, and a second browser shows
@@ -74,10 +77,12 @@ def ensure_default_models() -> None:
         return
     startup.empty()
     training = first_run_training(models_dir(), session.DEFAULT_PAIR)
-    with st.status("First start: training the default models, a 2-D VAE and a 2-D AE on the embedded digits…",
+    dataset = DATASET_TITLES.get(training.request.dataset, training.request.dataset)
+    with st.status(f"First start: training the default models, a 2-D VAE and a 2-D AE on {dataset}…",
                    expanded=True) as status:
         st.write("This happens once, on an empty models folder, and takes from a few seconds to a minute. "
-                 "Every open page goes on by itself when it is done.")
+                 "Every open page goes on by itself when it is done; a 16-D pair then trains in the "
+                 "background (the Train page shows it).")
         bar = st.progress(0.0, text="starting")
         while (state := training.snapshot()).status in LIVE_STATES:
             bar.progress(min(1.0, state.fraction), text=state.text)  # where a rerun or a closed tab ends this wait (not the training)

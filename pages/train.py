@@ -14,7 +14,7 @@ from vae.core.data import DATASET_NAMES, load_dataset
 from vae.core.errors import LatentExplorerError
 from vae.core.models import default_model_config
 from vae.services import plots
-from vae.services.jobs import LIVE_STATES, TrainingJob, TrainingRequest
+from vae.services.jobs import LIVE_STATES, TrainingJob, TrainingRequest, follow_up_training
 from vae.services.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir, progress_measure
 
 st.title("Train")
@@ -213,6 +213,27 @@ def progress_panel() -> None:
         st.switch_page("pages/explore.py")
 
 
+def follow_up_panel() -> None:
+    """The 16-D default pair that trains in the background after the first run: nobody waits for
+    it, so this is where its progress, or its failure, shows."""
+    job = follow_up_training(models_dir())
+    if job is None:
+        return
+    if follow_up_live and not is_live(job):  # it just ended: one full run shows its models and stops the timer
+        st.rerun()
+    state = job.snapshot()
+    if state.status in LIVE_STATES:
+        doing = state.text if state.status == "running" else state.status
+        st.info(f"The {job.request.model_config.latent_dim}-D default pair **{job.request.name}** is training in the "
+                f"background ({doing}, {state.fraction:.0%}); it joins the model list when it is done.",
+                icon=":material/hourglass_top:")
+    elif state.status == "failed":
+        st.warning(f"The background training of the default pair {job.request.name} failed: {state.error}. "
+                   "Nothing else is affected; train it here if you want it.", icon=":material/warning:")
+
+
+follow_up_live = is_live(follow_up_training(models_dir()))
+st.fragment(follow_up_panel, run_every=2.0 if follow_up_live else None)()
 st.fragment(progress_panel, run_every=0.7 if live else None)()
 st.fragment(curves_panel, run_every=3.0 if live else None)()
 

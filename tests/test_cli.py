@@ -52,7 +52,7 @@ def assert_one_line_error(code: int, out: str, err: str, starts: str) -> None:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple[int, str, str]]:
     """`train --model both` once for the module: (folder, (code, stdout, stderr))."""
     folder = tmp_path_factory.mktemp("cli")
-    result = run(["train", "--model", "both", "--epochs", str(EPOCHS), "--hidden", "16", "--batch-size", "128",
+    result = run(["train", "--dataset", "digits", "--model", "both", "--epochs", str(EPOCHS), "--hidden", "16", "--batch-size", "128",
                   "--device", "cpu", "--out", str(folder / "pair")])
     return folder, result
 

@@ -70,7 +70,7 @@ def test_one_sessions_sliders_and_uploads_do_not_change_another(app_env: Path) -
     z1 = sliders(a)[0]
     z1.set_value(z1.max).run()
     assert decoded_url(a) != b_url
-    data = (app_env / "digits-2d-ae.safetensors").read_bytes()
+    data = (app_env / "mnist-2d-ae.safetensors").read_bytes()
     a.sidebar.file_uploader(key="upload").set_value(("only-mine.safetensors", data, "application/octet-stream")).run()
     assert a.session_state["model_choice"] == "only-mine (uploaded)"
 
@@ -270,18 +270,86 @@ def test_first_run_training_is_one_job_per_models_folder(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(vae.services.workflow, "default_run", short_default_run)
     monkeypatch.setattr(jobs, "_FIRST_RUNS", {})
-    first = jobs.first_run_training(tmp_path, "digits-2d")
+    monkeypatch.setenv("VAE_FIRST_RUN_DATASET", "digits")  # seconds; the real default's recipe: tests/test_real_claims.py
+    monkeypatch.setenv("VAE_FIRST_RUN_FOLLOW_UP", "0")  # this test counts the folder's files
+    first = jobs.first_run_training(tmp_path, "mnist-2d")
     assert first.priority == "first-run" and first.mode == "thread" and first.request.which == "both"
-    assert jobs.first_run_training(tmp_path / ".", "digits-2d") is first
+    assert jobs.first_run_training(tmp_path / ".", "mnist-2d") is first
     first.join(120)
     assert first.snapshot().status == "done"
-    assert jobs.first_run_training(tmp_path, "digits-2d") is first  # done, models there: nothing to do
+    assert jobs.first_run_training(tmp_path, "mnist-2d") is first  # done, models there: nothing to do
     for p in tmp_path.glob("*.safetensors"):
         p.unlink()
-    again = jobs.first_run_training(tmp_path, "digits-2d")  # the models have gone: train them again
+    again = jobs.first_run_training(tmp_path, "mnist-2d")  # the models have gone: train them again
     assert again is not first
     again.join(120)
     assert again.snapshot().status == "done" and len(list(tmp_path.glob("*.safetensors"))) == 2
+
+
+def _short_first_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Both default pairs as tiny 1-epoch digits runs, in threads, with fresh first-run registries."""
+    import vae.services.workflow
+    from vae.services import jobs
+
+    def short_default_run(data, which="both", latent_dim=2, arch="mlp"):  # type: ignore[no-untyped-def]
+        return replace(TINY, image_shape=data.image_shape, latent_dim=latent_dim), replace(SHORT, dataset=data.name)
+
+    monkeypatch.setattr(vae.services.workflow, "default_run", short_default_run)
+    monkeypatch.setattr(jobs, "_FIRST_RUNS", {})
+    monkeypatch.setattr(jobs, "_FOLLOW_UPS", {})
+    monkeypatch.setenv("VAE_FIRST_RUN_DATASET", "digits")
+    monkeypatch.setenv("VAE_TRAINING_MODE", "thread")
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("VAE_FIRST_RUN_FOLLOW_UP", raising=False)
+    return jobs
+
+
+def test_the_first_run_is_followed_by_the_16d_pair_in_the_background_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the 2-D pair is saved, the 16-D default pair trains as a background job (a slot, low
+    priority) that nobody waits for; asking for the first run again starts neither again."""
+    jobs = _short_first_runs(monkeypatch, tmp_path)
+    models = tmp_path / "models"
+    first = jobs.first_run_training(models, "mnist-2d")
+    assert first.request.judge == "cached"  # the first image never waits for a judge's training
+    first.join(120)
+    assert first.snapshot().status == "done"
+    wait_for(lambda: jobs.follow_up_training(models) is not None)
+    follow = jobs.follow_up_training(models)
+    assert follow is not None
+    r = follow.request
+    assert follow.priority == "background" and (r.name, r.which, r.model_config.latent_dim, r.judge) == ("mnist-16d", "both", 16, "first")
+    follow.join(120)
+    assert follow.snapshot().status == "done", follow.snapshot().error
+    assert sorted(p.name for p in models.glob("*.safetensors")) == [
+        "mnist-16d-ae.safetensors", "mnist-16d-vae.safetensors", "mnist-2d-ae.safetensors", "mnist-2d-vae.safetensors"]
+    assert load_checkpoint(models / "mnist-16d-vae.safetensors").metrics["judge"]["available"]  # trained first, then used
+    assert jobs.first_run_training(models, "mnist-2d") is first  # models there: nothing starts again
+    time.sleep(0.2)
+    assert jobs.follow_up_training(models) is follow
+
+
+def test_a_failed_follow_up_blocks_nobody_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vae.services.workflow
+
+    jobs = _short_first_runs(monkeypatch, tmp_path)
+    train_models = vae.services.workflow.train_models
+
+    def fails_for_16d(data, which, model_config, train_config, out_dir, name, **kwargs):  # type: ignore[no-untyped-def]
+        if name == jobs.FOLLOW_UP_PAIR:
+            raise vae.services.workflow.ConfigError("disk on fire")
+        return train_models(data, which, model_config, train_config, out_dir, name, **kwargs)
+
+    monkeypatch.setattr(vae.services.workflow, "train_models", fails_for_16d)
+    models = tmp_path / "models"
+    first = jobs.first_run_training(models, "mnist-2d")
+    first.join(120)
+    wait_for(lambda: jobs.follow_up_training(models) is not None)
+    follow = jobs.follow_up_training(models)
+    assert follow is not None
+    follow.join(60)
+    assert first.snapshot().status == "done" and follow.snapshot().status == "failed"
+    assert follow.snapshot().error == "disk on fire"
+    assert sorted(p.name for p in models.glob("*.safetensors")) == ["mnist-2d-ae.safetensors", "mnist-2d-vae.safetensors"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature")
@@ -340,7 +408,7 @@ def test_memory_stays_flat_over_1000_slider_moves(default_pair_dir: Path, tmp_pa
     from pages.ui import session, widgets
 
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    ckpt = load_checkpoint(default_pair_dir / "digits-2d-vae.safetensors")
+    ckpt = load_checkpoint(default_pair_dir / "mnist-2d-vae.safetensors")
     data = session.get_dataset("digits")
     lmap, index = compute_map(ckpt.model, data.x_test, "identity", ckpt.sha256)
     ranges = widgets.slider_ranges(lmap.mu_)

@@ -429,10 +429,13 @@ def test_bundled_mnist_split_is_deterministic():
         assert torch.equal(getattr(a, name), getattr(b, name))
 
 
-def test_bundled_mnist_is_a_listed_offline_name_beside_digits():
+def test_bundled_mnist_is_the_default_and_digits_the_tiny_option():
+    from vae.__main__ import build_parser
     from vae.core.data import DATASET_NAMES, DEFAULT_DATASET
 
-    assert "mnist-bundled" in DATASET_NAMES and DATASET_NAMES[0] == DEFAULT_DATASET == "digits"
+    assert "digits" in DATASET_NAMES and DATASET_NAMES[0] == DEFAULT_DATASET == "mnist-bundled"
+    for command in ("train", "judge"):  # the CLI's default too
+        assert build_parser().parse_args([command]).dataset == DEFAULT_DATASET
 
 
 def test_bundled_mnist_files_are_tracked_by_git_with_their_notice():

@@ -221,14 +221,14 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from vae.analysis.maps import METHODS
-    from vae.core.data import DATASET_NAMES
+    from vae.core.data import DATASET_NAMES, DEFAULT_DATASET
     from vae.services.workflow import MODEL_CHOICES
 
     parser = argparse.ArgumentParser(prog="python -m vae", description="Latent Explorer engine: train, evaluate and map VAEs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a VAE, an AE or both and save .safetensors checkpoints")
-    t.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASET_NAMES)} or idx:<folder> (default: digits)")
+    t.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(DATASET_NAMES)} or idx:<folder> (default: {DEFAULT_DATASET})")
     t.add_argument("--model", choices=MODEL_CHOICES, default="vae", help="vae, ae, or both with the same nets and seed")
     t.add_argument("--arch", choices=ARCHS, default="mlp")
     t.add_argument("--latent-dim", type=int, default=2, help=f"{LATENT_DIM_RANGE[0]}..{LATENT_DIM_RANGE[1]} (default 2)")
@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_embed)
 
     j = sub.add_parser("judge", help="train (or load from the cache) a dataset's judge and print its test accuracy")
-    j.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASET_NAMES)} or idx:<folder> (default: digits)")
+    j.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(DATASET_NAMES)} or idx:<folder> (default: {DEFAULT_DATASET})")
     j.add_argument("--data-root")
     j.add_argument("--json", action="store_true", help="print JSON")
     j.set_defaults(func=cmd_judge)

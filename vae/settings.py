@@ -10,6 +10,10 @@ variable sees it take effect. Nothing else in the code base reads `os.environ` f
   VAE_TRAINING_MODE    "process" (default: a low-priority worker process) or "thread"
   VAE_TEST_HOOKS       "1" exposes the Live pad's window.__latentPad* hooks (browser tests, benchmarks)
   VAE_NO_FRAGMENT      set: Explore redraws the whole page on a slider move (the benchmark's baseline)
+  VAE_FIRST_RUN_DATASET  the dataset of the first run's default pairs (default: vae.core.data.DEFAULT_DATASET);
+                       for tests and benchmarks only, e.g. "digits" trains them in a second or two
+  VAE_FIRST_RUN_FOLLOW_UP  "0": no 16-D pair in the background after the first run (tests that
+                       watch the models folder); anything else, or unset: the app's behaviour
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class Settings:
     training_mode: str
     test_hooks: bool
     no_fragment: bool
+    first_run_dataset: str = ""  # "" = the default dataset
+    first_run_follow_up: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +62,8 @@ class Settings:
             training_mode=env.get("VAE_TRAINING_MODE") or "process",
             test_hooks=env.get("VAE_TEST_HOOKS") == "1",
             no_fragment=bool(env.get("VAE_NO_FRAGMENT")),
+            first_run_dataset=env.get("VAE_FIRST_RUN_DATASET") or "",
+            first_run_follow_up=env.get("VAE_FIRST_RUN_FOLLOW_UP") != "0",
         )
 
 

@@ -127,7 +127,7 @@ def model_options() -> dict[str, dict[str, Source]]:
     return options
 
 
-DEFAULT_PAIR = "digits-2d"  # the first-run pair, and what every new session opens on unless pinned
+DEFAULT_PAIR = "mnist-2d"  # the first-run pair, and what every new session opens on unless pinned
 DEFAULT_CHOICE_FILE = "default-model.json"  # in the models folder: the teacher's pinned default, if any
 
 

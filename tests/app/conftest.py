@@ -58,3 +58,11 @@ def fake_jobs(monkeypatch: pytest.MonkeyPatch) -> list[TrainingRequest]:
     monkeypatch.setattr(FakeJob, "started", [])
     monkeypatch.setattr(vae.services.jobs, "TrainingJob", FakeJob)
     return FakeJob.started
+
+
+@pytest.fixture(autouse=True)
+def small_first_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first run in these tests trains on the 8x8 digits (seconds, not the bundled MNIST
+    default) and starts no 16-D pair after it (the tests list the models folder)."""
+    monkeypatch.setenv("VAE_FIRST_RUN_DATASET", "digits")
+    monkeypatch.setenv("VAE_FIRST_RUN_FOLLOW_UP", "0")

@@ -257,7 +257,7 @@ def test_compare_maps_mark_the_current_z(app_env: Path) -> None:
 def test_a_clicked_test_image_shows_beside_the_decoded_image(app_env: Path) -> None:
     at = run_app()
     prefix = explore_prefix(app_env)
-    ckpt = load_checkpoint(app_env / "digits-2d-vae.safetensors")
+    ckpt = load_checkpoint(app_env / "mnist-2d-vae.safetensors")
     index = 7
     mu = encode_means(ckpt.model, load_dataset("digits").x_test[index : index + 1])[0]
     point = {"x": float(mu[0]), "y": float(mu[1]), "customdata": index, "curve_number": 1, "point_number": 0, "point_index": 0}
@@ -408,11 +408,11 @@ def pair_saved_without_judge_measures(app_env: Path, folder: Path, **prior: floa
 
     folder.mkdir()
     for kind in ("vae", "ae"):
-        ckpt = load_checkpoint(app_env / f"digits-2d-{kind}.safetensors")
+        ckpt = load_checkpoint(app_env / f"mnist-2d-{kind}.safetensors")
         old = {k: v for k, v in ckpt.metrics.items() if k not in ("prior_samples", "holes", "judge")}
         old["prior"] = {**old["prior"], **prior}
-        save_checkpoint(folder / f"digits-2d-{kind}.safetensors", ckpt.model, ckpt.train_config, ckpt.dataset,
-                        history=ckpt.history, metrics=old, pair="digits-2d")
+        save_checkpoint(folder / f"mnist-2d-{kind}.safetensors", ckpt.model, ckpt.train_config, ckpt.dataset,
+                        history=ckpt.history, metrics=old, pair="mnist-2d")
     return folder
 
 

@@ -23,7 +23,7 @@ from vae.services.workflow import default_run
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = str(REPO_ROOT / "app.py")
 TIMEOUT = 60
-DEFAULT = "digits-2d (VAE + AE pair)"
+DEFAULT = "mnist-2d (VAE + AE pair)"
 
 
 def run_app() -> AppTest:

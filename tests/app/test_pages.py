@@ -61,7 +61,7 @@ def explore_sliders(at: AppTest, prefix: str):  # type: ignore[no-untyped-def]
 
 def explore_prefix(models_dir: Path) -> str:
     """The Explore page's widget-key prefix for the pair's VAE (the pair's primary model)."""
-    ckpt = load_checkpoint(models_dir / "digits-2d-vae.safetensors")
+    ckpt = load_checkpoint(models_dir / "mnist-2d-vae.safetensors")
     return f"explore_{ckpt.sha256[:12]}"
 
 
@@ -99,7 +99,7 @@ def test_page_renders_on_the_default_pair(app_env: Path, page: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert at.title, f"{page} shows no title"
     assert not at.main.error, [e.value for e in at.main.error]
-    assert at.sidebar.selectbox(key="model_choice").value == "digits-2d (VAE + AE pair)"  # the frame ran too
+    assert at.sidebar.selectbox(key="model_choice").value == "mnist-2d (VAE + AE pair)"  # the frame ran too
 
 
 @pytest.mark.parametrize("page", page_files())
@@ -137,7 +137,7 @@ def test_moving_a_latent_slider_changes_the_decoded_image(app_env: Path) -> None
 def test_clicking_a_test_point_loads_its_code_into_the_sliders(app_env: Path) -> None:
     at = run_app()
     prefix = explore_prefix(app_env)
-    ckpt = load_checkpoint(app_env / "digits-2d-vae.safetensors")
+    ckpt = load_checkpoint(app_env / "mnist-2d-vae.safetensors")
     x_test = load_dataset("digits").x_test
     index = 7
     mu = encode_means(ckpt.model, x_test[index : index + 1])[0]
@@ -220,7 +220,7 @@ def test_tsne_on_request_shows_its_steps_then_is_instant(tmp_path: Path, monkeyp
 # --- Compare: one z, two decoders ---------------------------------------------------------
 
 
-def compare_prefix(models_dir: Path, pair: str = "digits-2d") -> str:
+def compare_prefix(models_dir: Path, pair: str = "mnist-2d") -> str:
     vae_sha = load_checkpoint(models_dir / f"{pair}-vae.safetensors").sha256
     ae_sha = load_checkpoint(models_dir / f"{pair}-ae.safetensors").sha256
     return f"compare_{vae_sha[:8]}_{ae_sha[:8]}"
@@ -262,7 +262,7 @@ def test_compare_a_shared_slider_changes_both_decoded_images(app_env: Path) -> N
 def test_compare_clicking_a_test_point_puts_its_code_into_the_shared_sliders(app_env: Path, kind: str) -> None:
     at = open_compare()
     prefix = compare_prefix(app_env)
-    ckpt = load_checkpoint(app_env / f"digits-2d-{kind.lower()}.safetensors")
+    ckpt = load_checkpoint(app_env / f"mnist-2d-{kind.lower()}.safetensors")
     index = 11
     mu = encode_means(ckpt.model, load_dataset("digits").x_test[index : index + 1])[0]
     point = {"x": float(mu[0]), "y": float(mu[1]), "customdata": index, "curve_number": 1, "point_number": 0, "point_index": 0}
@@ -282,7 +282,7 @@ def save_wide_pair(source: Path, folder: Path, scale: float = 20.0) -> Path:
     wider (decoder weights divided back: it decodes the same images from the wider codes)."""
     folder.mkdir()
     for kind in ("vae", "ae"):
-        ckpt = load_checkpoint(source / f"digits-2d-{kind}.safetensors")
+        ckpt = load_checkpoint(source / f"mnist-2d-{kind}.safetensors")
         model = ckpt.model
         if kind == "ae":
             with torch.no_grad():
@@ -375,7 +375,7 @@ def test_theory_another_test_image_changes_mu_and_z(app_env: Path) -> None:
     after = theory_table(at)
     assert image_by_caption(at, "x: test image #5")
     assert not np.allclose(after["μ"], before["μ"]) and not np.allclose(after["z = μ + σ·ε"], before["z = μ + σ·ε"])
-    ckpt = load_checkpoint(app_env / "digits-2d-vae.safetensors")
+    ckpt = load_checkpoint(app_env / "mnist-2d-vae.safetensors")
     np.testing.assert_allclose(after["μ"], encode_means(ckpt.model, load_dataset("digits").x_test[5:6])[0], atol=1e-5)
 
 
@@ -425,7 +425,7 @@ def test_a_bad_upload_is_an_error_message_and_the_app_keeps_working(app_env: Pat
 
 def test_a_good_upload_becomes_the_selected_model(app_env: Path) -> None:
     at = run_app()
-    data = (app_env / "digits-2d-ae.safetensors").read_bytes()
+    data = (app_env / "mnist-2d-ae.safetensors").read_bytes()
     at.sidebar.file_uploader(key="upload").set_value(("my-ae.safetensors", data, "application/octet-stream")).run()
 
     assert not at.exception, [e.value for e in at.exception]
@@ -514,19 +514,19 @@ def test_training_under_an_existing_name_asks_before_overwriting(app_env: Path, 
     at.switch_page("pages/train.py").run()
     before = {p.name: p.stat().st_mtime_ns for p in app_env.iterdir()}
 
-    submit_training(at, "digits-2d")  # the default pair's name, model "VAE + AE"
+    submit_training(at, "mnist-2d")  # the default pair's name, model "VAE + AE"
 
     assert not at.exception, [e.value for e in at.exception]
     assert fake_jobs == []
     (warning,) = at.main.warning
-    assert "digits-2d-vae.safetensors" in warning.value and "digits-2d-ae.safetensors" in warning.value
+    assert "mnist-2d-vae.safetensors" in warning.value and "mnist-2d-ae.safetensors" in warning.value
     assert "Overwrite existing files" in warning.value
 
-    submit_training(at, "digits-2d", overwrite=True)
+    submit_training(at, "mnist-2d", overwrite=True)
 
     assert not at.exception, [e.value for e in at.exception]
     assert not at.main.warning
-    assert [(r.which, r.name) for r in fake_jobs] == [("both", "digits-2d")]
+    assert [(r.which, r.name) for r in fake_jobs] == [("both", "mnist-2d")]
     assert {p.name: p.stat().st_mtime_ns for p in app_env.iterdir()} == before  # a FakeJob trains nothing
 
 
@@ -602,15 +602,15 @@ def test_first_run_trains_and_saves_the_default_pair(tmp_path: Path, monkeypatch
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run(timeout=120)
 
     assert not at.exception, [e.value for e in at.exception]
-    assert sorted(p.name for p in models.iterdir()) == ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]
+    assert sorted(p.name for p in models.iterdir()) == ["mnist-2d-ae.safetensors", "mnist-2d-vae.safetensors"]
     assert [s.state for s in at.status] == ["complete"]
     assert at.status[0].label == "Trained and saved the default VAE + AE pair"
-    assert at.sidebar.selectbox(key="model_choice").value == "digits-2d (VAE + AE pair)"
+    assert at.sidebar.selectbox(key="model_choice").value == "mnist-2d (VAE + AE pair)"
     assert image_by_caption(at, "decoded image")
 
     at.run()  # the second run finds the models and trains nothing
     assert not at.status
-    assert sorted(p.name for p in models.iterdir()) == ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]
+    assert sorted(p.name for p in models.iterdir()) == ["mnist-2d-ae.safetensors", "mnist-2d-vae.safetensors"]
 
 
 @pytest.mark.slow
@@ -637,13 +637,13 @@ def test_first_run_trains_once_while_sessions_come_and_go(tmp_path: Path, monkey
     first = AppTest.from_file(APP, default_timeout=TIMEOUT)
     with pytest.raises(RuntimeError, match="timed out"):  # the first session gives up waiting: its run is stopped
         first.run(timeout=3)
-    assert calls == ["digits-2d"] and not models.exists()
+    assert calls == ["mnist-2d"] and not models.exists()
 
     threading.Timer(2.0, gate.set).start()
     second = AppTest.from_file(APP, default_timeout=TIMEOUT).run(timeout=120)  # waits, then shows its page
 
     assert not second.exception, [e.value for e in second.exception]
-    assert calls == ["digits-2d"]  # trained once: not restarted by the stopped run nor by the second session
+    assert calls == ["mnist-2d"]  # trained once: not restarted by the stopped run nor by the second session
     assert [(s.state, s.label) for s in second.status] == [("complete", "Trained and saved the default VAE + AE pair")]
     assert any("Every open page goes on by itself" in m.value for m in second.markdown)
     assert image_by_caption(second, "decoded image")
@@ -651,7 +651,7 @@ def test_first_run_trains_once_while_sessions_come_and_go(tmp_path: Path, monkey
     first.run()  # the first session comes back: the models are there
     assert not first.exception, [e.value for e in first.exception]
     assert not first.status and image_by_caption(first, "decoded image")
-    assert sorted(p.name for p in models.iterdir()) == ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]
+    assert sorted(p.name for p in models.iterdir()) == ["mnist-2d-ae.safetensors", "mnist-2d-vae.safetensors"]
 
 
 def test_a_failed_first_run_is_a_message_and_the_next_run_tries_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ called an ELBO."""
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,26 +45,26 @@ def test_the_typed_name_is_used_after_changing_the_latent_dim(app_env: Path, fak
 
     assert len(fake_jobs) == 1, [e.value for e in at.main.error]
     r = fake_jobs[0]
-    assert (r.dataset, r.which, r.name, r.model_config.latent_dim) == ("digits", "both", "my-run", 3)
+    assert (r.dataset, r.which, r.name, r.model_config.latent_dim) == ("mnist-bundled", "both", "my-run", 3)  # the default dataset
 
 
 def test_the_overwrite_warning_names_the_typed_files(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     """Without the tick, the warning is about the files of the name in the box, not a default's."""
     at = train_page()
     widget(at, "number_input", "Latent dim").set_value(3)
-    widget(at, "text_input", "Save as").set_value("digits-2d")  # the existing pair's name
+    widget(at, "text_input", "Save as").set_value("mnist-2d")  # the existing pair's name
     press_train(at)
 
     assert fake_jobs == []
     (warning,) = at.main.warning
-    assert "digits-2d-vae.safetensors" in warning.value and "digits-2d-ae.safetensors" in warning.value
+    assert "mnist-2d-vae.safetensors" in warning.value and "mnist-2d-ae.safetensors" in warning.value
 
 
 def test_the_default_name_follows_dataset_and_latent_dim_until_the_user_types_one(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     at = train_page()
-    assert widget(at, "text_input", "Save as").value == "digits-2d-run"
+    assert widget(at, "text_input", "Save as").value == "mnist-bundled-2d-run"
     widget(at, "number_input", "Latent dim").set_value(4).run()
-    assert widget(at, "text_input", "Save as").value == "digits-4d-run"
+    assert widget(at, "text_input", "Save as").value == "mnist-bundled-4d-run"
     widget(at, "text_input", "Save as").set_value("mine").run()
     widget(at, "number_input", "Latent dim").set_value(5).run()
     assert widget(at, "text_input", "Save as").value == "mine"
@@ -118,15 +119,15 @@ def test_a_stopped_pair_shows_what_was_saved_and_selects_it(app_env: Path, fake_
     widget(at, "text_input", "Save as").set_value("half")
     press_train(at)
     job = at.session_state["train_job"]
-    vae_path = app_env / "digits-2d-vae.safetensors"  # stands in for the saved VAE (a FakeJob trains nothing)
+    vae_path = app_env / "mnist-2d-vae.safetensors"  # stands in for the saved VAE (a FakeJob trains nothing)
     job.state.status, job.state.saved = "stopped", [str(vae_path)]
-    job.state.message = "stopped during the AE: saved the finished VAE as digits-2d-vae.safetensors; the AE was not saved"
+    job.state.message = "stopped during the AE: saved the finished VAE as mnist-2d-vae.safetensors; the AE was not saved"
     at.run()
 
     assert not at.exception, [e.value for e in at.exception]
     assert not at.main.error, [e.value for e in at.main.error]
     assert any("saved the finished VAE" in w.value for w in at.main.warning)
-    assert at.sidebar.selectbox(key="model_choice").value.startswith("digits-2d-vae  (VAE")
+    assert at.sidebar.selectbox(key="model_choice").value.startswith("mnist-2d-vae  (VAE")
 
 
 def test_the_session_that_trained_a_model_gets_it_selected(app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,6 +138,7 @@ def test_the_session_that_trained_a_model_gets_it_selected(app_env: Path, tmp_pa
     monkeypatch.setenv("VAE_MODELS_DIR", str(models))
     monkeypatch.setenv("VAE_TRAINING_MODE", "thread")
     at = train_page()
+    widget(at, "selectbox", "Dataset").set_value("digits")  # the tiny option: seconds
     widget(at, "selectbox", "Model").set_value("vae")
     widget(at, "number_input", "Epochs").set_value(2)
     widget(at, "text_input", "Save as").set_value("fresh")
@@ -151,17 +153,47 @@ def test_the_session_that_trained_a_model_gets_it_selected(app_env: Path, tmp_pa
     assert any("fresh" in s.value for s in at.subheader), [s.value for s in at.subheader]
 
     other = AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # another session keeps its choice
-    other.sidebar.selectbox(key="model_choice").set_value("digits-2d (VAE + AE pair)").run()
+    other.sidebar.selectbox(key="model_choice").set_value("mnist-2d (VAE + AE pair)").run()
     at.run()
     other.run()
-    assert other.sidebar.selectbox(key="model_choice").value == "digits-2d (VAE + AE pair)"
+    assert other.sidebar.selectbox(key="model_choice").value == "mnist-2d (VAE + AE pair)"
 
 
 def test_a_refusal_disappears_once_the_name_changes(app_env: Path, fake_jobs: list[TrainingRequest]) -> None:
     """The overwrite warning is about the name Train was pressed with; typing another name removes it."""
     at = train_page()
-    widget(at, "text_input", "Save as").set_value("digits-2d")
+    widget(at, "text_input", "Save as").set_value("mnist-2d")
     press_train(at)
     assert len(at.main.warning) == 1
     widget(at, "text_input", "Save as").set_value("something-else").run()
     assert not at.main.warning and fake_jobs == []
+
+
+def test_the_background_default_pair_shows_here_and_so_does_its_failure(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 16-D default pair that follows the first run blocks nobody: the Train page is where its
+    progress and a failure show."""
+    import vae.services.workflow
+    from vae.core.data import load_dataset
+    from vae.services import jobs
+
+    gate = threading.Event()
+
+    def held_then_fails(*args, **kwargs):  # type: ignore[no-untyped-def]
+        gate.wait(30)
+        raise vae.services.workflow.ConfigError("disk on fire")
+
+    monkeypatch.setattr(vae.services.workflow, "train_models", held_then_fails)
+    model_config, train_config = vae.services.workflow.default_run(load_dataset("digits"), latent_dim=16)
+    request = jobs.TrainingRequest("digits", "both", model_config, train_config, app_env, jobs.FOLLOW_UP_PAIR)
+    job = jobs.TrainingJob(request, mode="thread").start()
+    monkeypatch.setitem(jobs._FOLLOW_UPS, app_env.resolve(), job)
+    try:
+        at = train_page()
+        assert any("16-D default pair **mnist-16d** is training in the background" in i.value for i in at.main.info), \
+            [i.value for i in at.main.info]
+    finally:
+        gate.set()
+        job.join(30)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("mnist-16d failed: disk on fire" in w.value for w in at.main.warning), [w.value for w in at.main.warning]

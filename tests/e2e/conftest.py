@@ -110,7 +110,7 @@ def streamlit_server(e2e_models_dir: Path, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture(scope="session")
 def pair_models_dir(default_pair_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shared default pair ("digits-2d", what the app opens) plus a 3-D AE ("three-d-ae",
+    """The shared default pair ("mnist-2d", what the app opens) plus a 3-D AE ("three-d-ae",
     3 epochs) for the maps drawn on a PCA plane. Read-only, like the pair."""
     from dataclasses import replace
 
@@ -154,3 +154,14 @@ def page(browser: Any) -> Iterator[Any]:
         yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def small_first_run() -> Iterator[None]:
+    """Servers started by these tests (bench.harness.serve passes os.environ on) train their first
+    run on the 8x8 digits, in seconds, and start no 16-D pair after it (which would add files to a
+    folder the tests list). The real default's first run is bench/first_run.py's to time."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VAE_FIRST_RUN_DATASET", "digits")
+        mp.setenv("VAE_FIRST_RUN_FOLLOW_UP", "0")
+        yield

@@ -18,7 +18,7 @@ from tests.e2e.test_frame_browser import assert_only_our_links, open_watching_th
 
 pytestmark = pytest.mark.e2e
 
-PAIR_FILES = ["digits-2d-ae.safetensors", "digits-2d-vae.safetensors"]
+PAIR_FILES = ["mnist-2d-ae.safetensors", "mnist-2d-vae.safetensors"]
 
 
 def decoded_image(page: Any) -> Any:

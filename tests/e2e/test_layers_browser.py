@@ -22,14 +22,14 @@ LAYER_PILLS = ("Decoded landscape", "Prior 1-3σ", "q(z)", "q(z|x)")
 
 @pytest.fixture(scope="module")
 def e2e_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 2-D digits VAE + AE pair ("digits-2d", what the app opens), briefly trained."""
+    """The 2-D digits VAE + AE pair ("mnist-2d", what the app opens), briefly trained."""
     from vae.core.data import load_dataset
     from vae.services.workflow import default_run, train_models
 
     folder = tmp_path_factory.mktemp("layers-browser-models")
     data = load_dataset("digits")
     model_config, train_config = default_run(data, which="both", latent_dim=2)
-    train_models(data, "both", model_config, replace(train_config, epochs=4), folder, "digits-2d")
+    train_models(data, "both", model_config, replace(train_config, epochs=4), folder, "mnist-2d")
     return folder
 
 

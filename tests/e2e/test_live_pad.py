@@ -101,7 +101,7 @@ def pad4_page(models_4d, browser, tmp_path_factory):
 def checkpoints(pair_models_dir, pad_page):
     from vae.core.checkpoint import load_checkpoint
 
-    return {kind.upper(): load_checkpoint(pair_models_dir / f"digits-2d-{kind}.safetensors") for kind in ("vae", "ae")}
+    return {kind.upper(): load_checkpoint(pair_models_dir / f"mnist-2d-{kind}.safetensors") for kind in ("vae", "ae")}
 
 
 

@@ -20,7 +20,7 @@ from tests.e2e.conftest import pad_state, python_z, wait_python_z, wait_until_id
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FIRST_PAGE_S = 180
 NEXT_FRAME = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
-PAIR_2D, AE_2D, PAIR_1D, VAE_64D, AE_8D = "digits-2d (VAE + AE pair)", "digits-ae2d", "digits-1d (VAE + AE pair)", "digits-64d", "digits-ae8d"
+PAIR_2D, AE_2D, PAIR_1D, VAE_64D, AE_8D = "mnist-2d (VAE + AE pair)", "digits-ae2d", "digits-1d (VAE + AE pair)", "digits-64d", "digits-ae8d"
 PAIR_8D = "digits-8d (VAE + AE pair)"
 DIMS = {PAIR_2D: 2, AE_2D: 2, PAIR_1D: 1, VAE_64D: 64, AE_8D: 8, PAIR_8D: 8}
 
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 @pytest.fixture(scope="module")
 def e2e_models_dir(default_pair_dir, tmp_path_factory):
-    """A copy of the session's default pair ("digits-2d") and five more tiny models."""
+    """A copy of the session's default pair ("mnist-2d") and five more tiny models."""
     import shutil
 
     from vae.core.data import load_dataset
