@@ -95,4 +95,4 @@ with tab_prior:
     if st.button("New samples", key="gen_resample"):
         st.session_state["gen_seed"] = st.session_state.get("gen_seed", 0) + 1
     samples = images.prior_samples(model, n=32, seed=st.session_state.get("gen_seed", 0))
-    widgets.show_image(images.tile(samples, 4, 8), "32 samples from the prior", width=800)
+    widgets.show_image(images.tile(samples, 4, 8), f"32 samples from the prior, decoded by the {ckpt.kind.upper()}", width=800)

@@ -11,7 +11,6 @@ from pages.ui import measures, session, widgets
 from vae.analysis import images, metrics
 
 N_DRAWS = 4  # the VAE's sampled fills shown for the chosen image (a 2 x 2 tile)
-QUICK_PIXELS = 256  # images this small (8 x 8 digits) are measured at once; larger ones behind a button
 BETTER = "background-color: rgba(46, 160, 67, 0.25); font-weight: bold"
 
 sel = session.require_selection()
@@ -69,7 +68,7 @@ assert sel.vae is not None and sel.ae is not None
 n_images = min(metrics.FILL_IMAGES, int(data.x_test.shape[0]))
 key = (sel.vae.sha256, sel.ae.sha256, mask_kind, str(n_images))
 done = measures.measured_keys()
-if key not in done and int(np.prod(data.image_shape)) > QUICK_PIXELS:
+if key not in done and int(np.prod(data.image_shape)) > measures.QUICK_PIXELS:
     st.write(f"Fill in {n_images} test images with the {mask_kind} hidden, with both models "
              f"({metrics.FILL_SAMPLES} sampled fills each for the VAE): this takes several seconds.")
     if not st.button(f"Measure over {n_images} test images", key="inpaint_measure", type="primary"):

@@ -17,6 +17,8 @@ from vae.analysis import metrics  # noqa: E402
 from vae.core.checkpoint import Checkpoint  # noqa: E402
 from vae.core.data import Dataset  # noqa: E402
 
+QUICK_PIXELS = 256  # fill-in measures of images this small (8 x 8 digits) run at once, larger ones behind a button
+
 
 @st.cache_data(max_entries=16, show_spinner="measuring the model…")
 def checkpoint_report(sha: str, _ckpt: Checkpoint, _data: Dataset) -> dict[str, Any]:

@@ -81,6 +81,19 @@ def test_inpaint_shows_the_ae_fill_and_four_vae_fills(app_env: Path, fresh_measu
     assert after.value[0] != before  # new draws, new fills
 
 
+def test_inpaint_measures_larger_images_behind_a_button(app_env: Path, fresh_measures: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Images larger than QUICK_PIXELS (28 x 28) take seconds: the measure waits for the button, then stays shown."""
+    monkeypatch.setattr(pages.ui.measures, "QUICK_PIXELS", 0)
+    at = open_page("inpaint")
+    assert not any(m.value.startswith("**Over ") for m in at.markdown)
+    (button,) = [b for b in at.button if b.key == "inpaint_measure"]
+    assert button.label.startswith("Measure over ") and int(button.label.split()[2]) >= 200
+    button.click().run()
+    assert any(m.value.startswith("**Over ") for m in at.markdown)
+    at.slider(key="inpaint_iters").set_value(10).run()  # a rerun: measured once, shown without asking again
+    assert any(m.value.startswith("**Over ") for m in at.markdown)
+
+
 def fake_fill(kind: str, mae: float, true_label: float) -> dict[str, Any]:
     n = 300
     per = {"mae": [mae] * n, "true_label": [true_label] * n}

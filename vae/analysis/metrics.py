@@ -348,7 +348,7 @@ def compare_reports(vae: dict[str, Any], ae: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- filling in missing pixels
 
-FILL_IMAGES = 500  # test images per mask (fewer when the test split is smaller: digits has 359)
+FILL_IMAGES = 300  # test images per mask (all of them when the test split is smaller)
 FILL_MIN_IMAGES = 200  # the fewest a fill-in measure may rest on
 FILL_SAMPLES = 4  # stochastic fills per image (the VAE's z drawn from q(z|x~))
 FILL_ITERATIONS = 30
