@@ -22,6 +22,11 @@
   active_dims); an AE has no KL term, so it is None there.
 - `compare_reports`: a VAE's and an AE's reports side by side, as the Compare page shows them:
   which model each measure favours, a sentence built from the values, a one-line explanation.
+- `fill_in_report`: hide part of FILL_IMAGES seeded test images (a mask of images.MASKS) and fill
+  it in (images.fill_batch): the mean absolute error on the hidden pixels and the share the judge
+  reads as the true class, for the fill with z = mu and, for a VAE, fills with z drawn from
+  q(z|x~); `compare_fill_reports` reads two of them side by side, a paired difference within
+  NOISE_SE standard errors counting as a tie.
 
 Without a judge (a dataset without labels) every judge-based number is None and
 report["judge"]["note"] says why (NO_JUDGE). The old "distance to the nearest test image" is gone: it
