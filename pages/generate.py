@@ -32,8 +32,9 @@ def prior_measures() -> None:
         if not rows:
             st.info(f"How recognisable these samples are is not measured here ({compared['note'] or metrics.NO_JUDGE}).")
             return
-        st.markdown("Measured over 1,000 seeded prior samples of each model, read by the dataset's judge:\n"
-                    + "\n".join(f"- {r['sentence']}" for r in rows))
+        n = (reports["VAE"].get("prior_samples") or {}).get("n_samples") or 0
+        st.markdown(f"Measured over {n:,} seeded prior samples of each model (the same z for both), read by the dataset's judge:\n"
+                    + "\n".join(f"- {r['sentence']} *({r['explanation']})*" for r in rows))
         return
     kind, report = next(iter(reports.items()))
     samples = report.get("prior_samples") or {}
@@ -41,8 +42,9 @@ def prior_measures() -> None:
         st.info(f"How recognisable these samples are is not measured here ({metrics.NO_JUDGE}).")
         return
     st.markdown(
-        f"Measured over {samples['n_samples']:,} seeded prior samples: the dataset's judge recognises "
-        f"{100 * samples['recognised']:.0f} % of this {kind}'s samples (mean confidence {samples['mean_confidence']:.2f}); "
+        f"Measured over {samples['n_samples']:,} seeded prior samples: the dataset's judge (a classifier trained on the "
+        f"training images) recognises {100 * samples['recognised']:.0f} % of this {kind}'s samples, i.e. is at least 50 % sure "
+        f"(mean confidence {samples['mean_confidence']:.2f}); "
         f"they cover {samples['classes_covered']} of {samples['n_classes']} classes (class entropy "
         f"{samples['class_entropy']:.2f}, 1 = every class equally often). Pick a VAE + AE pair to compare both."
     )
@@ -95,4 +97,4 @@ with tab_prior:
     if st.button("New samples", key="gen_resample"):
         st.session_state["gen_seed"] = st.session_state.get("gen_seed", 0) + 1
     samples = images.prior_samples(model, n=32, seed=st.session_state.get("gen_seed", 0))
-    widgets.show_image(images.tile(samples, 4, 8), f"32 samples from the prior, decoded by the {ckpt.kind.upper()}", width=800)
+    widgets.show_image(images.tile(samples, 4, 8), "32 samples from the prior", width=800)
