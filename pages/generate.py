@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.ui import session, widgets
-from vae.analysis import images
+from pages.ui import measures, session, widgets
+from vae.analysis import images, metrics
 
 sel = session.require_selection()
 ckpt = sel.primary
@@ -14,6 +14,41 @@ model = ckpt.model
 dim = ckpt.model_config.latent_dim
 st.title("Generate")
 st.caption(f"{ckpt.kind.upper()} · {dim}-D latent")
+
+# the measures of the prior's samples (vae.analysis.metrics.COMPARED), the round trip aside
+PRIOR_PATHS = [path for _, path, *_ in metrics.COMPARED if path[0] == "prior_samples" and path[1] != "round_trip"]
+PRIOR_LABELS = {label for label, path, *_ in metrics.COMPARED if path in PRIOR_PATHS}
+
+
+def prior_measures() -> None:
+    """What the judge reads in 1,000 seeded prior samples of the selected model(s): every sentence
+    is built from the measured values (the checkpoints' stored metrics, completed and cached by
+    pages.ui.measures); with a pair, both models side by side and which one each measure favours."""
+    data = session.dataset_or_stop(ckpt)
+    reports = {kind: measures.checkpoint_report(c.sha256, c, data) for kind, c in (("VAE", sel.vae), ("AE", sel.ae)) if c is not None}
+    if sel.is_pair:
+        compared = metrics.compare_reports(reports["VAE"], reports["AE"])
+        rows = [r for r in compared["rows"] if r["label"] in PRIOR_LABELS]
+        if not rows:
+            st.info(f"How recognisable these samples are is not measured here ({compared['note'] or metrics.NO_JUDGE}).")
+            return
+        n = (reports["VAE"].get("prior_samples") or {}).get("n_samples") or 0
+        st.markdown(f"Measured over {n:,} seeded prior samples of each model (the same z for both), read by the dataset's judge:\n"
+                    + "\n".join(f"- {r['sentence']} *({r['explanation']})*" for r in rows))
+        return
+    kind, report = next(iter(reports.items()))
+    samples = report.get("prior_samples") or {}
+    if samples.get("recognised") is None:
+        st.info(f"How recognisable these samples are is not measured here ({metrics.NO_JUDGE}).")
+        return
+    st.markdown(
+        f"Measured over {samples['n_samples']:,} seeded prior samples: the dataset's judge (a classifier trained on the "
+        f"training images) recognises {100 * samples['recognised']:.0f} % of this {kind}'s samples, i.e. is at least 50 % sure "
+        f"(mean confidence {samples['mean_confidence']:.2f}); "
+        f"they cover {samples['classes_covered']} of {samples['n_classes']} classes (class entropy "
+        f"{samples['class_entropy']:.2f}, 1 = every class equally often). Pick a VAE + AE pair to compare both."
+    )
+
 
 tab_grid, tab_trav, tab_prior = st.tabs(["Manifold strip" if dim == 1 else "Manifold grid", "Traversals", "Samples from the prior"])
 with tab_grid:
@@ -57,7 +92,8 @@ with tab_trav:
         widgets.show_image(trav, "rows: z1, z2, … ; columns: −3 … +3", width=min(900, 80 * 11))
 
 with tab_prior:
-    st.markdown("Draws of z ~ N(0, I), decoded. A VAE was trained so that these land on real-looking images.")
+    st.markdown(f"Draws of z ~ N(0, I), decoded by the {ckpt.kind.upper()}: what sampling from the prior gives.")
+    prior_measures()
     if st.button("New samples", key="gen_resample"):
         st.session_state["gen_seed"] = st.session_state.get("gen_seed", 0) + 1
     samples = images.prior_samples(model, n=32, seed=st.session_state.get("gen_seed", 0))

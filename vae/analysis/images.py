@@ -1,5 +1,13 @@
 """Image-producing computations: decode grids, traversals, prior samples, interpolation
-strips and filling in missing pixels. Arrays out are numpy float32 in [0, 1]."""
+strips and filling in missing pixels. Arrays out are numpy float32 in [0, 1].
+
+Filling in (Rezende et al. 2014, sec. 6.2, with the decoder's mean image instead of a pixel
+sample): the hidden pixels start grey (0.5); each iteration encodes the current image x~, takes a
+code z and puts decode(z) into the hidden pixels, the known ones back. `fill_missing` and
+`fill_batch` take z = mu (one deterministic fill, the AE's only kind); `fill_samples` and
+`fill_batch(..., sample=True)` draw z = mu + sigma * eps from q(z|x~) at every iteration, so
+each seeded chain ends at its own completion (an AE, which has no sigma, gives its mean fill).
+"""
 
 from __future__ import annotations
 
@@ -112,15 +120,50 @@ def make_mask(kind: str, shape: tuple[int, int], fraction: float = 0.5) -> np.nd
     return known
 
 
+FILL_START = 0.5  # the grey the hidden pixels start from
+
+
 @torch.no_grad()
+def fill_batch(
+    model: LatentModel,
+    x: torch.Tensor,
+    known: np.ndarray,
+    iterations: int = 30,
+    sample: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Fill the hidden pixels of a batch x (N, C, H, W) in [0, 1] (known: (H, W) bool, True =
+    known, the same for every image) by `iterations` rounds of encode -> z -> decode, putting the
+    known pixels back each round. z = mu, or with `sample` z = mu + sigma * eps drawn with
+    `generator` (on the CPU, so a seed gives the same fills on every device). Returns (N, C, H, W)
+    on the CPU; the known pixels are x's own."""
+    dev = model_device(model)
+    x = x.to(dev, torch.float32)
+    keep = torch.as_tensor(np.asarray(known, dtype=bool), device=dev).view(1, 1, *known.shape).expand_as(x)
+    current = torch.where(keep, x, torch.full_like(x, FILL_START))
+    for _ in range(iterations):
+        mu, logvar = model.encode(current)
+        z = mu
+        if sample and logvar is not None:
+            eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(dev)
+            z = mu + torch.exp(0.5 * logvar) * eps
+        current = torch.where(keep, x, model.decode(z))
+    return current.cpu()
+
+
+def fill_samples(
+    model: LatentModel, image: np.ndarray, known: np.ndarray, n: int = 4, iterations: int = 30, seed: int = 0,
+) -> np.ndarray:
+    """n stochastic fills of one image (H, W, C): n chains of `fill_batch(..., sample=True)`
+    seeded with `seed`, each drawing its own z from q(z|x~) at every iteration. Returns
+    (n, H, W, C); for an AE all n equal its `fill_missing`."""
+    x = torch.as_tensor(np.asarray(image, np.float32)).permute(2, 0, 1).unsqueeze(0).repeat(n, 1, 1, 1)
+    out = fill_batch(model, x, known, iterations, sample=True, generator=torch.Generator().manual_seed(seed))
+    return out.permute(0, 2, 3, 1).numpy()
+
+
 def fill_missing(model: LatentModel, image: np.ndarray, known: np.ndarray, iterations: int = 30) -> np.ndarray:
     """Fill the hidden pixels of one image (H, W, C) by iterating encode -> decode (with the
     posterior mean) and putting the known pixels back each time. Returns (H, W, C)."""
-    dev = model_device(model)
-    x = torch.as_tensor(np.asarray(image, np.float32)).permute(2, 0, 1).unsqueeze(0).to(dev)
-    keep = torch.as_tensor(known, device=dev).view(1, 1, *known.shape).expand_as(x)
-    current = torch.where(keep, x, torch.full_like(x, 0.5))
-    for _ in range(iterations):
-        mu, _ = model.encode(current)
-        current = torch.where(keep, x, model.decode(mu))
-    return current[0].permute(1, 2, 0).cpu().numpy()
+    x = torch.as_tensor(np.asarray(image, np.float32)).permute(2, 0, 1).unsqueeze(0)
+    return fill_batch(model, x, known, iterations)[0].permute(1, 2, 0).numpy()

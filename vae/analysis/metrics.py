@@ -22,6 +22,11 @@
   active_dims); an AE has no KL term, so it is None there.
 - `compare_reports`: a VAE's and an AE's reports side by side, as the Compare page shows them:
   which model each measure favours, a sentence built from the values, a one-line explanation.
+- `fill_in_report`: hide part of FILL_IMAGES seeded test images (a mask of images.MASKS) and fill
+  it in (images.fill_batch): the mean absolute error on the hidden pixels and the share the judge
+  reads as the true class, for the fill with z = mu and, for a VAE, fills with z drawn from
+  q(z|x~); `compare_fill_reports` reads two of them side by side, a paired difference within
+  NOISE_SE standard errors counting as a tie.
 
 Without a judge (a dataset without labels) every judge-based number is None and
 report["judge"]["note"] says why (NO_JUDGE). The old "distance to the nearest test image" is gone: it
@@ -344,3 +349,196 @@ def compare_reports(vae: dict[str, Any], ae: dict[str, Any]) -> dict[str, Any]:
         units = (f"The VAE uses {active} of its {dim} latent dimensions (mean KL above {ACTIVE_KL_NATS} nats); "
                  "the AE has no KL term, so active units do not apply to it.")
     return {"rows": rows, "note": note, "active_units": units}
+
+
+# ---------------------------------------------------------------- filling in missing pixels
+
+FILL_IMAGES = 300  # test images per mask (all of them when the test split is smaller)
+FILL_MIN_IMAGES = 200  # the fewest a fill-in measure may rest on
+FILL_SAMPLES = 4  # stochastic fills per image (the VAE's z drawn from q(z|x~))
+FILL_ITERATIONS = 30
+
+
+def fill_indices(n_test: int, n_images: int, seed: int = 0) -> np.ndarray:
+    """min(n_images, n_test) distinct test indices, seeded, in increasing order."""
+    n = min(int(n_images), int(n_test))
+    return np.sort(np.random.default_rng(seed).choice(n_test, size=n, replace=False))
+
+
+def _hidden_mae(filled: torch.Tensor, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """Per image (N,): the mean absolute error over the hidden pixels (every channel)."""
+    err = (filled - x).abs() * hidden
+    return err.flatten(1).sum(1) / hidden.expand_as(x).flatten(1).sum(1).clamp_min(1)
+
+
+def _true_label(judge: Judges, images: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: (the judge's top class is the true label and it is at least RECOGNISED sure,
+    it is at least that sure of some class), two (N,) bool arrays."""
+    verdict = judge.judge(images)
+    sure = verdict.confidence >= RECOGNISED
+    return sure & (verdict.classes == labels.numpy()), sure
+
+
+@torch.no_grad()
+def fill_in_report(
+    model: LatentModel,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    judge: Judges | None,
+    mask: str,
+    n_images: int = FILL_IMAGES,
+    n_samples: int = FILL_SAMPLES,
+    iterations: int = FILL_ITERATIONS,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Fill in the `mask` (vae.analysis.images.MASKS) of min(n_images, N) seeded test images.
+
+    report["mean"]: the fill with z = mu (`images.fill_batch`), the AE's only fill; for a VAE
+    also report["sampled"]: n_samples fills per image with z drawn from q(z|x~) at every iteration
+    (seed `seed`), and report["spread"]: the mean over images and hidden pixels of the standard
+    deviation across those fills (0 for identical fills). Each fill: "mae", the mean absolute
+    error on the hidden pixels (in [0, 1], per image then averaged); "true_label", the share the
+    judge reads as the image's true label (at least RECOGNISED sure); "recognised", the share it
+    is at least that sure of any class; "any_true_label", the share of images with at least one
+    fill read as the true label (the judge's three are None without a judge); "per_image", the
+    mae and true-label share of each image (for paired comparisons). report["grey"]: the same for
+    the masked image itself (hidden pixels grey), the baseline no model can do worse than by chance.
+    Deterministic for a seed: the images, the mask and every eps come from it."""
+    from vae.analysis.images import FILL_START, fill_batch, make_mask
+
+    idx = torch.from_numpy(fill_indices(x_test.shape[0], n_images, seed))
+    x, labels = x_test[idx].float().cpu(), y_test[idx].cpu()
+    known = make_mask(mask, (int(x.shape[2]), int(x.shape[3])))
+    hidden = torch.from_numpy(~known).view(1, 1, *known.shape).float()
+
+    def measured(filled: torch.Tensor, truth: torch.Tensor, truth_labels: torch.Tensor, per: int = 1) -> dict[str, Any]:
+        """The numbers of one kind of fill; `per` fills per image (consecutive rows) are averaged
+        per image in the per-image lists (and "any_true_label": at least one of them is read right)."""
+        mae = _hidden_mae(filled, truth, hidden).view(-1, per).mean(1)
+        out: dict[str, Any] = {"mae": float(mae.mean()), "true_label": None, "recognised": None, "any_true_label": None,
+                               "per_image": {"mae": mae.tolist(), "true_label": None}}
+        if judge is not None:
+            right, sure = _true_label(judge, filled, truth_labels)
+            per_image = right.reshape(-1, per)
+            out.update(true_label=float(right.mean()), recognised=float(sure.mean()),
+                       any_true_label=float(per_image.any(1).mean()))
+            out["per_image"]["true_label"] = per_image.mean(1).tolist()
+        return out
+
+    grey = torch.where(hidden.bool().expand_as(x), torch.full_like(x, FILL_START), x)
+    report: dict[str, Any] = {
+        "kind": "vae" if model.stochastic else "ae",
+        "mask": mask,
+        "n_images": int(idx.numel()),
+        "hidden_pixels": int((~known).sum()),
+        "iterations": iterations,
+        "seed": seed,
+        "judge": judge is not None,
+        "grey": measured(grey, x, labels),
+        "mean": measured(fill_batch(model, x, known, iterations), x, labels),
+        "n_samples": None,
+        "sampled": None,
+        "spread": None,
+    }
+    if model.stochastic and n_samples > 0:
+        rep = x.repeat_interleave(n_samples, 0)  # image i's fills are rows i*k ... i*k + k - 1
+        gen = torch.Generator().manual_seed(seed)
+        fills = fill_batch(model, rep, known, iterations, sample=True, generator=gen)
+        spread = fills.view(-1, n_samples, *x.shape[1:]).std(1, unbiased=False)  # (N, C, H, W)
+        report.update(
+            n_samples=n_samples,
+            sampled=measured(fills, rep, labels.repeat_interleave(n_samples), per=n_samples),
+            spread=float(((spread * hidden).flatten(1).sum(1) / hidden.expand_as(x).flatten(1).sum(1)).mean()),
+        )
+    return report
+
+
+NOISE_SE = 2.0  # a paired difference within this many standard errors of 0 is "within noise"
+
+
+def paired_difference(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> tuple[float, float]:
+    """Mean of a - b over paired per-image values and its standard error (0 for fewer than 2 pairs)."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if d.size < 2:
+        return float(d.mean()) if d.size else 0.0, 0.0
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size))
+
+
+def _three(v: float) -> str:
+    return f"{v:.3f}"
+
+
+# (key, label, (VAE fill, AE fill, measure), "higher"/"lower" is better, format, explanation, sentence)
+FILL_COMPARED: tuple[tuple[str, str, tuple[str, str, str], str, Any, str, str], ...] = (
+    ("mae_mean", "hidden pixels: mean absolute error, fill with z = μ", ("mean", "mean", "mae"), "lower", _three,
+     "how far the filled-in pixels are from the real ones, 0 = exact, 1 = every pixel inverted",
+     "With z = μ, the fills' error on the hidden pixels is {vae} for the VAE and {ae} for the AE."),
+    ("true_mean", "judge reads the true class, fill with z = μ", ("mean", "mean", "true_label"), "higher", _share,
+     "how often the classifier, shown the completed image, names the class the test image really has",
+     "The judge reads the true class in {vae} of the VAE's fills (z = μ) and {ae} of the AE's."),
+    ("mae_sampled", "hidden pixels: mean absolute error, sampled fills", ("sampled", "mean", "mae"), "lower", _three,
+     "the same error for the VAE's fills with z drawn from q(z|x̃), against the AE's one fill",
+     "The VAE's sampled fills are {vae} from the hidden pixels on average, the AE's fill {ae}."),
+    ("true_sampled", "judge reads the true class, sampled fills", ("sampled", "mean", "true_label"), "higher", _share,
+     "how often a single sampled fill of the VAE is read as the true class, against the AE's one fill",
+     "The judge reads the true class in {vae} of the VAE's sampled fills and {ae} of the AE's fills."),
+    ("any_sampled", "true class in at least one of the fills", ("sampled", "mean", "any_true_label"), "higher", _share,
+     "{k} sampled fills per image for the VAE against the AE's single fill: what several guesses add",
+     "In {vae} of the images at least one of the VAE's {k} sampled fills is read as the true class; the AE's one fill, {ae}."),
+)
+
+
+def compare_fill_reports(vae: dict[str, Any], ae: dict[str, Any]) -> dict[str, Any]:
+    """A VAE's and an AE's `fill_in_report` on the same images and mask -> the rows a page shows
+    (as `compare_reports`: label, values and text, favours "VAE"/"AE"/None, sentence, explanation)
+    and a headline computed from them. A difference whose paired mean over the images lies within
+    NOISE_SE standard errors of 0 favours neither ("within noise"); measures that need a judge are
+    left out without one; the sampled-fill rows need the VAE's sampled fills."""
+    if (vae["mask"], vae["n_images"], vae["seed"]) != (ae["mask"], ae["n_images"], ae["seed"]):
+        raise ValueError("the two fill-in reports must cover the same images and mask")
+    k = vae.get("n_samples")
+    rows = []
+    for key, label, (v_fill, a_fill, measure), better, fmt, explanation, template in FILL_COMPARED:
+        vf, af = vae.get(v_fill), ae.get(a_fill)
+        if vf is None or af is None or vf.get(measure) is None or af.get(measure) is None:
+            continue
+        v, a = float(vf[measure]), float(af[measure])
+        per_v = (vf.get("per_image") or {}).get("true_label" if measure != "mae" else "mae")
+        per_a = (af.get("per_image") or {}).get("true_label" if measure != "mae" else "mae")
+        noise = None
+        if measure != "any_true_label" and per_v is not None and per_a is not None:
+            noise = paired_difference(per_v, per_a)[1]
+        v_text, a_text = fmt(v), fmt(a)
+        within_noise = noise is not None and abs(v - a) <= NOISE_SE * noise
+        if v_text == a_text or within_noise:
+            favours = None
+        else:
+            favours = "VAE" if (v > a) == (better == "higher") else "AE"
+        sentence = template.format(vae=v_text, ae=a_text, k=k)
+        if favours is None:
+            sentence += " A tie." if v_text == a_text else f" A tie within noise (difference {fmt(abs(v - a))}, standard error {fmt(noise)})."
+        else:
+            sentence += " Better for the VAE." if favours == "VAE" else " This one favours the AE."
+        rows.append({"key": key, "label": label, "vae": v, "ae": a, "vae_text": v_text, "ae_text": a_text,
+                     "better": better, "favours": favours, "noise": noise, "sentence": sentence,
+                     "explanation": explanation.format(k=k)})
+    by = {r["key"]: r for r in rows}
+    head = f"Over {vae['n_images']} test images with the {vae['mask']} hidden, "
+    mae = by["mae_mean"]
+    if mae["favours"] is None:
+        head += f"the two models' fills are about as close to the truth (MAE {mae['vae_text']} for the VAE, {mae['ae_text']} for the AE)"
+    else:
+        win, lose = ("vae", "ae") if mae["favours"] == "VAE" else ("ae", "vae")
+        head += (f"the {win.upper()}'s fills are closer to the truth (MAE {mae[win + '_text']} vs {mae[lose + '_text']})")
+    true = by.get("true_mean")
+    if true is not None:
+        head += (f"; the judge recognises the true class in {true['vae_text']} of the VAE's fills and {true['ae_text']} of the AE's"
+                 + (" (within noise)" if true["favours"] is None and true["vae_text"] != true["ae_text"] else ""))
+    head += "."
+    grey = vae["grey"]
+    baseline = f"Left grey, the hidden pixels are {_three(grey['mae'])} from the truth"
+    if grey.get("true_label") is not None:
+        baseline += f" and the judge reads the true class in {_share(grey['true_label'])} of the masked images"
+    note = None if vae.get("judge") else NO_JUDGE
+    return {"rows": rows, "headline": head, "baseline": baseline + ".", "note": note, "n_images": vae["n_images"],
+            "mask": vae["mask"], "n_samples": k, "spread": vae.get("spread")}
