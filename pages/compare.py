@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages.ui import session, widgets
+from pages.ui import measures, session, widgets
 from vae.analysis import images
 from vae.analysis.maps import encode_means
-from vae.analysis.metrics import compare_reports, full_report, judge_or_none, latent_measures
+from vae.analysis.metrics import compare_reports
 from vae.services import plots
 
 sel = session.require_selection()
@@ -193,25 +191,8 @@ for kind in ("VAE", "AE"):
     widgets.show_image(images.tile(strip, 1, 10), f"{kind}: straight line from the code of #{a} to #{b}", width="stretch")
 
 
-@st.cache_data(max_entries=16, show_spinner="measuring both models…")
-def _report(sha: str, kind: str) -> dict[str, Any]:
-    """The checkpoint's stored metrics; what an older checkpoint lacks is computed once (cached per
-    checkpoint hash): the whole report, or only the judge's measures (also when a judge exists now
-    but did not when it was saved)."""
-    ckpt = vae_ckpt if kind == "VAE" else ae_ckpt
-    assert ckpt is not None  # as asserted above, where the page starts
-    stored = dict(ckpt.metrics)
-    if not stored.get("interpolation"):
-        return full_report(ckpt.model, data.x_test, judge=judge_or_none(data))
-    if "prior_samples" not in stored or not (stored.get("judge") or {}).get("available"):
-        judge = judge_or_none(data)
-        if "prior_samples" not in stored or judge is not None:
-            stored.update(latent_measures(ckpt.model, data.x_test, judge))
-    return stored
-
-
 st.subheader("Measured, not only seen")
-reports = {kind: _report((vae_ckpt if kind == "VAE" else ae_ckpt).sha256, kind) for kind in ("VAE", "AE")}
+reports = {kind: measures.checkpoint_report(c.sha256, c, data) for kind, c in (("VAE", vae_ckpt), ("AE", ae_ckpt))}
 compared = compare_reports(reports["VAE"], reports["AE"])
 rows = compared["rows"]
 table = pd.DataFrame(

@@ -24,7 +24,7 @@ QUICK_PIXELS = 256  # fill-in measures of images this small (8 x 8 digits) run a
 def checkpoint_report(sha: str, _ckpt: Checkpoint, _data: Dataset) -> dict[str, Any]:
     """The checkpoint's stored metrics (`sha` its hash, the cache key); what an older checkpoint
     lacks is computed once: the whole report, or only the judge's measures (also when a judge
-    exists now but did not when it was saved). As pages/compare.py's own cached report."""
+    exists now but did not when it was saved)."""
     stored = dict(_ckpt.metrics)
     if not stored.get("interpolation"):
         return metrics.full_report(_ckpt.model, _data.x_test, judge=metrics.judge_or_none(_data))

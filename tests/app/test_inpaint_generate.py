@@ -17,7 +17,7 @@ from vae.analysis.metrics import FILL_IMAGES, compare_fill_reports, compare_repo
 from vae.core.checkpoint import load_checkpoint
 from vae.core.data import load_dataset
 
-PAIR = "digits-2d"
+PAIR = "mnist-2d"  # the session default pair (tests/conftest.py), trained on digits
 
 
 def open_page(name: str) -> AppTest:
