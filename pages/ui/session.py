@@ -22,6 +22,13 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+# pandas, fully imported before any page builds a Plotly figure: Plotly looks pandas up with
+# sys.modules.get (it never imports it), so while app.py's _freeze_startup_objects imports pandas
+# in one script run, a figure in another run could meet the half-initialised module
+# ("partially initialized module 'pandas' has no attribute 'Series"). An `import` waits for an
+# import in progress to finish, which a sys.modules lookup does not.
+import pandas  # noqa: E402, F401
+
 from pages.ui.widgets import show_error  # noqa: E402
 from vae.analysis.maps import LatentMap, compute_map, default_method  # noqa: E402
 from vae.core.checkpoint import Checkpoint, load_checkpoint  # noqa: E402

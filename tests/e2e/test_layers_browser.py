@@ -5,8 +5,6 @@ when the layer pills do)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,19 +18,6 @@ pytestmark = pytest.mark.e2e
 LAYER_PILLS = ("Decoded landscape", "Prior 1-3σ", "q(z)", "q(z|x)")
 
 
-@pytest.fixture(scope="module")
-def e2e_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 2-D digits VAE + AE pair ("mnist-2d", what the app opens), briefly trained."""
-    from vae.core.data import load_dataset
-    from vae.services.workflow import default_run, train_models
-
-    folder = tmp_path_factory.mktemp("layers-browser-models")
-    data = load_dataset("digits")
-    model_config, train_config = default_run(data, which="both", latent_dim=2)
-    train_models(data, "both", model_config, replace(train_config, epochs=4), folder, "mnist-2d")
-    return folder
-
-
 def all_layers_on(page: Any) -> None:
     for name in LAYER_PILLS:
         page.get_by_role("button", name=name, exact=True).first.click()
@@ -40,8 +25,8 @@ def all_layers_on(page: Any) -> None:
     page.wait_for_timeout(500)
 
 
-def test_with_every_layer_on_the_markers_still_sit_on_z(streamlit_server: str, page: Any) -> None:
-    open_explore(page, streamlit_server)
+def test_with_every_layer_on_the_markers_still_sit_on_z(pair_server: str, page: Any) -> None:
+    open_explore(page, pair_server)
     all_layers_on(page)
     (box,) = map_boxes(page)
     page.wait_for_function("(box) => (document.querySelector('.st-key-' + box + ' .js-plotly-plot')?.data?.length ?? 0) > 12",
@@ -56,7 +41,7 @@ def test_with_every_layer_on_the_markers_still_sit_on_z(streamlit_server: str, p
     assert page.evaluate(KEPT_JS, box)  # the layered chart was not redrawn by the slider moves
     save_screenshot(page, "explore-layers-1280")
 
-    page.goto(streamlit_server + "/compare")
+    page.goto(pair_server + "/compare")
     page.get_by_text("The same z, decoded by both").wait_for(timeout=60_000)
     settle(page)
     all_layers_on(page)
