@@ -80,13 +80,14 @@ def test_digits_shapes_and_ranges():
     assert ds.image_shape == (1, 8, 8)
 
 
-def test_digits_split_is_deterministic():
-    a = load_dataset("digits")
+@pytest.mark.parametrize("name", ["digits", "mnist-bundled"])
+def test_the_split_is_deterministic(name: str) -> None:
+    a = load_dataset(name)
     _load_cached.cache_clear()
-    b = load_dataset("digits")
+    b = load_dataset(name)
     assert a is not b
-    for name in ("x_train", "y_train", "x_test", "y_test"):
-        assert torch.equal(getattr(a, name), getattr(b, name))
+    for part in ("x_train", "y_train", "x_test", "y_test"):
+        assert torch.equal(getattr(a, part), getattr(b, part))
 
 
 def test_digits_split_is_disjoint_and_complete():
@@ -418,15 +419,6 @@ def test_bundled_mnist_loads_offline_from_any_working_directory(tmp_path, monkey
     assert ds.class_names == tuple(str(i) for i in range(10)) and ds.image_shape == (1, 28, 28)
     assert "8,000 train / 2,000 test" in ds.description and "CC BY-SA 3.0" in ds.description
     assert not (tmp_path / "empty").exists()
-
-
-def test_bundled_mnist_split_is_deterministic():
-    a = load_dataset("mnist-bundled")
-    _load_cached.cache_clear()
-    b = load_dataset("mnist-bundled")
-    assert a is not b
-    for name in ("x_train", "y_train", "x_test", "y_test"):
-        assert torch.equal(getattr(a, name), getattr(b, name))
 
 
 def test_bundled_mnist_is_the_default_and_digits_the_tiny_option():

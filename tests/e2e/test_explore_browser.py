@@ -29,6 +29,20 @@ def open_explore(page: Any, url: str) -> None:
     wait_until_idle(page)
 
 
+def compare_markers_follow_the_sliders(page: Any, boxes: list[str]) -> None:
+    """On Compare's two maps: the markers start on z = 0, follow a slider move, and neither chart
+    is redrawn by it (Compare shows one z on both maps)."""
+    assert len(boxes) == 2
+    for b in boxes:
+        assert_marker_at(page, b, np.zeros(2))
+        page.evaluate(KEEP_JS, b)
+    move_sliders(page, {"z1": ("ArrowRight", 9), "z2": ("ArrowRight", 3)})
+    z = slider_z(page)
+    for b in boxes:
+        assert_marker_at(page, b, z)
+        assert page.evaluate(KEPT_JS, b)
+
+
 def test_a_click_on_a_dot_leaves_every_dot_at_full_strength(pair_server: str, page: Any) -> None:
     open_explore(page, pair_server)
     opacities_js = """() => [...document.querySelectorAll('.js-plotly-plot .scatterlayer .trace')].slice(1)
@@ -164,15 +178,7 @@ def test_the_markers_sit_on_the_current_z_after_slider_moves_and_clicks(pair_ser
         page.get_by_text("The same z, decoded by both").wait_for(timeout=60_000)
         settle(page)
         boxes = map_boxes(page)
-        assert len(boxes) == 2
-        for b in boxes:
-            assert_marker_at(page, b, np.zeros(2))
-            page.evaluate(KEEP_JS, b)
-        move_sliders(page, {"z1": ("ArrowRight", 9), "z2": ("ArrowRight", 3)})
-        z = slider_z(page)
-        for b in boxes:
-            assert_marker_at(page, b, z)
-            assert page.evaluate(KEPT_JS, b)
+        compare_markers_follow_the_sliders(page, boxes)
         click_a_dot(page, boxes[1])  # the AE's map
         time.sleep(0.5)
         settle(page)

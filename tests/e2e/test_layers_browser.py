@@ -11,7 +11,17 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import save_screenshot
-from tests.e2e.test_explore_browser import KEEP_JS, KEPT_JS, assert_marker_at, map_boxes, move_sliders, open_explore, settle, slider_z
+from tests.e2e.test_explore_browser import (
+    KEEP_JS,
+    KEPT_JS,
+    assert_marker_at,
+    compare_markers_follow_the_sliders,
+    map_boxes,
+    move_sliders,
+    open_explore,
+    settle,
+    slider_z,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -51,12 +61,5 @@ def test_with_every_layer_on_the_markers_still_sit_on_z(pair_server: str, page: 
         page.wait_for_function("(box) => (document.querySelector('.st-key-' + box + ' .js-plotly-plot')?.data?.length ?? 0) > 12",
                                arg=b, timeout=30_000)
     settle(page)
-    for b in boxes:
-        assert_marker_at(page, b, np.zeros(2))
-        page.evaluate(KEEP_JS, b)
-    move_sliders(page, {"z1": ("ArrowRight", 9), "z2": ("ArrowRight", 3)})
-    z = slider_z(page)
-    for b in boxes:
-        assert_marker_at(page, b, z)
-        assert page.evaluate(KEPT_JS, b)
+    compare_markers_follow_the_sliders(page, boxes)
     save_screenshot(page, "compare-layers-1280")
