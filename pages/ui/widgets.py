@@ -12,15 +12,16 @@ from pages.ui.frame import leave_pages_folder_mode  # light: Streamlit only
 leave_pages_folder_mode()
 
 import io  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from typing import TYPE_CHECKING, Any, Literal  # noqa: E402
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
-    import torch
 
     from vae.analysis.judge import Judges
     from vae.analysis.layers import HoleMeter
@@ -41,17 +42,49 @@ def to_pil(image: np.ndarray, width: int = IMAGE_PX) -> Image.Image:
     return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
 
 
+# zlib level of the PNGs st.image shows: lossless at any level, so the pixels are the same; level 1
+# encodes an upscaled 28x28 decode in 0.9 ms instead of 2.1 ms at Pillow's default 6 (3.4 KB
+# instead of 1.6 KB), on every slider move (bench/RESULTS.md, "Classroom load").
+SHOWN_PNG_LEVEL = 1
+# The server's torch intra-op thread count, read when this module is first imported (the server's
+# first script run, before anything changed it): what one_torch_thread gives back.
+PROCESS_TORCH_THREADS = torch.get_num_threads()
+
+
 def show_image(image: np.ndarray, caption: str | None = None, width: int | Literal["stretch", "content"] = IMAGE_PX) -> None:
     """Show an image at `width` px (or "stretch" to fill the column; CSS keeps pixels crisp).
-    PNG, not Streamlit's default JPEG, so no compression noise is added."""
+    PNG, not Streamlit's default JPEG, so no compression noise is added; encoded here (fast
+    zlib level, SHOWN_PNG_LEVEL), which Streamlit passes on as it is."""
     pil = to_pil(image, width if isinstance(width, int) else 2 * IMAGE_PX)
-    st.image(pil, caption=caption, width=pil.width if isinstance(width, int) else width, output_format="PNG")
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG", compress_level=SHOWN_PNG_LEVEL)
+    st.image(buf.getvalue(), caption=caption, width=pil.width if isinstance(width, int) else width, output_format="PNG")
 
 
 def png_bytes(image: np.ndarray, width: int = IMAGE_PX) -> bytes:
     buf = io.BytesIO()
     to_pil(image, width).save(buf, format="PNG")
     return buf.getvalue()
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the block (the hole meter's one-image decode, judge and encode, on every slider move)
+    with one torch intra-op thread, then give the process its own setting back.
+
+    Why: each Streamlit script run is a new thread, and torch's OpenMP starts a team of worker
+    threads for each one on its first parallel op (the judge's conv): with two threads a
+    one-image judge costs 3 ms instead of 0.2 ms, and on a busy machine every op waits at its
+    barrier for a descheduled second thread, spinning meanwhile (measured: the server's CPU per
+    Explore slider move 38 ms with two threads, 13 ms with one; bench/RESULTS.md, "Classroom
+    load"). With OpenMP torch keeps the count per thread (omp_set_num_threads): this run's own is
+    set to 1; `torch.set_num_threads` also sets the count that threads starting torch meanwhile
+    take, which is put back at the end. Only speed depends on it: the same numbers come out."""
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(PROCESS_TORCH_THREADS)
 
 
 def slider_step(lo: float, hi: float) -> float:
@@ -293,7 +326,9 @@ def show_hole_meter(model: LatentModel, kind: str, sha: str, data: Dataset, z: n
     """The hole meter at z, under a decoded image: one decode, one judge call and one encode."""
     from vae.analysis.layers import hole_meter
 
-    judge = dataset_judge(data.name, data)
-    meter = hole_meter(model, judge, z, posterior_sample(sha, model, data.x_test))
+    judge = dataset_judge(data.name, data)  # trained or read once per server, on torch's usual threads
+    aggregate = posterior_sample(sha, model, data.x_test)
+    with one_torch_thread():
+        meter = hole_meter(model, judge, z, aggregate)
     st.markdown(hole_meter_text(meter, kind), help=METER_HELP)
     return meter
