@@ -44,6 +44,7 @@ import asyncio
 import json
 import os
 import random
+import shlex
 import shutil
 import statistics
 import sys
@@ -59,7 +60,6 @@ from bench.harness import (
     CHROMIUM_ARGS,
     REPO_ROOT,
     Server,
-    command_line,
     find_free_port,
     machine,
     publish,
@@ -582,7 +582,9 @@ def report(results: list[dict], command: str) -> str:
                 + _runs_text([r["first_start_s"] for r in runs], "s", 1)
                 + (f"; the cache folder (the judge) copied from {runs[0]['cache_copied']}" if runs[0].get("cache_copied") else "") + ".",
                 "- Load average (1 min) before → after each window: "
-                + ", ".join(f"{r['load_avg_1min']['before']} → {r['load_avg_1min']['after']}" for r in runs) + ".",
+                + ", ".join(f"{r['load_avg_1min']['before']} → {r['load_avg_1min']['after']}" for r in runs)
+                + (" (other work was running on this machine: the numbers include that contention)."
+                   if max(r["load_avg_1min"]["before"] for r in runs) > 6 else "."),
             ]
             if "training_at_start" in runs[0]:
                 lines.append(f"- Training session (first repeat): \"{runs[0]['training_at_start']}\" at the start, "
@@ -634,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be at least 1")
     if args.baseline is not None and not (args.baseline / "app.py").is_file():
         parser.error(f"--baseline: no app.py in {args.baseline}")
-    command = command_line("bench.classroom", argv)
+    command = "python -m bench.classroom " + shlex.join(sys.argv[1:] if argv is None else argv)  # quoted: labels have spaces
     if args.from_json is not None:  # the section again from a run's raw results (e.g. after a change of wording)
         earlier = json.loads(args.from_json.read_text())
         publish(SECTION, report(earlier, earlier[0].get("command", command)), args.write)
