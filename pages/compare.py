@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -10,7 +12,7 @@ from pages.ui import measures, session, widgets
 from vae.analysis import images
 from vae.analysis.maps import encode_means
 from vae.analysis.metrics import compare_reports
-from vae.services import plots
+from vae.services import animation, plots
 
 sel = session.require_selection()
 st.title("Compare AE vs VAE")
@@ -189,6 +191,13 @@ for kind in ("VAE", "AE"):
     mu = encode_means(models[kind], data.x_test[[int(a), int(b)]])
     strip = images.interpolation(models[kind], mu[0], mu[1], steps=10)
     widgets.show_image(images.tile(strip, 1, 10), f"{kind}: straight line from the code of #{a} to #{b}", width="stretch")
+gif_steps = int(st.number_input("Steps in the GIF", 2, 200, 20, key="compare_gif_steps", help="the GIF goes there and back"))
+gif_ends = [encode_means(m, data.x_test[[int(a), int(b)]]) for m in models.values()]
+widgets.gif_download(
+    "Download the interpolation as GIF", functools.partial(animation.interpolation_gif, list(models.values()), [e[0] for e in gif_ends],
+                                                          [e[1] for e in gif_ends], int(gif_steps), list(models)),
+    f"interpolation_{a}_to_{b}.gif", "compare_gif", animation.steps_refusal(list(models.values()), gif_steps, titles=True),
+)
 
 
 st.subheader("Measured, not only seen")

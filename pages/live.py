@@ -3,6 +3,7 @@ browser on every frame (pages/ui/latent_pad/), Python hears the final z on relea
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -13,6 +14,7 @@ from pages.ui import session, widgets
 from pages.ui.latent_pad import latent_pad
 from vae.analysis import images
 from vae.analysis.maps import encode_means
+from vae.services import animation
 
 sel = session.require_selection()
 st.title("Live latent pad")
@@ -35,6 +37,7 @@ st.caption(
 prefix = "live_" + "_".join(c.sha256[:10] for _, c in decoders)
 z_key, nonce_key, report_key, pick_key = f"{prefix}_z", f"{prefix}_nonce", f"{prefix}_report", f"{prefix}_pick"
 map_key, method_key = f"{prefix}_map_of", f"{prefix}_method"
+path_key = f"{prefix}_path"  # the z's of the last drag on the pad (animation.read_path), for its GIF
 st.session_state.setdefault(z_key, np.zeros(dim, np.float32))
 st.session_state.setdefault(nonce_key, 0)
 
@@ -50,6 +53,7 @@ def on_release(z: np.ndarray, pixels: list[np.ndarray | None]) -> None:
     st.session_state[z_key] = z
     st.session_state[report_key] = {"z": z, "pixels": pixels}
     st.session_state[pick_key] = None  # the pad has left the picked test image
+    st.session_state[path_key] = animation.read_path(((st.session_state.get(f"{prefix}_pad") or {}).get("release") or {}).get("path"), dim)
 
 
 def on_pick() -> None:
@@ -100,6 +104,13 @@ def live_panel() -> None:
         z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
         slider_ranges=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
     )
+    path = st.session_state.get(path_key)
+    if path is None:
+        st.caption("Drag on the pad: the path you draw can then be downloaded as a GIF.")
+    else:
+        gif_models, gif_titles = [c.model for _, c in decoders], [label for label, _ in decoders] if sel.is_pair else None
+        widgets.gif_download("Download the path as GIF", functools.partial(animation.path_gif, gif_models, path, gif_titles),
+                             "pad_path.gif", f"{prefix}_path_gif", animation.path_refusal(gif_models, path, bool(gif_titles)))
 
     z = np.asarray(st.session_state[z_key], np.float32)
     report = st.session_state.get(report_key)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from pages.ui import session
+from pages.ui import session, widgets
 from vae.core.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.core.data import DATASET_NAMES, load_dataset
 from vae.core.errors import LatentExplorerError
 from vae.core.models import default_model_config
-from vae.services import plots
+from vae.services import animation, plots
 from vae.services.jobs import LIVE_STATES, TrainingJob, TrainingRequest, follow_up_training
 from vae.services.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir, progress_measure
 
@@ -260,5 +261,13 @@ if sel is not None and sel.primary.snapshots is not None:
                 plots.snapshot_map(frames[kind], labels, data.class_names, f"{kind}, epoch {epoch}", ranges=shared),
                 key=f"replay_{kind}",
             )
+    widgets.gif_download(
+        "Download the replay as GIF",
+        functools.partial(animation.replay_gif, [s.numpy() for s in snapshots.values()],
+                          [data.y_test[c.snapshot_index].numpy() for _, c in ckpts], list(snapshots), data.class_names),
+        "replay.gif", f"replay_gif_{sel.label}",
+    )
+    if last + 1 > animation.MAX_FRAMES:
+        st.caption(f"The GIF shows {animation.MAX_FRAMES} of the {last + 1} snapshots, evenly spaced (the first and last kept).")
     if sel.primary.history:
         st.plotly_chart(plots.training_curves({k.lower(): c.history for k, c in ckpts}), key="replay_curves")

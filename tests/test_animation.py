@@ -74,7 +74,9 @@ def test_traversal_sweeps_one_dimension_only(model) -> None:  # type: ignore[no-
 
 
 def test_a_request_beyond_the_bound_gets_a_message_not_a_file(model) -> None:  # type: ignore[no-untyped-def]
-    most = (animation.MAX_FRAMES + 2) // 2  # there and back: 2 * steps - 2 frames
+    most = animation.MAX_STEPS  # there and back: 2 * steps - 2 frames
+    assert animation.steps_refusal([model], most) is None
+    assert f"at most {most} steps" in (animation.steps_refusal([model], most + 1) or "")
     assert len(frames_of(animation.traversal_gif(model, np.zeros(2), 0, steps=most))[0]) == animation.MAX_FRAMES
     with pytest.raises(animation.AnimationTooLarge) as err:
         animation.interpolation_gif([model], [np.zeros(2)], [np.ones(2)], steps=most + 1)

@@ -121,6 +121,34 @@ def check_decoded(models: Sequence[LatentModel], n_frames: int, titles: bool, hi
     check_size(n_frames, *frame_size(len(models), (shape[1], shape[2]), titles), hint=hint)
 
 
+MAX_STEPS = (MAX_FRAMES + 2) // 2  # an interpolation or a traversal plays there and back: 2 * steps - 2 frames
+
+
+def _check_steps(models: Sequence[LatentModel], steps: int, titles: bool) -> None:
+    if steps < 2:
+        raise AnimationTooLarge(f"an animation needs at least 2 steps, got {steps}")
+    check_decoded(models, len(there_and_back(steps)), titles, hint=f"choose at most {MAX_STEPS} steps")
+
+
+def steps_refusal(models: Sequence[LatentModel], steps: int, titles: bool = False) -> str | None:
+    """Why an interpolation or traversal GIF of `steps` steps would be refused (the page shows it
+    instead of the button), or None when it is within the bound."""
+    try:
+        _check_steps(models, steps, titles)
+    except AnimationTooLarge as exc:
+        return str(exc)
+    return None
+
+
+def path_refusal(models: Sequence[LatentModel], path: np.ndarray, titles: bool = False) -> str | None:
+    """Why path_gif would refuse this path (T, D), or None."""
+    try:
+        check_decoded(models, len(path), titles, hint="draw a shorter path")
+    except AnimationTooLarge as exc:
+        return str(exc)
+    return None
+
+
 # --- GIF --------------------------------------------------------------------------------------
 
 
@@ -143,8 +171,7 @@ def interpolation_gif(models: Sequence[LatentModel], starts: Sequence[np.ndarray
                       steps: int = 20, titles: Sequence[str] | None = None, duration_ms: int = FRAME_MS) -> bytes:
     """The straight line from starts[k] to ends[k], decoded by models[k] (all side by side), in
     `steps` steps, played there and back (2 * steps - 2 frames)."""
-    n = len(there_and_back(steps))
-    check_decoded(models, n, bool(titles), hint=f"choose at most {(MAX_FRAMES + 2) // 2} steps")
+    _check_steps(models, steps, bool(titles))
     t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
     lines = [(1 - t) * np.asarray(a, np.float32) + t * np.asarray(b, np.float32) for a, b in zip(starts, ends, strict=True)]
     frames = decoded_frames(models, lines, titles)
@@ -155,8 +182,7 @@ def traversal_gif(model: LatentModel, base: np.ndarray, dim: int, steps: int = 3
                   duration_ms: int = FRAME_MS) -> bytes:
     """Latent dimension `dim` swept over [-span, span] in `steps` steps, the others held at
     `base`, played there and back (2 * steps - 2 frames)."""
-    n = len(there_and_back(steps))
-    check_decoded([model], n, False, hint=f"choose at most {(MAX_FRAMES + 2) // 2} steps")
+    _check_steps([model], steps, False)
     if not 0 <= dim < model.latent_dim:
         raise AnimationTooLarge(f"dimension z{dim + 1} does not exist: this latent has {model.latent_dim}")
     z = np.tile(np.asarray(base, np.float32), (steps, 1))

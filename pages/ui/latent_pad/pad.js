@@ -17,6 +17,17 @@ function resetStats() {
 if (stats.latency === undefined) resetStats();
 stats.reset = resetStats;
 function push(list, v) { if (list.length < MAX_SAMPLES) list.push(v); }
+// A drag's path for its GIF: every `stride`-th move's z; past PATH_MAX z's every other one is
+// dropped and the stride doubles, so however long the drag, its z's stay evenly spread over all
+// of it (Python thins them to the GIF's bound: vae.services.animation.read_path).
+const PATH_MAX = 240;
+function newPath() { return { zs: [], stride: 1, moves: 0 }; }
+function recordPath(path, z) {
+  if (!path) return;
+  if (path.moves++ % path.stride === 0) path.zs.push(Array.from(z));
+  if (path.zs.length > PATH_MAX) { path.zs = path.zs.filter((_, i) => i % 2 === 0); path.stride *= 2; }
+}
+function pathOf(path, z) { return path ? [...path.zs, Array.from(z)] : []; }  // the release's z always ends it
 
 // ---- one pad --------------------------------------------------------------------------------
 class Pad {
@@ -245,6 +256,7 @@ class Pad {
       ev.preventDefault();
       c.focus({ preventScroll: true, focusVisible: false });
       this.dragging = true;
+      this.path = newPath();  // the z's of this drag, for its GIF (pages/live.py)
       try { c.setPointerCapture(ev.pointerId); } catch (err) { /* a synthetic event has no active pointer */ }
       this.moveTo(this.toMap(ev.clientX, ev.clientY), ev.timeStamp);
     });
@@ -256,7 +268,7 @@ class Pad {
       if (!this.dragging) return;
       this.dragging = false;
       if (ev.type === 'pointerup') this.moveTo(this.toMap(ev.clientX, ev.clientY), ev.timeStamp);
-      this.report();
+      this.report(pathOf(this.path, this.z));
     };
     c.addEventListener('pointerup', release);
     c.addEventListener('pointercancel', release);
@@ -276,6 +288,7 @@ class Pad {
   moveTo(p, timeStamp) {
     this.p = p;
     this.z = lift(this.map, p);
+    if (this.dragging) recordPath(this.path, this.z);
     this.queue(timeStamp);
   }
   setZ(z, timeStamp) {
@@ -377,7 +390,7 @@ class Pad {
   }
 
   // The final z goes to Python: a state value, so it survives reruns; seq makes each release new.
-  report() {
+  report(path = []) {
     if (!this.z || !this.setStateValue) return;
     this.seq += 1;
     const z = Array.from(this.z);
@@ -385,7 +398,7 @@ class Pad {
       const [C, H, W] = d.dec.imageShape;
       return C * H * W <= this.data.max_pixels ? Array.from(runDecoder(d.dec, z)) : null;
     });
-    this.setStateValue('release', { z, p: Array.from(this.p), seq: this.seq, pixels });
+    this.setStateValue('release', { z, p: Array.from(this.p), seq: this.seq, pixels, path });
   }
 
   state() {
