@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from vae.analysis.images import decode_images
+from vae.core.errors import ConfigError
 from vae.core.models import build_model
 from vae.services import animation
 
@@ -69,7 +70,7 @@ def test_traversal_sweeps_one_dimension_only(model) -> None:  # type: ignore[no-
     want = decode_images(model, np.array([[0.3, -2.0], [0.3, 2.0]], np.float32))
     np.testing.assert_array_equal(as_grey(frames[0]), animation.upscale(want[0])[..., 0])
     np.testing.assert_array_equal(as_grey(frames[4]), animation.upscale(want[1])[..., 0])
-    with pytest.raises(animation.AnimationTooLarge, match="z3 does not exist"):
+    with pytest.raises(ConfigError, match="z3 does not exist"):
         animation.traversal_gif(model, base, dim=2)
 
 
@@ -126,3 +127,18 @@ def test_replay_shows_every_epoch_up_to_the_bound_and_holds_the_trained_map() ->
     assert ImageColor.getrgb(class_color(1)) in colours
     many, shown = animation.replay_frames([rng.normal(size=(301, 20, 2))], [np.zeros(20, np.int64)], ["VAE"])
     assert len(many) == animation.MAX_FRAMES and shown[0] == 0 and shown[-1] == 300
+
+
+def test_the_animate_command_writes_a_pairs_replay_and_refuses_beyond_the_bound(default_pair_dir, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import DEFAULT_PAIR, DEFAULT_PAIR_EPOCHS
+    from vae.__main__ import main
+
+    pair = [str(default_pair_dir / f"{DEFAULT_PAIR}-{kind}.safetensors") for kind in ("vae", "ae")]
+    out = tmp_path / "replay.gif"
+    assert main(["animate", *pair, "--what", "replay", "--out", str(out)]) == 0
+    frames, durations = frames_of(out.read_bytes())
+    assert len(frames) == DEFAULT_PAIR_EPOCHS + 1 and durations[-1] == animation.HOLD_MS
+    capsys.readouterr()
+    assert main(["animate", pair[0], "--what", "traversal", "--steps", "62", "--out", str(tmp_path / "t.gif")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: a GIF of 122 frames") and err.count("\n") == 1 and not (tmp_path / "t.gif").exists()

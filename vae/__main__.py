@@ -1,4 +1,4 @@
-"""Command line: python -m vae train | evaluate | embed | judge (see --help of each)."""
+"""Command line: python -m vae train | evaluate | embed | judge | animate (see --help of each)."""
 
 from __future__ import annotations
 
@@ -209,6 +209,48 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
+ANIMATIONS = ("interpolation", "traversal", "replay")
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    """One GIF (vae.services.animation) of one checkpoint, or of a pair side by side."""
+    import numpy as np
+
+    from vae.analysis.maps import encode_means
+    from vae.core.files import atomic_write
+    from vae.services import animation
+
+    if len(args.checkpoints) > 2:
+        raise ConfigError(f"checkpoints: one, or a pair (VAE and AE) side by side; got {len(args.checkpoints)}")
+    loaded = [_load_model_and_data(path, None, args.data_root) for path in args.checkpoints]
+    ckpts, data = [c for c, _ in loaded], loaded[0][1]
+    if len({(d.name, c.model_config.latent_dim) for c, d in loaded}) > 1:
+        raise ConfigError("checkpoints: a pair must share its dataset and latent size")
+    models, titles = [c.model for c in ckpts], [c.kind.upper() for c in ckpts] if len(ckpts) > 1 else None
+    n_test = int(data.x_test.shape[0])
+    if args.what == "interpolation":
+        ends = []
+        for name, i in (("from", args.from_image), ("to", args.to_image)):
+            if not 0 <= i < n_test:
+                raise ConfigError(f"{name}: a test image number from 0 to {n_test - 1}, got {i}")
+        for model in models:
+            ends.append(encode_means(model, data.x_test[[args.from_image, args.to_image]]))
+        gif = animation.interpolation_gif(models, [e[0] for e in ends], [e[1] for e in ends], args.steps or 20, titles)
+    elif args.what == "traversal":
+        if len(models) > 1:
+            raise ConfigError("traversal: animates one model; give one checkpoint")
+        gif = animation.traversal_gif(models[0], np.zeros(models[0].latent_dim, np.float32), args.dim - 1, args.steps or 31)
+    else:
+        missing = [str(p) for p, c in zip(args.checkpoints, ckpts, strict=True) if c.snapshots is None or c.snapshot_index is None]
+        if missing:
+            raise LatentExplorerError(f"{', '.join(missing)} holds no replay (it was trained with snapshot_points 0)")
+        gif = animation.replay_gif([c.snapshots.numpy() for c in ckpts if c.snapshots is not None],
+                                   [data.y_test[c.snapshot_index].numpy() for c in ckpts], [c.kind.upper() for c in ckpts], data.class_names)
+    atomic_write(args.out, gif)
+    print(f"saved {args.out} ({args.what}, {len(gif):,} bytes)")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -265,6 +307,17 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--data-root")
     j.add_argument("--json", action="store_true", help="print JSON")
     j.set_defaults(func=cmd_judge)
+
+    a = sub.add_parser("animate", help="write a GIF: an interpolation, one dimension's traversal or the map's replay")
+    a.add_argument("checkpoints", nargs="+", help="one checkpoint, or a VAE and an AE drawn side by side")
+    a.add_argument("--what", choices=ANIMATIONS, required=True)
+    a.add_argument("--out", required=True, help="the .gif file to write")
+    a.add_argument("--steps", type=_positive_int, help="steps along the line or the sweep (default 20 / 31); played there and back")
+    a.add_argument("--dim", type=_positive_int, default=1, help="traversal: which dimension, from 1 (default 1)")
+    a.add_argument("--from", dest="from_image", type=int, default=0, help="interpolation: first test image (default 0)")
+    a.add_argument("--to", dest="to_image", type=int, default=1, help="interpolation: last test image (default 1)")
+    a.add_argument("--data-root")
+    a.set_defaults(func=cmd_animate)
     return parser
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from vae.analysis.images import decode_images
-from vae.core.errors import LatentExplorerError
+from vae.core.errors import ConfigError, LatentExplorerError
 from vae.core.models import LatentModel
 from vae.services.plots import axis_ranges, class_color
 
@@ -184,7 +184,7 @@ def traversal_gif(model: LatentModel, base: np.ndarray, dim: int, steps: int = 3
     `base`, played there and back (2 * steps - 2 frames)."""
     _check_steps([model], steps, False)
     if not 0 <= dim < model.latent_dim:
-        raise AnimationTooLarge(f"dimension z{dim + 1} does not exist: this latent has {model.latent_dim}")
+        raise ConfigError(f"dim: z{dim + 1} does not exist; this latent has {model.latent_dim} dimensions")
     z = np.tile(np.asarray(base, np.float32), (steps, 1))
     z[:, dim] = np.linspace(-span, span, steps, dtype=np.float32)
     frames = decoded_frames([model], [z])
