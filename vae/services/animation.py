@@ -226,6 +226,8 @@ def _map_panel(points: np.ndarray, labels: np.ndarray, ranges: tuple[tuple[float
     colors = [ImageColor.getrgb(class_color(int(c))) for c in labels]
     for x, y, c in zip(xs.tolist(), ys.tolist(), colors, strict=True):
         draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=c)
+    # the scale, which follows the points from epoch to epoch (there are no tick marks)
+    draw.text((3, TITLE_PX + px - 13), f"x {x0:.3g} to {x1:.3g}, y {y0:.3g} to {y1:.3g}", fill=(110, 110, 110), font=_font())
     return np.asarray(img)
 
 
