@@ -142,3 +142,14 @@ def test_the_animate_command_writes_a_pairs_replay_and_refuses_beyond_the_bound(
     assert main(["animate", pair[0], "--what", "traversal", "--steps", "62", "--out", str(tmp_path / "t.gif")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: a GIF of 122 frames") and err.count("\n") == 1 and not (tmp_path / "t.gif").exists()
+
+
+def test_the_pad_records_no_more_z_than_a_gif_can_show() -> None:
+    """pad.js keeps at most PATH_MAX z's of a drag (tests/js/path.test.js), plus the released one;
+    read_path thins that one extra away: the release message stays as small as the GIF allows."""
+    import re
+    from pathlib import Path
+
+    js = (Path(__file__).resolve().parents[1] / "pages" / "ui" / "latent_pad" / "pad.js").read_text(encoding="utf-8")
+    found = re.search(r"^const PATH_MAX = (\d+);", js, re.M)
+    assert found is not None and int(found.group(1)) == animation.MAX_FRAMES

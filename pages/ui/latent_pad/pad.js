@@ -20,7 +20,7 @@ function push(list, v) { if (list.length < MAX_SAMPLES) list.push(v); }
 // A drag's path for its GIF: every `stride`-th move's z; past PATH_MAX z's every other one is
 // dropped and the stride doubles, so however long the drag, its z's stay evenly spread over all
 // of it (Python thins them to the GIF's bound: vae.services.animation.read_path).
-const PATH_MAX = 240;
+const PATH_MAX = 120;  // the GIF's bound (vae.services.animation.MAX_FRAMES); the release adds its own z
 function newPath() { return { zs: [], stride: 1, moves: 0 }; }
 function recordPath(path, z) {
   if (!path) return;
