@@ -250,6 +250,18 @@ def _legend(class_names: Sequence[str], width: int) -> Image.Image:
     return img
 
 
+def _map_palette(n_classes: int) -> Image.Image:
+    """A fixed palette for the replay's frames: the classes' colours and greys. Quantizing to it
+    is exact for the dots and fast; an adaptive palette per frame took most of the encoding time
+    (5.7 of 7.3 s for 120 frames on the busy 2-core machine)."""
+    colours = [ImageColor.getrgb(class_color(k)) for k in range(max(n_classes, 1))][:256 - 64]
+    greys = [(v, v, v) for v in np.linspace(0, 255, 256 - len(colours)).round().astype(int).tolist()]
+    flat = [c for rgb in colours + greys for c in rgb]
+    pal = Image.new("P", (1, 1))
+    pal.putpalette(flat)
+    return pal
+
+
 def replay_frames(snapshots: Sequence[np.ndarray], labels: Sequence[np.ndarray], titles: Sequence[str],
                   class_names: Sequence[str] = ()) -> tuple[list[Image.Image], np.ndarray]:
     """The map of each model (snapshots[k]: (E + 1, P, 2), snapshot e after epoch e, 0 before
@@ -258,6 +270,7 @@ def replay_frames(snapshots: Sequence[np.ndarray], labels: Sequence[np.ndarray],
     axes span that epoch's points of all maps, as on the Train page. Returns the frames and the
     epochs they show."""
     epochs = thin(min(s.shape[0] for s in snapshots))
+    palette = _map_palette(int(max(int(np.max(lab, initial=0)) for lab in labels)) + 1)
     frames = []
     for e in epochs.tolist():
         points = [np.asarray(s[e], np.float32) for s in snapshots]
@@ -269,7 +282,7 @@ def replay_frames(snapshots: Sequence[np.ndarray], labels: Sequence[np.ndarray],
             frame.paste(maps, (0, 0))
             frame.paste(legend, (0, maps.height))
             maps = frame
-        frames.append(maps)
+        frames.append(maps.quantize(palette=palette, dither=Image.Dither.NONE))
     return frames, epochs
 
 
