@@ -1,6 +1,7 @@
 """Animated GIFs for slides: the interpolation strip, one dimension's traversal, a path drawn on
 the Live pad and the replay of the map forming, epoch by epoch. Pure functions: decoders,
-latents or snapshots in, GIF bytes out (Pillow's GIF writer; no system codec, so no MP4).
+latents or snapshots in, GIF bytes out (Pillow's GIF writer, which needs no codec: an MP4 would
+need an ffmpeg binary, so there is none).
 
 Every GIF is bounded: at most MAX_FRAMES frames of at most MAX_SIDE x MAX_SIDE pixels (LIMIT
 says so in words, for the pages). A request beyond it raises AnimationTooLarge, whose message
