@@ -84,7 +84,8 @@ def _rank(rank: int, folder: str, scenario: str, kind: str, n_train: int | None,
 
 def _two_ranks(tmp_path: Path, scenario: str = "", kind: str = "vae", n_train: int | None = None, timeout_s: float = 60) -> list[dict]:
     # import once, before the fork, what each rank would otherwise import for itself: scikit-learn
-    # (each rank still loads the data itself) and torch._dynamo (DDP's constructor imports it: seconds)
+    # and torch._dynamo (DDP's constructor imports it: seconds). Each rank still calls load_dataset
+    # itself (here it finds the parent's cached copy; under torchrun below each process reads it)
     _digits(n_train)
     import torch._dynamo  # noqa: F401
     mp.start_processes(_rank, args=(str(tmp_path), scenario, kind, n_train, timeout_s), nprocs=2, start_method="fork")
