@@ -10,6 +10,13 @@ instead of ~10 tensor ops per parameter); batches are gathered with index_select
 copy, several times faster than advanced indexing on the CPU); the running sums are read
 back, and checked for NaN, once every `report_every` steps rather than every step, so no
 step waits on a device-to-host copy.
+
+Several processes (torchrun): when a process group is running (vae/core/distributed.py), the
+same loop trains one model with DistributedDataParallel. config.batch_size is the global
+batch; each rank takes its rows of every global batch (and of its noise), so the weights are
+those of one process; the running sums and a stop flag are all-reduced at the same report
+steps, so a NaN or a stop on any rank ends all of them alike; rank 0 alone evaluates, takes
+the map snapshots and calls the callback.
 """
 
 from __future__ import annotations
