@@ -9,10 +9,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vae.core.config import ARCHS, LATENT_DIM_RANGE, ModelConfig, TrainConfig
-from vae.core.errors import ConfigError, LatentExplorerError
+from vae.core.config import ARCHS, LATENT_DIM_RANGE, PRECISIONS, ModelConfig, TrainConfig
+from vae.core.errors import ConfigError, LatentExplorerError, TrainingDiverged
 
 SEED_RANGE = (0, 2**32 - 1)  # what numpy's and torch's seeding both accept, as TrainConfig.seed
+DIST_TIMEOUT_S = 600.0  # vae.core.distributed.DEFAULT_TIMEOUT_S, without importing torch to build the parser
 
 
 def _progress_printer(stream=None):  # type: ignore[no-untyped-def]
@@ -49,31 +50,64 @@ def check_seed(seed: int) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vae.core.data import DATASET_NAMES, load_dataset
+    from vae.core import distributed
+    from vae.settings import settings
+
+    world = settings().world_size  # > 1 under torchrun: this process is one of `world` training one model
+    # the same checks on every rank, before any of them joins the others
+    train_config = _train_config(args, world)
+    if world == 1:
+        return _train_and_save(args, train_config, args.device, main=True)
+    if not 1 <= args.dist_timeout <= 86_400:
+        raise ConfigError(f"dist-timeout: must be from 1 to 86400 seconds, got {args.dist_timeout}")
+    device = distributed.training_device(args.device)
+    group = distributed.start(device, timeout_s=args.dist_timeout)
+    try:
+        if group.main:
+            print(f"training on {world} processes ({'nccl' if device.type == 'cuda' else 'gloo'}, {device.type}); "
+                  f"global batch {train_config.batch_size}, {train_config.batch_size // world} per process", file=sys.stderr)
+        return _train_and_save(args, train_config, str(device), main=group.main)
+    finally:
+        distributed.finish()
+
+
+def _train_config(args: argparse.Namespace, world_size: int) -> TrainConfig:
+    from vae.core.data import DATASET_NAMES
     from vae.core.device import check_device
-    from vae.core.models import default_model_config
-    from vae.services.workflow import check_name, train_models
+    from vae.services.workflow import check_name
 
     check_device(args.device)
     if not (args.dataset in DATASET_NAMES or args.dataset.startswith("idx:")):
         raise ConfigError(f"dataset: must be one of {', '.join(DATASET_NAMES)} or idx:<folder>, got {args.dataset!r}")
-
     train_config = TrainConfig(
-        dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed
+        dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
+        world_size=world_size, precision=args.precision,
     ).validate()
     ModelConfig(arch=args.arch, latent_dim=args.latent_dim, hidden=tuple(args.hidden or (256,))).validate()  # fail before loading data
     check_name(Path(args.out).name.removesuffix(".safetensors"))
+    return train_config
+
+
+def _train_and_save(args: argparse.Namespace, train_config: TrainConfig, device: str | None, main: bool) -> int:
+    """Load the data (each process its own copy), train, and (rank 0 only, `main`) save and report."""
+    from vae.core.data import load_dataset
+    from vae.core.models import default_model_config
+    from vae.services.workflow import train_models
+
     data = load_dataset(args.dataset, data_root=args.data_root)
     base = default_model_config(data.image_shape, arch=args.arch, latent_dim=args.latent_dim)
     if args.hidden:
         base = ModelConfig(**{**base.to_dict(), "hidden": tuple(args.hidden)})
     base.validate()
     out = Path(args.out)
-    print(f"dataset: {data.description}", file=sys.stderr)
+    if main:
+        print(f"dataset: {data.description}", file=sys.stderr)
     trained = train_models(
         data, args.model, base, train_config, out.parent if out.parent != Path("") else Path("."), out.name.removesuffix(".safetensors"),
-        callback=None if args.quiet else _progress_printer(), device=args.device,
+        callback=None if args.quiet or not main else _progress_printer(), device=device,
     )
+    if not main:
+        return 0  # rank 0 saves and reports
     for item in trained:
         m = item.metrics
         summary = f"test ELBO {m['elbo']:.2f} nats" if m.get("elbo") is not None else f"test recon {m['recon']:.2f} nats"
@@ -284,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-root", help="folder for torchvision datasets (default: $VAE_DATA_ROOT or ~/.cache/latent-explorer/data)")
     t.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: the forward pass under autocast (weights stay fp32)")
+    t.add_argument("--dist-timeout", type=float, default=DIST_TIMEOUT_S,
+                   help=f"under torchrun: seconds a process waits for the others before the job ends with an error (default {DIST_TIMEOUT_S:.0f})")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="print a checkpoint's test metrics")
@@ -321,6 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _said_by_rank_0(exc: LatentExplorerError) -> bool:
+    """Under torchrun, errors every rank meets alike (the same arguments, a NaN agreed by all)
+    are printed by rank 0 alone: one message, not one per process."""
+    from vae.settings import settings
+
+    return settings().rank > 0 and isinstance(exc, (ConfigError, TrainingDiverged))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -328,7 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except LatentExplorerError as exc:
         # a user-caused problem: one line, exit 2 like argparse's own usage errors
-        print(f"error: {exc}", file=sys.stderr)
+        if not _said_by_rank_0(exc):
+            print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted; nothing was saved", file=sys.stderr)
