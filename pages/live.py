@@ -13,6 +13,7 @@ from pages.ui import session, widgets
 from pages.ui.latent_pad import latent_pad
 from vae.analysis import images
 from vae.analysis.maps import encode_means
+from vae.services import standalone_pad
 
 sel = session.require_selection()
 st.title("Live latent pad")
@@ -99,6 +100,15 @@ def live_panel() -> None:
         axis_titles=(("z₁", "z₂") if dim == 2 else ("z₁", "")) if method == "identity" else (f"{projection} 1", f"{projection} 2"),
         z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
         slider_ranges=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
+    )
+
+    st.download_button(  # the same pad as one HTML file: opens offline, from a file or any static web host
+        "Download standalone pad (HTML)", key=f"{prefix}_standalone", mime="text/html", on_click="ignore", icon=":material/download:",
+        file_name=f"{sel.primary.pair or sel.primary.kind}-pad.html", help="one self-contained file: this pad's decoders, map and code; no server, no network",
+        data=lambda: standalone_pad.standalone_html(
+            decoders, lmap, labels, data.class_names, map_id=f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}",
+            axis_titles=standalone_pad.axis_titles(method, dim), heading=standalone_pad.page_heading(decoders, data.name),
+            sliders=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None),
     )
 
     z = np.asarray(st.session_state[z_key], np.float32)

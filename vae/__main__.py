@@ -219,6 +219,7 @@ def cmd_export_pad(args: argparse.Namespace) -> int:
     text = export_pad(args.vae, args.ae, data_root=args.data_root, test_hooks=args.test_hooks)
     try:
         atomic_write(out, text.encode("utf-8"))
+        out.chmod(0o644)  # a page to publish: readable by a web server (the temp file was 0600)
     except OSError as exc:
         raise ConfigError(f"out: cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): open it in a browser, no server or network needed")

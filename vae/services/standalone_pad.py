@@ -267,12 +267,12 @@ def standalone_html(
     map_id: str,
     axis_titles: tuple[str, str],
     sliders: Sequence[tuple[float, float]] | None = None,
-    title: str = "Latent pad",
-    subtitle: str = "",
+    heading: tuple[str, str] = ("Latent pad", ""),
     test_hooks: bool = False,
     folder: Path = PAD_ASSETS,
 ) -> str:
-    """The standalone pad: one HTML file, the same data dict the Live pad sends (z = 0)."""
+    """The standalone pad: one HTML file, the same data dict the Live pad sends (z = 0).
+    `heading`: the page's title and the line under it (`page_heading`)."""
     dim = decoders[0][1].model_config.latent_dim
     z = np.zeros(dim, np.float32)
     ranges = map_ranges(lmap, dim, z)
@@ -290,8 +290,27 @@ def standalone_html(
         raise RuntimeError(f"the pad's scripts need exactly one `export default`, found {found}")
     shim = (folder / HOST_SHIM).read_text(encoding="utf-8")
     return PAGE.format(
-        title=html.escape(title), subtitle=html.escape(subtitle), css=css, pad_html=pad_html,
+        title=html.escape(heading[0]), subtitle=html.escape(heading[1]), css=css, pad_html=pad_html,
         data=_json_text(data), js=_script_text(entry + "\n;\n" + shim),
+    )
+
+
+def axis_titles(method: str, latent_dim: int) -> tuple[str, str]:
+    """The map's axis titles, as the Live pad page writes them."""
+    if method == "identity":
+        return ("z₁", "z₂") if latent_dim == 2 else ("z₁", "")
+    projection = "PCA" if method == "pca" else "t-SNE"
+    return f"{projection} 1", f"{projection} 2"
+
+
+def page_heading(decoders: Sequence[tuple[str, Checkpoint]], dataset: str, fallback_name: str = "latent") -> tuple[str, str]:
+    """The standalone file's title and the line under it."""
+    first = decoders[0][1]
+    kinds = " + ".join(label for label, _ in decoders)
+    return (
+        f"Latent pad: {first.pair or fallback_name}",
+        f"{kinds}, {first.model_config.latent_dim}-D latent, {dataset}. Drag the crosshair, or click the map and "
+        "use the arrow keys; your browser decodes every frame. Works offline: this file holds everything it needs.",
     )
 
 
@@ -328,17 +347,10 @@ def export_pad(
     data: Dataset = load_dataset(first.dataset.get("name") or "digits", data_root=data_root)
     if data.image_shape != tuple(first.model_config.image_shape):
         raise StandalonePadError(f"dataset {data.name!r} has {data.image_shape} images; the model needs {tuple(first.model_config.image_shape)}")
-    dim = first.model_config.latent_dim
-    method = default_method(dim)
+    method = default_method(first.model_config.latent_dim)
     lmap, index = compute_map(first.model, data.x_test, method, first.sha256, cache=False)
-    projection = "PCA" if method == "pca" else "t-SNE"
-    titles = (("z₁", "z₂") if dim == 2 else ("z₁", "")) if method == "identity" else (f"{projection} 1", f"{projection} 2")
-    kinds = " + ".join(label for label, _ in decoders)
-    name = first.pair or Path(vae_path).stem
     return standalone_html(
         decoders, lmap, data.y_test[index].numpy(), data.class_names, map_id=f"map-{first.sha256[:16]}-{method}-{len(index)}",
-        axis_titles=titles, title=f"Latent pad: {name}",
-        subtitle=f"{kinds}, {dim}-D latent, {data.name}. Drag the crosshair, or click the map and use the arrow keys; "
-        "your browser decodes every frame. Works offline: this file holds everything it needs.",
+        axis_titles=axis_titles(method, first.model_config.latent_dim), heading=page_heading(decoders, data.name, Path(vae_path).stem),
         test_hooks=test_hooks,
     )
