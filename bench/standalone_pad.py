@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.harness import REPO_ROOT, RESULTS, VIEWPORT, command_line, launch_chromium, machine, percentile, publish, spread
+from bench.harness import REPO_ROOT, RESULTS, VIEWPORT, command_line, launch_chromium, load_note, machine, percentile, publish, spread
 
 SECTION = "## Standalone pad"
 TARGET_BYTES = 2_000_000
@@ -93,6 +94,7 @@ def measure(vae: Path, ae: Path | None, opens: int, drag_seconds: float, work: P
     from vae.core.checkpoint import load_checkpoint
     from vae.services.standalone_pad import export_pad
 
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     text = export_pad(vae, ae, test_hooks=True)
     export_s = time.perf_counter() - start
@@ -125,7 +127,8 @@ def measure(vae: Path, ae: Path | None, opens: int, drag_seconds: float, work: P
         decode_gap = float(np.abs(browser_out - reference).max())
         page.context.close()
     return {"bytes": len(plain.encode("utf-8")), "bytes_hooks": path.stat().st_size, "export_s": export_s, "paints_ms": paints,
-            "asked": asked_all + [asked], "url": path.resolve().as_uri(), "drags": drags, "decode_gap": decode_gap}
+            "asked": asked_all + [asked], "url": path.resolve().as_uri(), "drags": drags, "decode_gap": decode_gap,
+            "load": load_note(load_before, os.getloadavg()[0])}
 
 
 def report(r: dict[str, Any], argv: list[str] | None, source: str) -> str:
@@ -134,13 +137,12 @@ def report(r: dict[str, Any], argv: list[str] | None, source: str) -> str:
     paints = r["paints_ms"]
     lines = [
         SECTION, "",
-        f"`{command_line('bench.standalone_pad', argv)}` on {machine()}; {source}. The machine was shared with other work.", "",
+        f"`{command_line('bench.standalone_pad', argv)}` on {machine()}; {source}. {r['load']}", "",
         "| measure | value | target |", "|---|---|---|",
         f"| file size (no test hooks) | {r['bytes']:,} bytes ({r['bytes'] / 1e6:.2f} MB) | at most 2 MB: {'met' if r['bytes'] <= TARGET_BYTES else 'MISSED'} |",
         f"| export time (load, map, pack) | {r['export_s']:.2f} s | |",
-        f"| first decoded image painted, from navigation start | median {percentile(paints, 50):.0f} ms "
-        f"({spread([p / 1000 for p in paints])}, {len(paints)} opens) "
-        f"| within 1 s: {'met' if max(paints) <= 1000 else 'MISSED'} |",
+        f"| first decoded image painted, from navigation start | {spread([p / 1000 for p in paints])}, {len(paints)} opens "
+        f"| within 1 s: {sum(p <= 1000 for p in paints)} of {len(paints)} opens |",
         f"| requests other than the file itself | {'none' if nothing_else else 'SOME'} (every one aborted by the test route) | none |",
         f"| drag: animation frames / with a pointer event / decoded and painted | {d['frames']} / {d['withInput']} / {d['pad_frames']} "
         f"({d['moves']} mouse moves) | a fresh decode on every frame with input: {'met' if d['pad_frames'] >= d['withInput'] else 'MISSED'} |",

@@ -1,7 +1,8 @@
 """The standalone pad file in Chromium, opened from file:// with every other request aborted:
 it asks for nothing else, decodes like PyTorch (within 1e-4), and arrow keys, a mouse drag and
 a touch change the decoded image. The file is exported once, with the test hooks
-(`export-pad --test-hooks`), from the session's default pair (digits, 8x8)."""
+(`export-pad --test-hooks`), from the session's default pair (digits, 8x8). Last, the Live pad
+page's download button on the session's shared server gives a file that works the same way."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.standalone_pad import DECODED_PIXELS, READY, open_offline
+from bench.harness import VIEWPORT
+from bench.standalone_pad import DECODED_PIXELS, PAINTED, READY, open_offline
 from vae.core.checkpoint import load_checkpoint
 from vae.services.standalone_pad import export_pad
 
@@ -126,3 +128,31 @@ def test_a_touch_moves_z(browser, pad_file):
         assert len(asked) == 1
     finally:
         page.context.close()
+
+
+def test_the_live_pads_download_button_gives_the_standalone_file(pair_server, browser, tmp_path):
+    """On the real app: "Download standalone pad (HTML)" on the Live pad saves a file that opens
+    offline and paints both decoders' images."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.goto(pair_server + "/")  # a fresh server knows app.py's pages after app.py has run once
+        page.get_by_text("Explore the latent space").wait_for(timeout=120_000)
+        page.goto(pair_server + "/live")
+        button = page.get_by_role("button", name="Download standalone pad (HTML)")
+        button.wait_for(timeout=120_000)
+        with page.expect_download(timeout=120_000) as download:
+            button.click()
+        path = tmp_path / download.value.suggested_filename
+        download.value.save_as(path)
+    finally:
+        context.close()
+    assert path.suffix == ".html"
+    offline, asked = open_offline(browser, path)
+    try:
+        offline.wait_for_function(PAINTED, timeout=15_000)
+        assert offline.locator("figcaption").all_inner_texts() == ["VAE", "AE"]
+        assert asked == [path.resolve().as_uri()]
+        assert offline.evaluate("() => window.__latentPadState === undefined")  # no test hooks in a teacher's file
+    finally:
+        offline.context.close()
