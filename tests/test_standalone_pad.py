@@ -190,3 +190,13 @@ def test_export_pad_refuses_a_pair_of_different_datasets_or_latent_sizes(tiny_mo
 
 def test_export_pad_refuses_a_folder_as_the_output(pair, tmp_path):
     assert_one_line_error(run(["export-pad", str(pair[0]), "--out", str(tmp_path)]), "out:")
+
+
+@pytest.mark.parametrize(("dim", "method", "titles"), [(1, "identity", ["z₁", ""]), (3, "pca", ["PCA 1", "PCA 2"])])
+def test_export_pad_draws_a_strip_for_1d_and_a_pca_map_above_2d(tiny_model_config, tmp_path, dim, method, titles):
+    vae = save_untrained(tmp_path / "v-vae", tiny_model_config, latent_dim=dim)
+    ae = save_untrained(tmp_path / "v-ae", tiny_model_config, kind="ae", latent_dim=dim)
+    assert run(["export-pad", str(vae), str(ae), "--out", str(tmp_path / "pad.html")])[0] == 0
+    data = embedded_data((tmp_path / "pad.html").read_text(encoding="utf-8"))
+    assert data["map"]["export"]["method"] == method and data["map"]["axis_titles"] == titles
+    assert data["map"]["export"]["latent_dim"] == dim and data["z_in"]["z"] == [0.0] * dim
