@@ -196,9 +196,17 @@ def pack_decoder(model: LatentModel, probe: np.ndarray) -> dict[str, Any]:
     planes = flat.view(np.uint8).reshape(-1, 4)[:, ::-1][:, :keep].T.tobytes()
     export["packed"] = {
         "encoding": "deflate", "bytes_per_value": keep, "n": int(flat.size), "mantissa_bits": 23 - drop,
-        "max_change": change, "data": base64.b64encode(zlib.compress(planes, 9)).decode("ascii"),
+        "max_change": change, "data": base64.b64encode(_deflate(planes)).decode("ascii"),
     }
     return export
+
+
+def _deflate(data: bytes) -> bytes:
+    """zlib format (DecompressionStream's "deflate"), Huffman coding only: rounded weights have no
+    repeats for LZ77 to find, and on the default pair this is both smaller (698 kB against 712 kB
+    at level 9 for the VAE) and ten times faster (0.13 s against 1.3 s) than the default strategy."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
+    return packer.compress(data) + packer.flush()
 
 
 def unpack_decoder(packed: dict[str, Any]) -> dict[str, Any]:
@@ -218,12 +226,14 @@ def unpack_decoder(packed: dict[str, Any]) -> dict[str, Any]:
 
 
 def reachable_points(lmap: LatentMap, ranges: tuple[tuple[float, float], tuple[float, float]],
-                     sliders: Sequence[tuple[float, float]] | None = None, grid: int = 41, seed: int = 0) -> np.ndarray:
-    """(N, D) float32 latent points the pad can reach: the lift of a grid over its map, the test
-    codes, and (with sliders) random points in the sliders' box."""
+                     sliders: Sequence[tuple[float, float]] | None = None, grid: int = 31, codes: int = 1000, seed: int = 0) -> np.ndarray:
+    """(N, D) float32 latent points the pad can reach: the lift of a grid over its map, up to
+    `codes` test codes (a seeded sample), and (with sliders) random points in the sliders' box."""
     (x0, x1), (y0, y1) = ranges
     gx, gy = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
-    parts = [lmap.lift(np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)), np.asarray(lmap.mu_, np.float32)]
+    mu = np.asarray(lmap.mu_, np.float32)
+    mu = mu[np.random.default_rng(seed).permutation(len(mu))[:codes]]
+    parts = [lmap.lift(np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)), mu]
     if sliders:
         lo, hi = np.array(sliders, np.float32).T
         parts.append(np.random.default_rng(seed).uniform(lo, hi, (grid * grid, len(lo))).astype(np.float32))
