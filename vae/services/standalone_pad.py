@@ -43,6 +43,7 @@ import torch
 from vae.analysis.maps import LatentMap, compute_map, default_method
 from vae.core.checkpoint import Checkpoint, load_checkpoint
 from vae.core.data import Dataset, load_dataset
+from vae.core.device import model_device
 from vae.core.errors import LatentExplorerError
 from vae.core.models import LatentModel
 from vae.services import browser_export, plots
@@ -175,7 +176,7 @@ def pack_decoder(model: LatentModel, probe: np.ndarray) -> dict[str, Any]:
     byte planes. `probe` (N, D): latent points the pad can reach; the decode of each stays
     within PACK_TOLERANCE of the float32 model's (`packed["max_change"]` is the measured change)."""
     export = browser_export.export_decoder(model)
-    z = torch.as_tensor(np.asarray(probe, np.float32))
+    z = torch.as_tensor(np.asarray(probe, np.float32), device=model_device(model))
     reference = model.decode(z)
     drop, change = 0, 0.0
     for bits in DROP_BITS:
