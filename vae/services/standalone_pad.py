@@ -96,11 +96,15 @@ def pad_data(
     image_px: int,
     test_hooks: bool,
     max_pixels: int = MAX_REPORTED_PIXELS,
+    **extra: Any,
 ) -> dict[str, Any]:
     """The dict pad.js's entry gets as `data`. `decoders`: (payload id, label, export or None
-    when the browser already holds it); `map_export` likewise. JSON-able."""
+    when the browser already holds it); `map_export` likewise. `extra`: further JSON-able keys
+    of the pad's features (e.g. its map layers or a hole meter), passed through as they are;
+    pad.js treats a missing one as "none". JSON-able."""
     (x0, x1), (y0, y1) = ranges
     return {
+        **extra,
         "pad_id": pad_id,
         "decoders": [{"id": pid, "label": label, "export": export} for pid, label, export in decoders],
         "map": {
