@@ -14,7 +14,7 @@ from pages.ui import session, widgets
 from pages.ui.latent_pad import latent_pad
 from vae.analysis import images
 from vae.analysis.maps import encode_means
-from vae.services import animation
+from vae.services import animation, standalone_pad
 
 sel = session.require_selection()
 st.title("Live latent pad")
@@ -111,6 +111,15 @@ def live_panel() -> None:
         gif_models, gif_titles = [c.model for _, c in decoders], [label for label, _ in decoders] if sel.is_pair else None
         widgets.gif_download("Download the path as GIF", functools.partial(animation.path_gif, gif_models, path, gif_titles),
                              "pad_path.gif", f"{prefix}_path_gif", animation.path_refusal(gif_models, path, bool(gif_titles)))
+
+    st.download_button(  # the same pad as one HTML file: opens offline, from a file or any static web host
+        "Download standalone pad (HTML)", key=f"{prefix}_standalone", mime="text/html", on_click="ignore", icon=":material/download:",
+        file_name=f"{sel.primary.pair or sel.primary.kind}-pad.html", help="one self-contained file: this pad's decoders, map and code; no server, no network",
+        data=lambda: standalone_pad.standalone_html(
+            decoders, lmap, labels, data.class_names, map_id=f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}",
+            axis_titles=standalone_pad.axis_titles(method, dim), heading=standalone_pad.page_heading(decoders, data.name),
+            sliders=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None),
+    )
 
     z = np.asarray(st.session_state[z_key], np.float32)
     report = st.session_state.get(report_key)

@@ -1,4 +1,4 @@
-"""Command line: python -m vae train | evaluate | embed | judge | animate (see --help of each)."""
+"""Command line: python -m vae train | evaluate | embed | judge | animate | export-pad (see --help of each)."""
 
 from __future__ import annotations
 
@@ -285,6 +285,23 @@ def cmd_animate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_pad(args: argparse.Namespace) -> int:
+    from vae.core.files import atomic_write
+    from vae.services.standalone_pad import export_pad
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"out: {out} is a folder; give a file name such as {out / 'pad.html'}")
+    text = export_pad(args.vae, args.ae, data_root=args.data_root, test_hooks=args.test_hooks)
+    try:
+        atomic_write(out, text.encode("utf-8"))
+        out.chmod(0o644)  # a page to publish: readable by a web server (the temp file was 0600)
+    except OSError as exc:
+        raise ConfigError(f"out: cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): open it in a browser, no server or network needed")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -355,6 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--to", dest="to_image", type=int, default=1, help="interpolation: last test image (default 1)")
     a.add_argument("--data-root")
     a.set_defaults(func=cmd_animate)
+
+    x = sub.add_parser("export-pad", help="write the Live pad as one self-contained HTML file (no server, works offline)")
+    x.add_argument("vae", help="the VAE's .safetensors checkpoint")
+    x.add_argument("ae", nargs="?", help="optionally the AE of the same pair (same dataset and latent size)")
+    x.add_argument("--out", default="pad.html", help="the HTML file to write (default pad.html)")
+    x.add_argument("--data-root", help="where the dataset is, for the map's test codes")
+    x.add_argument("--test-hooks", action="store_true", help="expose window.__latentPad* (for tests and benchmarks)")
+    x.set_defaults(func=cmd_export_pad)
     return parser
 
 

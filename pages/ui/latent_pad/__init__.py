@@ -40,7 +40,9 @@ import streamlit as st
 
 from vae.analysis.maps import LatentMap
 from vae.core.checkpoint import Checkpoint
-from vae.services import browser_export, plots
+from vae.services import browser_export
+from vae.services.standalone_pad import map_ranges as map_ranges  # the pad's ranges, shared with the standalone file
+from vae.services.standalone_pad import pad_data
 from vae.settings import settings
 
 SENT_KEY = "_latent_pad_sent"  # payload ids this session has already sent to the browser
@@ -73,23 +75,6 @@ def decoder_export(sha: str, _ckpt: Checkpoint) -> dict[str, Any]:
 def map_export(map_id: str, _lmap: LatentMap, _labels: np.ndarray) -> dict[str, Any]:
     """A fitted map for the browser; `map_id` names checkpoint, method and sample."""
     return browser_export.export_map(_lmap, _labels)
-
-
-def map_ranges(lmap: LatentMap, latent_dim: int, z: np.ndarray | None = None) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The pad's x / y ranges: the test codes, the prior's mean z = 0 and `z` (where Python puts
-    the crosshair), as the map places them, with a margin. The crosshair starts at z = 0, and an
-    AE's or a briefly trained model's codes often exclude it (e.g. all in [0.3, 0.94]): a range
-    of the codes alone would leave the crosshair off the map, invisible."""
-    anchors = [np.zeros(latent_dim, np.float32)]
-    if z is not None:
-        z = np.asarray(z, np.float32).ravel()
-        if z.shape == (latent_dim,) and np.isfinite(z).all():
-            anchors.append(z)
-    where = lmap.locate(np.stack(anchors))
-    (x0, x1), (y0, y1) = plots.axis_ranges(lmap.points_, where[np.isfinite(where).all(1)])
-    if latent_dim == 1:
-        y0, y1 = -1.0, 1.0  # a 1-D map is a strip: its points sit at y = 0, no y axis is drawn
-    return (x0, x1), (y0, y1)
 
 
 def latent_pad(
@@ -137,22 +122,12 @@ def latent_pad(
         held = ((map_id, int(z_nonce)), map_ranges(lmap, config.latent_dim, z))
         st.session_state[RANGES_KEY.format(key)] = held
     (x0, x1), (y0, y1) = held[1]
-    data = {
-        "pad_id": key,
-        "decoders": [
-            {"id": pid, "label": label, "export": None if pid in sent else decoder_export(ckpt.sha256, ckpt)}
-            for pid, label, ckpt in payloads
-        ],
-        "map": {
-            "id": map_id, "export": None if map_id in sent else map_export(map_id, lmap, labels),
-            "ranges": [[x0, x1], [y0, y1]], "axis_titles": list(axis_titles), "class_names": [str(c) for c in class_names],
-            "colors": [plots.class_color(i) for i in range(max(len(class_names), 1))],
-        },
-        "sliders": [[float(lo), float(hi)] for lo, hi in slider_ranges] if slider_ranges is not None else None,
-        "z_in": {"z": [float(v) for v in np.asarray(z, np.float64).ravel()], "nonce": int(z_nonce)},
-        "image_px": int(image_px),
-        "max_pixels": MAX_REPORTED_PIXELS,
-        "test_hooks": TEST_HOOKS,
-    }
+    data = pad_data(  # the same dict the standalone file embeds (vae/services/standalone_pad.py)
+        pad_id=key,
+        decoders=[(pid, label, None if pid in sent else decoder_export(ckpt.sha256, ckpt)) for pid, label, ckpt in payloads],
+        map_id=map_id, map_export=None if map_id in sent else map_export(map_id, lmap, labels), ranges=((x0, x1), (y0, y1)),
+        axis_titles=axis_titles, class_names=class_names, sliders=slider_ranges, z=z, z_nonce=z_nonce, image_px=image_px,
+        test_hooks=TEST_HOOKS, max_pixels=MAX_REPORTED_PIXELS,
+    )
     _component(key=key, data=data, on_release_change=released, on_missing_change=missing, width="stretch", height="content")
     sent.update([pid for pid, _, _ in payloads] + [map_id])
