@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from pages.ui import session, widgets
+from vae.analysis import images
 from vae.core.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.core.data import DATASET_NAMES, load_dataset
 from vae.core.errors import LatentExplorerError
@@ -261,10 +262,15 @@ if sel is not None and sel.primary.snapshots is not None:
                 plots.snapshot_map(frames[kind], labels, data.class_names, f"{kind}, epoch {epoch}", ranges=shared),
                 key=f"replay_{kind}",
             )
+            if c.snapshot_decodes is not None:  # what the decoder made of the first test images at that epoch
+                row = c.snapshot_decodes[epoch].permute(0, 2, 3, 1).float().numpy() / 255
+                widgets.show_image(images.tile(row, 1, row.shape[0]), f"{kind}: reconstructions of {row.shape[0]} test images, epoch {epoch}",
+                                   width="stretch")
     widgets.gif_download(
         "Download the replay as GIF",
         functools.partial(animation.replay_gif, [s.numpy() for s in snapshots.values()],
-                          [data.y_test[c.snapshot_index].numpy() for _, c in ckpts], list(snapshots), data.class_names),
+                          [data.y_test[c.snapshot_index].numpy() for _, c in ckpts], list(snapshots), data.class_names,
+                          decodes=[c.snapshot_decodes.numpy() if c.snapshot_decodes is not None else None for _, c in ckpts]),
         "replay.gif", f"replay_gif_{sel.label}",
     )
     if last + 1 > animation.MAX_FRAMES:

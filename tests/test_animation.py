@@ -125,6 +125,17 @@ def test_replay_shows_every_epoch_up_to_the_bound_and_holds_the_trained_map() ->
 
     colours = {tuple(c) for c in frames[0].reshape(-1, 3).tolist()}
     assert ImageColor.getrgb(class_color(1)) in colours
+    # with the reconstructions, each epoch's row sits under its map, crisp (a whole-factor upscale)
+    decodes = rng.integers(0, 256, size=(6, 8, 1, 8, 8)).astype(np.uint8)
+    with_rows, _ = frames_of(animation.replay_gif([snaps, 3 * snaps], [labels, labels], ["VAE", "AE"], decodes=[decodes, None]))
+    assert with_rows[0].shape[1] == frames[0].shape[1] and with_rows[0].shape[0] > frames[0].shape[0]
+    row = animation._decodes_panel(decodes[5])
+    top = animation.MAP_PX + animation.TITLE_PX
+    s = (animation.MAP_PX // animation.DECODE_COLS - 4) // 8
+    x0 = (animation.MAP_PX // animation.DECODE_COLS - 8 * s) // 2
+    shown = with_rows[5][top + 2 : top + 2 + 8 * s : s, x0 : x0 + 8 * s : s, 0].astype(int)
+    assert np.abs(shown - decodes[5, 0, 0]).max() <= 4  # the fixed palette (250-odd greys), as Pillow quantizes to it
+    assert row.shape[0] == 2 * (8 * s + 4)
     many, shown = animation.replay_frames([rng.normal(size=(301, 20, 2))], [np.zeros(20, np.int64)], ["VAE"])
     assert len(many) == animation.MAX_FRAMES and shown[0] == 0 and shown[-1] == 300
 

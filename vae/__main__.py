@@ -279,7 +279,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
         if missing:
             raise LatentExplorerError(f"{', '.join(missing)} holds no replay (it was trained with snapshot_points 0)")
         gif = animation.replay_gif([c.snapshots.numpy() for c in ckpts if c.snapshots is not None],
-                                   [data.y_test[c.snapshot_index].numpy() for c in ckpts], [c.kind.upper() for c in ckpts], data.class_names)
+                                   [data.y_test[c.snapshot_index].numpy() for c in ckpts], [c.kind.upper() for c in ckpts], data.class_names,
+                                   decodes=[c.snapshot_decodes.numpy() if c.snapshot_decodes is not None else None for c in ckpts])
     atomic_write(args.out, gif)
     print(f"saved {args.out} ({args.what}, {len(gif):,} bytes)")
     return 0

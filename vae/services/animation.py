@@ -263,20 +263,51 @@ def _map_palette(n_classes: int) -> Image.Image:
     return pal
 
 
+DECODE_COLS = 4  # the replay's reconstructions under each map, in rows of this many
+
+
+def _decodes_panel(decodes: np.ndarray, px: int = MAP_PX) -> np.ndarray:
+    """(K, C, H, W) uint8 reconstructions in rows of DECODE_COLS under a map px wide, each upscaled
+    by a whole factor (crisp pixels). (rows * cell, px, 3) uint8 on white."""
+    k, c, h, w = decodes.shape
+    cell = px // DECODE_COLS
+    s = max(1, (cell - 4) // max(h, w))
+    rows = -(-k // DECODE_COLS)
+    out = np.full((rows * (h * s + 4), px, 3), 255, np.uint8)
+    for i in range(k):
+        img = decodes[i].transpose(1, 2, 0).repeat(s, 0).repeat(s, 1)
+        img = img.repeat(3, 2) if c == 1 else img
+        r, col = divmod(i, DECODE_COLS)
+        y, x = r * (h * s + 4) + 2, col * cell + (cell - w * s) // 2
+        out[y : y + h * s, x : x + w * s] = img
+    return out
+
+
 def replay_frames(snapshots: Sequence[np.ndarray], labels: Sequence[np.ndarray], titles: Sequence[str],
-                  class_names: Sequence[str] = ()) -> tuple[list[Image.Image], np.ndarray]:
+                  class_names: Sequence[str] = (), decodes: Sequence[np.ndarray | None] | None = None,
+                  ) -> tuple[list[Image.Image], np.ndarray]:
     """The map of each model (snapshots[k]: (E + 1, P, 2), snapshot e after epoch e, 0 before
     training; labels[k]: (P,)) side by side, one frame per epoch, at most MAX_FRAMES epochs
     (thinned evenly, the first and last kept), with the classes' colours under them. Each frame's
-    axes span that epoch's points of all maps, as on the Train page. Returns the frames and the
-    epochs they show."""
+    axes span that epoch's points of all maps, as on the Train page. With `decodes[k]`
+    ((E + 1, K, C, H, W) uint8: the checkpoint's reconstructions of the first K snapshot images
+    at each snapshot), that epoch's reconstructions are drawn under model k's map, so the map
+    and what the decoder makes of it change together. Returns the frames and the epochs they show."""
     epochs = thin(min(s.shape[0] for s in snapshots))
     palette = _map_palette(int(max(int(np.max(lab, initial=0)) for lab in labels)) + 1)
+    rows = list(decodes) if decodes is not None else [None] * len(snapshots)
     frames = []
     for e in epochs.tolist():
         points = [np.asarray(s[e], np.float32) for s in snapshots]
         ranges = axis_ranges(*points)
-        maps = compose([_map_panel(p, lab, ranges, f"{t}, epoch {e}") for p, lab, t in zip(points, labels, titles, strict=True)])
+        panels = [_map_panel(p, lab, ranges, f"{t}, epoch {e}") for p, lab, t in zip(points, labels, titles, strict=True)]
+        if any(d is not None for d in rows):
+            under = [_decodes_panel(d[e]) if d is not None else None for d in rows]
+            tall = max(u.shape[0] for u in under if u is not None)
+            blank = np.full((tall, MAP_PX, 3), 255, np.uint8)
+            panels = [np.concatenate([p, blank if u is None else np.concatenate([u, blank[: tall - u.shape[0]]])])
+                      for p, u in zip(panels, under, strict=True)]
+        maps = compose(panels)
         if class_names:
             legend = _legend(class_names, maps.width)
             frame = Image.new("RGB", (maps.width, maps.height + legend.height), (255, 255, 255))
@@ -288,8 +319,9 @@ def replay_frames(snapshots: Sequence[np.ndarray], labels: Sequence[np.ndarray],
 
 
 def replay_gif(snapshots: Sequence[np.ndarray], labels: Sequence[np.ndarray], titles: Sequence[str],
-               class_names: Sequence[str] = (), duration_ms: int = 200) -> bytes:
+               class_names: Sequence[str] = (), duration_ms: int = 200, decodes: Sequence[np.ndarray | None] | None = None) -> bytes:
     """replay_frames as a GIF; the last frame (the trained map) holds for HOLD_MS."""
     check_size(1, len(snapshots) * MAP_PX + GAP * (len(snapshots) - 1), MAP_PX + TITLE_PX, hint="fewer maps side by side")
-    frames, _ = replay_frames(snapshots, labels, titles, class_names)
+    frames, _ = replay_frames(snapshots, labels, titles, class_names, decodes)
+    check_size(len(frames), frames[0].width, frames[0].height, hint="fewer maps side by side")
     return gif_bytes(frames, [duration_ms] * (len(frames) - 1) + [HOLD_MS])

@@ -129,6 +129,7 @@ def train_models(
                 item.path, item.model, train_config, data.info(),
                 history=item.result.history, metrics=item.metrics,
                 snapshots=item.result.snapshots, snapshot_index=item.result.snapshot_index, pair=pair,
+                snapshot_decodes=item.result.snapshot_decodes,
             )
     return trained
 
