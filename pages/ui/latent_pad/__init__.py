@@ -49,7 +49,7 @@ RANGES_KEY = "_latent_pad_ranges_{}"  # per pad: ((map id, z nonce), the map's r
 TEST_HOOKS = settings().test_hooks  # window.__latentPad* for the browser tests and the benchmark
 
 FOLDER = Path(__file__).resolve().parent
-JS_MODULES = ("decoder.js", "maps.js", "pad.js")  # one script, in this order: each uses names of the ones before
+JS_MODULES = ("decoder.js", "maps.js", "meter.js", "layers.js", "pad.js")  # one script, in this order: each uses names of the ones before
 
 
 def _read(name: str) -> str:
