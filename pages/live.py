@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
 from pages.ui import session, widgets
-from pages.ui.latent_pad import latent_pad
+from pages.ui.latent_pad import PadLayer, latent_pad, map_ranges
 from vae.analysis import images
-from vae.analysis.maps import encode_means
+from vae.analysis import layers as map_layers
+from vae.analysis.judge import Judge
+from vae.analysis.maps import LatentMap, encode_means
+from vae.core.checkpoint import Checkpoint
+from vae.services import browser_export
 
 sel = session.require_selection()
 st.title("Live latent pad")
@@ -70,6 +75,35 @@ def column_image(image: np.ndarray, caption: str, px: int) -> None:
     st.image(widgets.to_pil(image, px), caption=caption, width="content", output_format="PNG")
 
 
+found = widgets.dataset_judge(data.name, data)
+judge = found if isinstance(found, Judge) else None  # the browser needs the real net (a stand-in has none)
+
+
+def pad_layers(chosen: tuple[str, ...], ckpt: Checkpoint, lmap: LatentMap, map_id: str) -> list[PadLayer]:
+    """The chosen layers of the map's model, over the map's own range without z (the pad's range
+    only grows past it to keep a z set from Python in view), drawn in the order Explore stacks them."""
+    if not chosen:
+        return []
+    plane = map_layers.plane_of(lmap)
+    box = map_ranges(lmap, dim)
+
+    def landscape() -> dict[str, Any]:
+        assert judge is not None  # offered only with a judge
+        return browser_export.export_layer(
+            "landscape", map_layers.compute_landscape(ckpt.model, judge, ckpt.sha256, plane, box), len(data.class_names))
+
+    wanted = [  # under the dots, then over them
+        (widgets.LANDSCAPE, "landscape", landscape),
+        (widgets.Q_CONTOURS, "aggregate", lambda: browser_export.export_layer(
+            "aggregate", map_layers.compute_aggregate(ckpt.model, data.x_test, ckpt.sha256, plane, box))),
+        (widgets.PRIOR, "prior", lambda: browser_export.export_layer("prior", map_layers.prior_circles(plane))),
+        (widgets.ELLIPSES, "ellipses", lambda: browser_export.export_layer(
+            "ellipses", map_layers.compute_ellipses(ckpt.model, data.x_test, ckpt.sha256, plane))),
+    ]
+    return [PadLayer(f"layer-{map_id}-{name}-{map_layers.GRID}", compute) for label, name, compute in wanted
+            if label in chosen and (name != "landscape" or judge is not None)]
+
+
 @st.fragment
 def live_panel() -> None:
     """Everything interactive: a pad release or a control reruns only this."""
@@ -93,12 +127,18 @@ def live_panel() -> None:
     next(cols).button("z = 0", on_click=set_z, args=(np.zeros(dim, np.float32),), key=f"{prefix}_origin", width="stretch",
                       help="back to the prior's mean")
 
+    no_layers = ("a 1-D latent's map is a line: there is no plane to draw them on." if dim == 1 else
+                 "a t-SNE map has no plane in the latent (no linear lift): choose PCA to see them." if method == "tsne" else None)
+    chosen = widgets.layer_picker(f"{prefix}_layers", no_layers, judge=judge is not None)
+    map_id = f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}"
     latent_pad(
-        key=f"{prefix}_pad", decoders=decoders, lmap=lmap, map_id=f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}",
+        key=f"{prefix}_pad", decoders=decoders, lmap=lmap, map_id=map_id,
         labels=labels, class_names=data.class_names,
         axis_titles=(("z₁", "z₂") if dim == 2 else ("z₁", "")) if method == "identity" else (f"{projection} 1", f"{projection} 2"),
         z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
         slider_ranges=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
+        judge=judge, posteriors=[widgets.posterior_sample(c.sha256, c.model, data.x_test) for _, c in decoders],
+        layers=pad_layers(chosen, map_ckpt, lmap, map_id),
     )
 
     z = np.asarray(st.session_state[z_key], np.float32)
