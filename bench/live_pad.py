@@ -9,6 +9,11 @@ pair first), opens Chromium and measures, in the same run:
              requestAnimationFrame that painted its image, and the decode time alone
   server     on Explore (/), focus a z slider, press ArrowRight and time from the keydown
              until the new decoded <img> has loaded (Streamlit rerun + PyTorch + PNG)
+  meter      on the Live pad with every layer pill on: the same synthetic drag with the hole meter
+             and the layers switched off, then on, alternating, `--repeats` times (side by side in
+             one run, so a busy machine weighs on both alike): frames painted per second, the
+             frame's own work (decode + meter + map + readouts, performance.now() around it), the
+             meter's share, and how often the pad ran the meter (every k-th frame)
 
     python -m bench.live_pad            # print a markdown table
     python -m bench.live_pad --write    # also replace the "## Live latent pad" section of bench/RESULTS.md
@@ -33,6 +38,7 @@ from bench.harness import (
     percentile,
     publish,
     run_streamlit,
+    wait_until_idle,
 )
 
 SECTION = "## Live latent pad"
@@ -163,7 +169,78 @@ def measure_server(page, url: str, samples: int) -> dict:
     return {"samples": len(times), "p50": percentile(times, 50), "p95": percentile(times, 95), "mean": float(np.mean(times)) if times else float("nan")}
 
 
-def table(live: dict, server: dict, browser: str, command: str) -> str:
+LAYER_PILLS = ("Decoded landscape", "Prior 1-3σ", "q(z)", "q(z|x)")
+
+# In the page: switch the pad's meter and layers (the pad redraws its static map canvas).
+SWITCH = """
+(on) => { const p = window.__latentPadLast; p.meterOn = on; p.layersOn = on; p.meterEvery = 1; p.meterAvg = undefined;
+          p.layoutMap(); p.schedule(); }
+"""
+STATS = """
+() => { const s = window.__latentPadStats, st = window.__latentPadState();
+        return { frame: s.frameMs.slice(), meter: s.meterMs.slice(), meterFrames: s.meterFrames, frames: s.frames,
+                 every: st.meterEvery, layers: st.layers }; }
+"""
+
+
+def measure_meter(page, seconds: float, repeats: int) -> dict:
+    """The synthetic drag with the meter and layers off, then on, `repeats` times (page on /live)."""
+    for name in LAYER_PILLS:
+        pill = page.get_by_role("button", name=name, exact=True)
+        if pill.count():
+            pill.first.click()
+            wait_until_idle(page, 120)
+    page.wait_for_function("() => window.__latentPadState().layers.length >= 3", timeout=180_000)
+    rounds: dict[str, list[dict]] = {"off": [], "on": []}
+    for _ in range(repeats):
+        for mode in ("off", "on"):
+            page.evaluate(SWITCH, mode == "on")
+            page.wait_for_timeout(200)
+            synth = measure_synthetic(page, seconds)
+            st = page.evaluate(STATS)
+            rounds[mode].append({
+                "frames_per_s": synth["frames_per_s"], "display_fps": synth["display_fps"],
+                "frame_p50": percentile(st["frame"], 50), "frame_p95": percentile(st["frame"], 95),
+                "meter_p50": percentile(st["meter"], 50) if st["meter"] else 0.0,
+                "meter_share": st["meterFrames"] / max(st["frames"], 1), "every": st["every"], "layers": st["layers"],
+            })
+    page.evaluate(SWITCH, True)
+    return rounds
+
+
+def meter_table(rounds: dict, labels: list[str]) -> list[str]:
+    spread = lambda key, mode: f"{min(r[key] for r in rounds[mode]):.2f}–{max(r[key] for r in rounds[mode]):.2f}"  # noqa: E731
+    rows = [
+        "",
+        "### The hole meter and the layers on the pad (frame time, on against off)",
+        "",
+        f"The synthetic drag above, on the Live pad of the {' + '.join(labels)} pair with every layer pill on; the hole "
+        "meter (judge, encoder's μ, q(z)/p(z), for each decoded image) and the layers switched off, then on, alternating "
+        f"in one run, {len(rounds['on'])} times each. Frame work: performance.now() around one requestAnimationFrame's "
+        "decode, meter, map and readouts.",
+        "",
+        "| round | meter + layers | painted / s | frame work p50 | p95 | meter per frame p50 (all images) | frames with the meter | meter every |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i, (off, on) in enumerate(zip(rounds["off"], rounds["on"], strict=True)):
+        for mode, r in (("off", off), ("on", on)):
+            rows.append(f"| {i + 1} | {mode} | {r['frames_per_s']:.1f} | {r['frame_p50']:.2f} ms | {r['frame_p95']:.2f} ms "
+                        f"| {r['meter_p50']:.2f} ms | {r['meter_share']:.0%} | {r['every']} |")
+    on = rounds["on"]
+    rows += [
+        "",
+        f"- Frame work p50, off: {spread('frame_p50', 'off')} ms; on: {spread('frame_p50', 'on')} ms (p95 on: "
+        f"{spread('frame_p95', 'on')} ms) over the rounds. Painted per second, on: {spread('frames_per_s', 'on')} "
+        f"(display {spread('display_fps', 'on')} frames/s). The layers are drawn once into the map's static canvas, "
+        "not per frame: their per-frame cost is the same copy of that canvas as without them.",
+        "- Meter throttle: the pad runs the meter on every frame while its cost stays under "
+        "pages/ui/latent_pad METER_BUDGET_MS, else on every k-th frame (said under the images) and always on the z "
+        f"it rests on; in these runs k = {', '.join(str(r['every']) for r in on)}.",
+    ]
+    return rows
+
+
+def table(live: dict, server: dict, browser: str, command: str, meter: dict | None = None) -> str:
     ok = lambda cond: "yes" if cond else "**no**"  # noqa: E731
     speed50 = server["p50"] / live["latency_p50"]
     speed95 = server["p95"] / live["latency_p95"]
@@ -198,6 +275,8 @@ def table(live: dict, server: dict, browser: str, command: str) -> str:
         f"({synth['decodes_per_s']:.0f}/s over the {per} decoders); the decoder itself sustains {live['throughput']:,.0f}/s. "
         f"p95 ≤ 16 ms {ok(live['latency_p95'] <= 16)}; ≥ 10× faster than the server path: p50 {ok(speed50 >= 10)} "
         f"({speed50:.0f}×), p95 {ok(speed95 >= 10)} ({speed95:.0f}×).",
+        *(meter_table(meter, live["labels"]) if meter else []),
+        "",
         f"- Machine: {machine()}; {browser} headless (--disable-gpu).",
         f"- Command: `{command}`",
     ]
@@ -211,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models-dir", type=Path, help="models folder (default: a fresh temporary one, trained on first run)")
     ap.add_argument("--drag-seconds", type=float, default=4.0)
     ap.add_argument("--server-samples", type=int, default=12)
+    ap.add_argument("--repeats", type=int, default=3, help="rounds of meter + layers off / on (0: skip)")
     args = ap.parse_args(argv)
     if args.server_samples < 10:
         ap.error("--server-samples must be at least 10")
@@ -222,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(url + "/")  # first run: trains the default pair
             page.get_by_text("Explore the latent space").wait_for(timeout=600_000)
             live = measure_live(page, url, args.drag_seconds)
+            meter = measure_meter(page, args.drag_seconds, args.repeats) if args.repeats > 0 else None
             server = measure_server(page, url, args.server_samples)
-            text = table(live, server, f"Chromium {browser.version}", command_line("bench.live_pad", argv))
+            text = table(live, server, f"Chromium {browser.version}", command_line("bench.live_pad", argv), meter)
     publish(SECTION, text, args.write)
     return 0
 
