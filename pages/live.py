@@ -14,10 +14,10 @@ from pages.ui import session, widgets
 from pages.ui.latent_pad import PadLayer, latent_pad, map_ranges
 from vae.analysis import images
 from vae.analysis import layers as map_layers
-from vae.analysis.judge import Judge
+from vae.analysis.judge import Judge, has_labels
 from vae.analysis.maps import LatentMap, encode_means
 from vae.core.checkpoint import Checkpoint
-from vae.services import browser_export
+from vae.services import browser_export, workflow
 
 sel = session.require_selection()
 st.title("Live latent pad")
@@ -75,7 +75,12 @@ def column_image(image: np.ndarray, caption: str, px: int) -> None:
     st.image(widgets.to_pil(image, px), caption=caption, width="content", output_format="PNG")
 
 
-found = widgets.dataset_judge(data.name, data)
+# The dataset's judge (the meter's class, the landscape). Trained once per dataset, seconds on an
+# idle machine, minutes on a busy one: when it is not cached yet, the pad comes first (its meter
+# says the judge is being trained) and the judge is trained after it, then the page reruns.
+judge_ready_key = f"_live_judge_ready_{data.name}"
+judge_pending = has_labels(data) and not (st.session_state.get(judge_ready_key) or workflow.judge_cached(data))
+found = None if judge_pending else widgets.dataset_judge(data.name, data)
 judge = found if isinstance(found, Judge) else None  # the browser needs the real net (a stand-in has none)
 
 
@@ -129,7 +134,7 @@ def live_panel() -> None:
 
     no_layers = ("a 1-D latent's map is a line: there is no plane to draw them on." if dim == 1 else
                  "a t-SNE map has no plane in the latent (no linear lift): choose PCA to see them." if method == "tsne" else None)
-    chosen = widgets.layer_picker(f"{prefix}_layers", no_layers, judge=judge is not None)
+    chosen = widgets.layer_picker(f"{prefix}_layers", no_layers, judge=judge is not None or judge_pending)
     map_id = f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}"
     latent_pad(
         key=f"{prefix}_pad", decoders=decoders, lmap=lmap, map_id=map_id,
@@ -137,7 +142,7 @@ def live_panel() -> None:
         axis_titles=(("z₁", "z₂") if dim == 2 else ("z₁", "")) if method == "identity" else (f"{projection} 1", f"{projection} 2"),
         z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
         slider_ranges=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
-        judge=judge, posteriors=[widgets.posterior_sample(c.sha256, c.model, data.x_test) for _, c in decoders],
+        judge=judge, judge_pending=judge_pending, posteriors=[widgets.posterior_sample(c.sha256, c.model, data.x_test) for _, c in decoders],
         layers=pad_layers(chosen, map_ckpt, lmap, map_id),
     )
 
@@ -173,3 +178,8 @@ def live_panel() -> None:
 
 
 live_panel()
+if judge_pending:
+    with st.spinner("training this dataset's judge once (seconds; the meter's class and the landscape wait for it)…"):
+        widgets.dataset_judge(data.name, data)
+    st.session_state[judge_ready_key] = True
+    st.rerun()

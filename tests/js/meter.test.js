@@ -82,6 +82,7 @@ test('the meter\'s lines: confidence to 0.01 %, the ratio as the pages write it'
   assert.deepEqual(lines, ['judge: 7, 93.27 % sure', 'q(z)/p(z): 0.42', 'round trip: 0.05']);
   assert.match(M.meterLines({ name: '1', confidence: 0.3, logQOverP: -50, roundTrip: 2 }, 'vae', true)[0], /unrecognisable/);
   assert.equal(M.ratioText(-50 * Math.LN10), '\u2248 1e\u221250');
+  assert.equal(M.meterLines({ name: null, confidence: null, logQOverP: null, roundTrip: 1 }, 'vae', false, true)[0], 'judge: being trained\u2026');
 });
 
 test('buildNet refuses what it cannot evaluate', () => {

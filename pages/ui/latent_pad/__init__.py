@@ -168,6 +168,7 @@ def latent_pad(
     slider_ranges: Sequence[tuple[float, float]] | None = None,
     image_px: int = 280,
     judge: Judge | None = None,
+    judge_pending: bool = False,
     posteriors: Sequence[tuple[np.ndarray, np.ndarray | None]] | None = None,
     layers: Sequence[PadLayer] = (),
 ) -> None:
@@ -182,7 +183,8 @@ def latent_pad(
 
     The hole meter: with `posteriors` ((μ, σ²) behind q(z), one per decoder, σ² None for an AE;
     layers.posterior_sample), each decoded image gets the meter, with the dataset's `judge` (None:
-    the meter says there is none). `layers`: the map layers to draw, in drawing order."""
+    the meter says there is none, or with `judge_pending` that it is being trained). `layers`:
+    the map layers to draw, in drawing order."""
     sent: set[str] = st.session_state.setdefault(SENT_KEY, set())
     payloads = [(f"dec-{ckpt.sha256[:16]}", label, ckpt) for label, ckpt in decoders]
     config = decoders[0][1].model_config
@@ -210,7 +212,7 @@ def latent_pad(
         meters = []
         for (_, ckpt), sample in zip(decoders, posteriors, strict=True):
             payload, ids = meter_payload(ckpt, judge, sample, sent)
-            meters.append(payload)
+            meters.append({**payload, "judge_pending": bool(judge_pending and judge is None)})
             meter_ids += ids
     data = {
         "pad_id": key,

@@ -186,8 +186,8 @@ function ratioText(logRatio) {
   if (r10 >= -2 && r10 < 3) return Number(Math.exp(logRatio).toPrecision(2)).toString();
   return `\u2248 1e${r10 >= 0 ? '+' : '\u2212'}${Math.abs(Math.round(r10))}`;
 }
-function meterLines(m, kind, hasJudge) {
-  let judge = 'judge: none (no labels)';
+function meterLines(m, kind, hasJudge, judgePending = false) {
+  let judge = judgePending ? 'judge: being trained\u2026' : 'judge: none (no labels)';
   if (hasJudge && m.name !== null) {
     judge = `judge: ${m.name}, ${(100 * m.confidence).toFixed(2)} % sure` + (m.confidence < 0.5 ? ' (unrecognisable)' : '');
   }

@@ -18,6 +18,8 @@ if (stats.latency === undefined) resetStats();
 stats.reset = resetStats;
 function push(list, v) { if (list.length < MAX_SAMPLES) list.push(v); }
 
+function ordinal(k) { return `${k}${['', 'st', 'nd', 'rd'][k] || 'th'}`; }
+
 // ---- one pad --------------------------------------------------------------------------------
 class Pad {
   constructor(root) {
@@ -76,7 +78,7 @@ class Pad {
       decoders = data.decoders.map((d) => ({ label: d.label, id: d.id, dec: built(d.id, d.export, buildDecoder) }));
       map = built(data.map.id, data.map.export, buildMap);
       const part = (p, build) => (p ? built(p.id, p.export, build) : null);
-      meters = (data.meters || []).map((m) => ({ kind: m.kind, judge: part(m.judge, buildJudge),
+      meters = (data.meters || []).map((m) => ({ kind: m.kind, judgePending: !!m.judge_pending, judge: part(m.judge, buildJudge),
         encoder: part(m.encoder, buildEncoder), posterior: part(m.posterior, buildPosterior) }));
       layers = (data.layers || []).map((l) => built(l.id, l.export, buildLayer));
     } catch (err) {
@@ -137,6 +139,7 @@ class Pad {
       if (this.meters[k]) {  // the hole meter: three lines under the image
         meter = document.createElement('div'); meter.className = 'lp-meter'; meter.dataset.label = d.label;
         meter.lines = [0, 1, 2].map(() => meter.appendChild(document.createElement('div')));
+        meter.pace = meter.appendChild(document.createElement('div')); meter.pace.className = 'lp-pace';
         fig.append(meter);
       }
       const ctx = c.getContext('2d');
@@ -396,10 +399,13 @@ class Pad {
     if (!parts || !fig.meter) return;
     const m = holeMeter(parts, this.z, out);
     fig.meter.value = m;
-    meterLines(m, parts.kind, !!parts.judge).forEach((text, i) => {
+    meterLines(m, parts.kind, !!parts.judge, parts.judgePending).forEach((text, i) => {
       if (fig.meter.lines[i].textContent !== text) fig.meter.lines[i].textContent = text;
     });
     fig.meter.classList.toggle('lp-unsure', m.confidence !== null && m.confidence < 0.5);
+    // throttled (paceMeter): said beside the numbers themselves, so no view that hides the note hides it
+    const pace = this.meterEvery > 1 ? `while dragging: every ${ordinal(this.meterEvery)} frame` : '';
+    if (fig.meter.pace.textContent !== pace) fig.meter.pace.textContent = pace;
   }
   updateMeters() {
     if (!this.z || !this.figs) return;
@@ -476,7 +482,7 @@ class Pad {
     let meter = '';
     if (this.meterOn && this.meters.some((m) => m)) {
       const mm = this.meterAvg === undefined ? '' : ` (${this.meterAvg >= 0.1 ? this.meterAvg.toFixed(1) + ' ms' : 'under 0.1 ms'})`;
-      meter = this.meterEvery > 1 ? ` Hole meter: every ${this.meterEvery}${['', '', 'nd', 'rd'][this.meterEvery] || 'th'} frame while you drag${mm}, always at rest.`
+      meter = this.meterEvery > 1 ? ` Hole meter: every ${ordinal(this.meterEvery)} frame while you drag${mm}, always at rest.`
         : ` Hole meter: every frame${mm}.`;
     }
     this.note.textContent = `Decoded in your browser in ${ms} `
