@@ -190,7 +190,8 @@ def measure_meter(page, seconds: float, repeats: int) -> dict:
         if pill.count():
             pill.first.click()
             wait_until_idle(page, 120)
-    page.wait_for_function("() => window.__latentPadState().layers.length >= 3", timeout=180_000)
+    page.wait_for_function("() => { const s = window.__latentPadState(); return s.layers.length === 4 "
+                           "&& s.meters.every((m) => m && m.value && m.value.cls !== null); }", timeout=600_000)
     rounds: dict[str, list[dict]] = {"off": [], "on": []}
     for _ in range(repeats):
         for mode in ("off", "on"):
@@ -297,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         models = args.models_dir or Path(tmp) / "models"
         models.mkdir(parents=True, exist_ok=True)
+        if args.repeats > 0:  # the default dataset's judge, trained before the server starts, so no drag waits for it
+            from vae.analysis.judge import judge_for
+            from vae.core.data import DEFAULT_DATASET, load_dataset
+
+            judge_for(load_dataset(DEFAULT_DATASET), Path(tmp) / "cache")
         with run_streamlit(models, Path(tmp) / "cache", Path(tmp) / "server.log", extra_env={"VAE_TEST_HOOKS": "1"}) as url, launch_chromium() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             page.goto(url + "/")  # first run: trains the default pair

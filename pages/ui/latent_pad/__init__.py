@@ -33,8 +33,9 @@ edge with an arrow pointing towards z.
 For tests and the benchmark, and only with VAE_TEST_HOOKS=1 in the server's environment, the
 page exposes in the app's own document (v2 components render in a shadow root, not an iframe):
 window.__latentPadDecode(z, which), window.__latentPadState(), window.__latentPadLast,
-window.__latentPadCache, window.__latentPadStats and window.__latentPadTest (decode, lift and
-locate from any export dict); see pad.js.
+window.__latentPadCache, window.__latentPadStats (frame, decode and meter times) and
+window.__latentPadTest (decode, lift and locate from any export dict; the meter at any z); the
+state lists the layers drawn and each meter's lines and values; see pad.js.
 """
 
 from __future__ import annotations
