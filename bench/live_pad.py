@@ -22,6 +22,7 @@ pair first), opens Chromium and measures, in the same run:
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -292,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drag-seconds", type=float, default=4.0)
     ap.add_argument("--server-samples", type=int, default=12)
     ap.add_argument("--repeats", type=int, default=3, help="rounds of meter + layers off / on (0: skip)")
+    ap.add_argument("--judge-cache", type=Path, help="a cache folder whose judges/ to copy first (a judge is checked on load, "
+                    "retrained when it does not match): skips the judge's training, minutes on a busy machine")
     args = ap.parse_args(argv)
     if args.server_samples < 10:
         ap.error("--server-samples must be at least 10")
@@ -302,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             from vae.analysis.judge import judge_for
             from vae.core.data import DEFAULT_DATASET, load_dataset
 
+            if args.judge_cache is not None:
+                shutil.copytree(args.judge_cache / "judges", Path(tmp) / "cache" / "judges")
             judge_for(load_dataset(DEFAULT_DATASET), Path(tmp) / "cache")
         with run_streamlit(models, Path(tmp) / "cache", Path(tmp) / "server.log", extra_env={"VAE_TEST_HOOKS": "1"}) as url, launch_chromium() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
