@@ -238,11 +238,13 @@ def meter_table(rounds: dict, labels: list[str]) -> list[str]:
         f"{spread('frame_p95', 'on')} ms) over the rounds. Painted per second, on: {spread('frames_per_s', 'on')} "
         f"(display {spread('display_fps', 'on')} frames/s). The layers are drawn once into the map's static canvas, "
         "not per frame: their per-frame cost is the same copy of that canvas as without them.",
-        f"- The machine was busy (other work on its 2 cores): 1-minute load average {rounds['load'][0]:.1f} before these rounds "
-        f"and {rounds['load'][1]:.1f} after; the display's frame clock itself fell below 60 frames/s, with the meter off too.",
+        f"- The machine was busy during this whole run, the rows above included (other work on its 2 cores): 1-minute load "
+        f"average {rounds['load'][0]:.1f} before these rounds and {rounds['load'][1]:.1f} after; the display's frame clock "
+        "itself fell below 60 frames/s, with the meter off too.",
         "- Meter throttle: the pad runs the meter on every frame while its cost stays under "
         "pages/ui/latent_pad METER_BUDGET_MS, else on every k-th frame (said under the images) and always on the z "
-        f"it rests on; in these runs k = {', '.join(str(r['every']) for r in on)}.",
+        f"it rests on; k adapts to the meter's cost as it goes (the share of frames that ran it is in the table): at the end "
+        f"of each round k = {', '.join(str(r['every']) for r in on)}.",
     ]
     return rows
 
