@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,9 @@ from vae.analysis import images
 from vae.analysis import layers as map_layers
 from vae.analysis.judge import Judge, has_labels
 from vae.analysis.maps import LatentMap, encode_means
+from vae.analysis.metrics import judge_or_none
 from vae.core.checkpoint import Checkpoint
+from vae.core.data import Dataset
 from vae.services import browser_export, workflow
 
 sel = session.require_selection()
@@ -76,10 +79,21 @@ def column_image(image: np.ndarray, caption: str, px: int) -> None:
 
 
 # The dataset's judge (the meter's class, the landscape). Trained once per dataset, seconds on an
-# idle machine, minutes on a busy one: when it is not cached yet, the pad comes first (its meter
-# says the judge is being trained) and the judge is trained after it, then the page reruns.
+# idle machine, minutes on a busy one: when it is not cached yet, it trains in a background thread
+# while the pad works (its meter says the judge is being trained; no rerun waits for it), and a
+# small fragment polls it and reruns the page once it is there.
 judge_ready_key = f"_live_judge_ready_{data.name}"
 judge_pending = has_labels(data) and not (st.session_state.get(judge_ready_key) or workflow.judge_cached(data))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def judge_training(name: str, _data: Dataset) -> threading.Thread:
+    """The dataset's judge trained once in the background (judge_for caches it on disk and in memory)."""
+    thread = threading.Thread(target=judge_or_none, args=(_data,), name=f"judge-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
 found = None if judge_pending else widgets.dataset_judge(data.name, data)
 judge = found if isinstance(found, Judge) else None  # the browser needs the real net (a stand-in has none)
 
@@ -179,7 +193,14 @@ def live_panel() -> None:
 
 live_panel()
 if judge_pending:
-    with st.spinner("training this dataset's judge once (seconds; the meter's class and the landscape wait for it)…"):
-        widgets.dataset_judge(data.name, data)
-    st.session_state[judge_ready_key] = True
-    st.rerun()
+    judge_training(data.name, data)
+
+    @st.fragment(run_every=2.0)
+    def wait_for_judge() -> None:
+        if not judge_training(data.name, data).is_alive():
+            st.session_state[judge_ready_key] = True
+            st.rerun()  # the whole page, now with the judge
+        st.caption("Training this dataset's judge once (seconds; minutes on a busy machine): the meter's class and "
+                   "the landscape follow when it is ready.")
+
+    wait_for_judge()

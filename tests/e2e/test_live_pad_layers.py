@@ -4,12 +4,14 @@ session's shared pair server (tests/e2e/conftest.py's `pair_server`, the default
 One session turns two layers on, drags, and checks that the meter under each decoded image says
 what PyTorch says for the released z: the judge's class and confidence as written (to 0.01 %)
 and as computed (within 1e-4), q(z)/p(z) and the round trip against vae.analysis.layers.hole_meter.
+A second session does the same on the server's 3-D AE, whose layers lie on the PCA plane.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -103,5 +105,65 @@ def test_a_layer_on_a_drag_and_the_meter_says_what_pytorch_says(pair_server, pai
                 assert abs(value["logQOverP"] - want.log_q_over_p) <= 1e-4
             else:
                 assert value["logQOverP"] is None and meters[k]["lines"][1] == "q(z)/p(z): n/a (AE codes are points)"
+    finally:
+        context.close()
+
+
+def _meter_matches_pytorch(meter: dict, z: list[float], ckpt: Any, judge: Any, data: Any) -> None:
+    """One meter's text and values against PyTorch's judge and layers.hole_meter at z."""
+    from vae.analysis import layers
+
+    with torch.no_grad():
+        probs = torch.softmax(judge(ckpt.model.decode(torch.tensor([z], dtype=torch.float32))), 1)[0].numpy()
+    top = int(probs.argmax())
+    match = re.fullmatch(r"judge: (\S+), ([0-9.]+) % sure( \(unrecognisable\))?", meter["lines"][0])
+    assert match, meter["lines"][0]
+    assert match.group(1) == data.class_names[top]
+    assert abs(float(match.group(2)) / 100 - float(probs[top])) <= 1e-4, (meter["lines"][0], probs[top])
+    assert meter["value"]["cls"] == top and abs(meter["value"]["confidence"] - float(probs[top])) <= 1e-4
+    want = layers.hole_meter(ckpt.model, None, np.asarray(z, np.float32), layers.posterior_sample(ckpt.model, data.x_test))
+    assert abs(meter["value"]["roundTrip"] - want.round_trip) <= 1e-4
+
+
+def test_above_two_dimensions_the_layers_lie_on_the_pca_plane(pair_server, pair_models_dir, browser, tmp_path_factory):
+    from vae.core.checkpoint import load_checkpoint
+    from vae.core.data import load_dataset
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        pg.goto(pair_server + "/")
+        pg.get_by_text("Explore the latent space").wait_for(timeout=180_000)
+        pg.goto(pair_server + "/live")
+        wait_until_idle(pg, 120)
+        pg.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+        pg.get_by_role("option", name=re.compile("^three-d-ae")).click()
+        wait_until_idle(pg, 120)
+        pg.wait_for_function("() => { const s = window.__latentPadState && window.__latentPadState(); return !!(s && s.ready && s.latentDim === 3); }",
+                             timeout=120_000)
+        for name in ("Prior 1-3σ", "q(z|x)"):
+            pg.get_by_role("button", name=name, exact=True).first.click()
+            wait_until_idle(pg, 60)
+        pg.wait_for_function("() => window.__latentPadState().layers.length === 2", timeout=60_000)
+        s = pad_state(pg)
+        assert s["layers"] == ["prior", "ellipses"] and s["axes"]["titles"] == ["PCA 1", "PCA 2"]
+        box = pg.locator("canvas.lp-map").bounding_box()
+        pl = s["plot"]
+        pg.mouse.move(box["x"] + pl["left"] + 0.5 * pl["width"], box["y"] + pl["top"] + 0.5 * pl["height"])
+        pg.mouse.down()
+        pg.mouse.move(box["x"] + pl["left"] + 0.3 * pl["width"], box["y"] + pl["top"] + 0.6 * pl["height"], steps=8)
+        pg.mouse.up()
+        z = pad_state(pg)["z"]
+        wait_python_z(pg, z)
+        pg.wait_for_timeout(300)
+        pg.evaluate(NEXT_FRAME)
+        (meter,) = pad_state(pg)["meters"]
+        pg.screenshot(path=str(ARTIFACTS.joinpath("live_pad_layers_pca.png")))
+        assert not errors, errors
+        assert meter["lines"][1] == "q(z)/p(z): n/a (AE codes are points)"
+        _meter_matches_pytorch(meter, z, load_checkpoint(pair_models_dir / "three-d-ae.safetensors"), _server_judge(tmp_path_factory),
+                               load_dataset("digits"))
     finally:
         context.close()
