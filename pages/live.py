@@ -6,15 +6,22 @@ from __future__ import annotations
 import functools
 import json
 import math
+import threading
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
 from pages.ui import session, widgets
-from pages.ui.latent_pad import latent_pad
+from pages.ui.latent_pad import PadLayer, latent_pad, map_ranges
 from vae.analysis import images
-from vae.analysis.maps import encode_means
-from vae.services import animation, standalone_pad
+from vae.analysis import layers as map_layers
+from vae.analysis.judge import Judge, has_labels
+from vae.analysis.maps import LatentMap, encode_means
+from vae.analysis.metrics import judge_or_none
+from vae.core.checkpoint import Checkpoint
+from vae.core.data import Dataset
+from vae.services import animation, browser_export, standalone_pad, workflow
 
 sel = session.require_selection()
 st.title("Live latent pad")
@@ -74,6 +81,51 @@ def column_image(image: np.ndarray, caption: str, px: int) -> None:
     st.image(widgets.to_pil(image, px), caption=caption, width="content", output_format="PNG")
 
 
+# The dataset's judge (the meter's class, the landscape). Trained once per dataset, seconds on an
+# idle machine, minutes on a busy one: when it is not cached yet, it trains in a background thread
+# while the pad works (its meter says the judge is being trained; no rerun waits for it), and a
+# small fragment polls it and reruns the page once it is there.
+judge_ready_key = f"_live_judge_ready_{data.name}"
+judge_pending = has_labels(data) and not (st.session_state.get(judge_ready_key) or workflow.judge_cached(data))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def judge_training(name: str, _data: Dataset) -> threading.Thread:
+    """The dataset's judge trained once in the background (judge_for caches it on disk and in memory)."""
+    thread = threading.Thread(target=judge_or_none, args=(_data,), name=f"judge-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+found = None if judge_pending else widgets.dataset_judge(data.name, data)
+judge = found if isinstance(found, Judge) else None  # the browser needs the real net (a stand-in has none)
+
+
+def pad_layers(chosen: tuple[str, ...], ckpt: Checkpoint, lmap: LatentMap, map_id: str) -> list[PadLayer]:
+    """The chosen layers of the map's model, over the map's own range without z (the pad's range
+    only grows past it to keep a z set from Python in view), drawn in the order Explore stacks them."""
+    if not chosen:
+        return []
+    plane = map_layers.plane_of(lmap)
+    box = map_ranges(lmap, dim)
+
+    def landscape() -> dict[str, Any]:
+        assert judge is not None  # offered only with a judge
+        return browser_export.export_layer(
+            "landscape", map_layers.compute_landscape(ckpt.model, judge, ckpt.sha256, plane, box), len(data.class_names))
+
+    wanted = [  # under the dots, then over them
+        (widgets.LANDSCAPE, "landscape", landscape),
+        (widgets.Q_CONTOURS, "aggregate", lambda: browser_export.export_layer(
+            "aggregate", map_layers.compute_aggregate(ckpt.model, data.x_test, ckpt.sha256, plane, box))),
+        (widgets.PRIOR, "prior", lambda: browser_export.export_layer("prior", map_layers.prior_circles(plane))),
+        (widgets.ELLIPSES, "ellipses", lambda: browser_export.export_layer(
+            "ellipses", map_layers.compute_ellipses(ckpt.model, data.x_test, ckpt.sha256, plane))),
+    ]
+    return [PadLayer(f"layer-{map_id}-{name}-{map_layers.GRID}", compute) for label, name, compute in wanted
+            if label in chosen and (name != "landscape" or judge is not None)]
+
+
 @st.fragment
 def live_panel() -> None:
     """Everything interactive: a pad release or a control reruns only this."""
@@ -97,12 +149,18 @@ def live_panel() -> None:
     next(cols).button("z = 0", on_click=set_z, args=(np.zeros(dim, np.float32),), key=f"{prefix}_origin", width="stretch",
                       help="back to the prior's mean")
 
+    no_layers = ("a 1-D latent's map is a line: there is no plane to draw them on." if dim == 1 else
+                 "a t-SNE map has no plane in the latent (no linear lift): choose PCA to see them." if method == "tsne" else None)
+    chosen = widgets.layer_picker(f"{prefix}_layers", no_layers, judge=judge is not None or judge_pending)
+    map_id = f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}"
     latent_pad(
-        key=f"{prefix}_pad", decoders=decoders, lmap=lmap, map_id=f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}",
+        key=f"{prefix}_pad", decoders=decoders, lmap=lmap, map_id=map_id,
         labels=labels, class_names=data.class_names,
         axis_titles=(("z₁", "z₂") if dim == 2 else ("z₁", "")) if method == "identity" else (f"{projection} 1", f"{projection} 2"),
         z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
         slider_ranges=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
+        judge=judge, judge_pending=judge_pending, posteriors=[widgets.posterior_sample(c.sha256, c.model, data.x_test) for _, c in decoders],
+        layers=pad_layers(chosen, map_ckpt, lmap, map_id),
     )
     path = st.session_state.get(path_key)
     if path is None:
@@ -153,3 +211,15 @@ def live_panel() -> None:
 
 
 live_panel()
+if judge_pending:
+    judge_training(data.name, data)
+
+    @st.fragment(run_every=2.0)
+    def wait_for_judge() -> None:
+        if not judge_training(data.name, data).is_alive():
+            st.session_state[judge_ready_key] = True
+            st.rerun()  # the whole page, now with the judge
+        st.caption("Training this dataset's judge once (seconds; minutes on a busy machine): the meter's class and "
+                   "the landscape follow when it is ready.")
+
+    wait_for_judge()
