@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from pages.ui.frame import presenting
 from vae.analysis.maps import LatentMap
 from vae.core.checkpoint import Checkpoint
 from vae.services import browser_export, plots
@@ -153,6 +154,7 @@ def latent_pad(
         "image_px": int(image_px),
         "max_pixels": MAX_REPORTED_PIXELS,
         "test_hooks": TEST_HOOKS,
+        "presenting": presenting(),  # presenter mode: pad.js hides its developer readouts (the weights note)
     }
     _component(key=key, data=data, on_release_change=released, on_missing_change=missing, width="stretch", height="content")
     sent.update([pid for pid, _, _ in payloads] + [map_id])
