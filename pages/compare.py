@@ -14,7 +14,9 @@ from vae.analysis.metrics import compare_reports
 from vae.services import plots
 
 sel = session.require_selection()
-st.title("Compare AE vs VAE")
+# presenter mode: the layers beside the title, so that the maps and the decodes fit a 1280x720 screen
+title_box, layers_box = st.columns([2, 3], vertical_alignment="bottom") if presenting() else (st.container(), st.container())
+title_box.title("Compare AE vs VAE")
 if not sel.is_pair:
     st.info("Pick a **VAE + AE pair** in the sidebar (train one with *Model: both* on the Train page).")
     st.stop()
@@ -91,7 +93,7 @@ def on_click(kind: str) -> None:
     move_z(z, span)
 
 
-MAP_HEIGHT = 460 if not presenting() else 330  # presenter mode: maps and decodes on one 1280x720 screen
+MAP_HEIGHT = 460 if not presenting() else 350  # presenter mode: maps and decodes on one 1280x720 screen
 if (link_z := links.take_z(dim)) is not None:  # a link opened this page at its z
     span = st.session_state[span_key]
     if span == "vae" and any(not lo <= v <= hi for v, (lo, hi) in zip(link_z.tolist(), vae_ranges, strict=True)):
@@ -127,16 +129,17 @@ def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
             with st.spinner(f"computing the {kind} map's layers (once per model)…"):
                 fig = widgets.add_layers(fig, chosen, ckpt.model, ckpt.sha256, lmap, shared, data.x_test,
                                          widgets.dataset_judge(data.name, data), data.class_names)
-        if presenting():
-            fig.update_layout(font_size=18)  # the axes and the legend readable from the back of the room
+        if presenting():  # the axes readable from the back of the room, the ten classes' legend still in its height
+            fig.update_layout(font_size=17, legend=dict(font_size=13, tracegroupgap=0))
         held[key] = fig
     return held[key]
 
 
-chosen = widgets.layer_picker(
-    "compare_layers", "a 1-D latent's map is a line: there is no plane to draw them on." if one_d else None,
-    judge=widgets.dataset_judge(data.name, data) is not None,
-)
+with layers_box:
+    chosen = widgets.layer_picker(
+        "compare_layers", "a 1-D latent's map is a line: there is no plane to draw them on." if one_d else None,
+        judge=widgets.dataset_judge(data.name, data) is not None,
+    )
 for col, kind in zip(st.columns(2, gap="large"), maps, strict=True):
     with col, st.container(key=map_box(kind)):  # only the chart in it: marker_css places z over its plot area
         st.plotly_chart(the_map(kind, chosen), key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
@@ -148,7 +151,7 @@ def compare_panel() -> None:
     only this. The maps themselves are drawn outside it and never change; each marker is a CSS
     rule over its map's container (a changed chart spec would remount the chart in the browser)."""
     if presenting():  # each decode and its meter under its own map, the sliders between them
-        c_vae, m_vae, c_sl, c_ae, m_ae = st.columns([1, 1.1, 1.3, 1, 1.1], gap="small")
+        c_vae, m_vae, c_sl, c_ae, m_ae = st.columns([0.9, 1.1, 1.3, 0.9, 1.1], gap="small")
     else:
         st.subheader("The same z, decoded by both")
         c_sl, c_vae, c_ae = st.columns([2, 1, 1], gap="medium")

@@ -59,7 +59,7 @@ ranges = widgets.slider_ranges(range_map.mu_, cover_prior=ckpt.kind == "vae")
 prefix = f"explore_{ckpt.sha256[:12]}"
 chart_key = f"{prefix}_map"
 map_box = f"{prefix}_mapbox"  # the map's container: the z marker is drawn over it (plots.marker_css)
-MAP_HEIGHT = 440 if not presenting() else 470  # presenter mode: the sidebar is collapsed, the map gets its width
+MAP_HEIGHT = 440
 picked_key = f"{prefix}_picked"
 if (link_z := links.take_z(dim)) is not None:  # a link opened this page at its z
     st.session_state.pop(picked_key, None)
@@ -146,7 +146,7 @@ def explore_panel() -> None:
 
 if not settings().no_fragment:  # the benchmark's "without fragment" variant
     explore_panel = st.fragment(explore_panel)
-left, right = st.columns([3, 2], gap="large")
+left, right = st.columns([3, 2] if not presenting() else [1, 1], gap="large")  # presenter mode: a larger image
 with right:  # first: the decoded image is on screen before the map's figure is even built
     explore_panel()
 with left:

@@ -23,7 +23,8 @@ img { image-rendering: pixelated; }
 # less padding, so that a page's main view fits a 1280x720 screen without scrolling.
 PRESENTER_CSS = """<style>
 html { font-size: 20px; }
-[data-testid="stMainBlockContainer"] { padding-top: 1.2rem; padding-bottom: 1rem; }
+[data-testid="stApp"] [data-testid="stHeader"] { height: 2.8rem; min-height: 0; }
+[data-testid="stMainBlockContainer"] { padding: 2.9rem 2rem 1rem 2rem; }
 [data-testid="stMain"] h1 { font-size: 1.8rem; padding-top: 0; padding-bottom: 0.4rem; }
 [data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 1.35rem; padding-top: 0.3rem; padding-bottom: 0.3rem; }
 [data-testid="stMain"] :is([data-testid="stWidgetLabel"], [data-testid="stMarkdownContainer"], [data-testid="stCaptionContainer"],
