@@ -87,8 +87,6 @@ def the_map(chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
             with st.spinner("computing the map's layers (once per model)…"):
                 fig = widgets.add_layers(fig, chosen, ckpt.model, ckpt.sha256, lmap, axis_ranges, data.x_test,
                                          widgets.dataset_judge(data.name, data), data.class_names)
-        if presenting():
-            fig.update_layout(font_size=18)  # the axes and the legend readable from the back of the room
         held = st.session_state["explore_figure"] = key, fig
     return held[1]
 

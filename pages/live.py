@@ -28,8 +28,8 @@ models = dict(decoders)
 st.caption(
     ("This model has a **1-D latent**: the pad is a strip along z1. Drag along it, or click it and use the left and right arrow keys. "
      if dim == 1 else "Drag the crosshair, or click the map and use the arrow keys. ")
-    + "Your browser decodes every frame itself; "
-    "when you let go, Python gets the final z and decodes it again with PyTorch below."
+    + ("" if presenting() else "Your browser decodes every frame itself; "  # how it works: for developers
+       "when you let go, Python gets the final z and decodes it again with PyTorch below.")
     + (" One pad drives **both** decoders: the same z through the VAE and the AE." if sel.is_pair else "")
 )
 

@@ -57,9 +57,11 @@ def presenter(browser: Any) -> Iterator[Any]:
 
 
 def open_page(page: Any, url: str, path: str, ready: str) -> None:
+    """Open a page and wait until it is drawn (the first one trains the dataset's judge: seconds
+    when idle, minutes on a busy CI box)."""
     page.goto(url + path)
-    page.locator(ready).first.wait_for(timeout=90_000)
-    wait_until_idle(page, timeout_s=90)
+    page.locator(ready).first.wait_for(timeout=400_000)
+    wait_until_idle(page, timeout_s=400)
     page.wait_for_timeout(500)  # Plotly's relayout
 
 
