@@ -11,8 +11,9 @@ import streamlit as st
 
 from pages.ui import frame, links
 
-# Everything up to the start-up screen imports only Streamlit, so that the first paint (the
-# app's own navigation and a title) comes before torch & co. are loaded (bench/RESULTS.md).
+# Everything up to the start-up screen imports only Streamlit (and the link parser, stdlib only), so
+# that the first paint (the app's own navigation and a title) comes before torch & co. are loaded
+# (bench/RESULTS.md).
 frame.leave_pages_folder_mode()
 st.set_page_config(page_title="Latent Explorer", page_icon=str(frame.FAVICON), layout="wide")
 

@@ -2,7 +2,7 @@
 model, z and presenter mode; vae.services.links parses them), their notes shown on the page
 the link opened, and the "Copy link" control of Explore, Compare and the Live pad.
 
-Light (Streamlit and vae.services.links only): app.py reads the link before its first paint,
+Light (Streamlit and vae.services.links, without numpy until a page uses it): app.py reads the link before its first paint,
 since presenter mode decides the page's styling.
 
 The flow of one link, all in the first run of a session (or the run after the URL changed):
@@ -15,13 +15,16 @@ the page the URL names takes z with take_z. What is left is dropped at the end o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import numpy as np
 import streamlit as st
 
 from pages.ui.frame import presenting, set_presenting
 from vae.services.links import LinkState, fit_z, link_params, model_hash, parse_link
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _SEEN = "_link_seen"  # the query parameters this session has applied: each link is applied once
 _MODEL = "_link_model"  # the link's LinkState while its model is still to be selected (this run)
@@ -91,7 +94,7 @@ def end_of_run() -> None:
 def view_link(name: str, shas: Sequence[str], z: np.ndarray | None) -> str:
     """The link of this view: this page's URL (st.context.url, without its query) with the model,
     z and presenter mode; a relative "?..." where the URL is unknown (AppTest)."""
-    state = LinkState(name, model_hash(shas), None if z is None else tuple(float(v) for v in np.ravel(z)), presenting() or None)
+    state = LinkState(name, model_hash(shas), None if z is None else tuple(float(v) for v in z.ravel()), presenting() or None)
     return (st.context.url or "") + "?" + urlencode(link_params(state), safe=",")
 
 

@@ -15,8 +15,10 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: app.py reads a link before its first paint
+    import numpy as np
 
 HASH_CHARS = 12  # hex digits of a checkpoint's sha256 in a link: 48 bits, plenty to tell models apart
 MAX_Z_ABS = 1000.0  # a z beyond this is not a place any model's codes are (an AE's reach tens)
@@ -49,6 +51,8 @@ def model_hash(shas: Sequence[str]) -> str:
 
 def format_z(z: Sequence[float]) -> str:
     """z as the shortest decimals that read back to the same float32 values ("0.5,-1.25")."""
+    import numpy as np
+
     return ",".join(np.format_float_positional(np.float32(v), trim="-") for v in z)
 
 
@@ -146,6 +150,8 @@ def match_model(state: LinkState, options: Mapping[str, tuple[str, str]]) -> tup
 
 def fit_z(z: Sequence[float], latent_dim: int) -> tuple[np.ndarray | None, str | None]:
     """The link's z for a model with `latent_dim` dimensions, or (None, note) when the lengths differ."""
+    import numpy as np
+
     if len(z) != latent_dim:
         return None, f"ignored the link's z: it has {len(z)} values, this model's latent has {latent_dim}"
     return np.asarray(z, np.float32), None
