@@ -33,6 +33,7 @@ html { font-size: 20px; }
   [data-testid="stAlertContainer"], [data-testid="stTooltipHoverTarget"], button) :is(p, li, span, div, td, th, code, label) {
   font-size: max(1rem, 1em);
 }
+[data-testid="stMain"] :is(input, textarea, [data-baseweb="select"] div) { font-size: max(1rem, 1em); }
 [data-testid="stMain"] [data-testid="stTable"] td { font-size: 1.2rem; }
 [data-testid="stMain"] [data-testid="stTable"] td:last-child { font-size: 1rem; }
 [data-testid="stMain"] [class*="st-key-hole_meter"] strong { font-size: 1.2rem; }

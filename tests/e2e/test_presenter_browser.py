@@ -23,7 +23,8 @@ TEXT_SIZES_JS = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
   for (const el of main.querySelectorAll('*')) {
     if (el.closest('svg, .js-plotly-plot, [data-testid="stTooltipContent"]')) continue;
-    const own = [...el.childNodes].filter(n => n.nodeType === 3 && n.textContent.trim()).map(n => n.textContent.trim()).join(' ');
+    const own = el.tagName === 'INPUT' ? el.value  // a selectbox's or a number input's shown value
+      : [...el.childNodes].filter(n => n.nodeType === 3 && n.textContent.trim()).map(n => n.textContent.trim()).join(' ');
     if (!own) continue;
     const r = el.getBoundingClientRect(), s = getComputedStyle(el);
     if (r.width === 0 || r.height === 0 || s.visibility === 'hidden' || s.display === 'none') continue;
