@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from pages.ui import session, widgets
+from pages.ui import links, session, widgets
+from pages.ui.frame import presenting
 from pages.ui.latent_pad import PadLayer, latent_pad, map_ranges
 from vae.analysis import images
 from vae.analysis import layers as map_layers
@@ -36,8 +37,8 @@ models = dict(decoders)
 st.caption(
     ("This model has a **1-D latent**: the pad is a strip along z1. Drag along it, or click it and use the left and right arrow keys. "
      if dim == 1 else "Drag the crosshair, or click the map and use the arrow keys. ")
-    + "Your browser decodes every frame itself; "
-    "when you let go, Python gets the final z and decodes it again with PyTorch below."
+    + ("" if presenting() else "Your browser decodes every frame itself; "  # how it works: for developers
+       "when you let go, Python gets the final z and decodes it again with PyTorch below.")
     + (" One pad drives **both** decoders: the same z through the VAE and the AE." if sel.is_pair else "")
 )
 
@@ -54,6 +55,10 @@ def set_z(z: np.ndarray) -> None:
     st.session_state[z_key] = np.asarray(z, np.float32)
     st.session_state[nonce_key] += 1
     st.session_state.pop(report_key, None)
+
+
+if (link_z := links.take_z(dim)) is not None:  # a link opened the pad at its z
+    set_z(link_z)
 
 
 def on_release(z: np.ndarray, pixels: list[np.ndarray | None]) -> None:
@@ -184,8 +189,9 @@ def live_panel() -> None:
     st.subheader("In Python: the released z, decoded again by PyTorch")
     result_cols = st.columns([2] + [1] * len(decoders), gap="large")
     with result_cols[0]:
-        with st.container(key="live_z_report"):
-            st.code(json.dumps([float(v) for v in z]), language="json", wrap_lines=True)
+        if not presenting():  # a developer's readout (the browser tests read it)
+            with st.container(key="live_z_report"):
+                st.code(json.dumps([float(v) for v in z]), language="json", wrap_lines=True)
         picked = st.session_state.get(pick_key)
         if picked is not None:
             column_image(data.x_test[picked].permute(1, 2, 0).numpy(), f"test image #{picked}: z is its μ", 140)
@@ -200,12 +206,13 @@ def live_panel() -> None:
             f"distance {float(np.linalg.norm(lmap.mu_[nearest] - z)):.2f}", delta_color="off", delta_arrow="off",
             help=f"the test image whose μ under the {map_label} is closest to z",
         )
+        links.copy_link(sel.name, [c.sha256 for _, c in decoders], z, key=f"{prefix}_link")
     for k, (col, (label, ckpt)) in enumerate(zip(result_cols[1:], decoders, strict=True)):
         with col:
             server = images.decode_images(ckpt.model, z)[0]
             column_image(server, f"{label} · PyTorch", 220)
             pixels = report["pixels"] if report else []
-            if k < len(pixels) and pixels[k] is not None:
+            if k < len(pixels) and pixels[k] is not None and not presenting():  # a developer's readout
                 gap = float(np.abs(pixels[k].transpose(1, 2, 0) - server).max())
                 st.metric("browser vs PyTorch", f"{gap:.1e}", help="largest difference of one pixel (of 1.0) between the two decodes")
 

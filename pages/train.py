@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from pages.ui import session, widgets
+from pages.ui.frame import presenting
 from vae.analysis import images
 from vae.core.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.core.data import DATASET_NAMES, load_dataset
@@ -194,8 +195,9 @@ def progress_panel() -> None:
         st.rerun()
     state = job.snapshot()
     s = state.step
+    speed = "" if presenting() else f" · {s.get('images_per_s', 0):,.0f} images/s"  # a developer's readout
     text = (f"{state.kind.upper()} epoch {int(s.get('epoch', 0))}/{int(s.get('epochs', 0))} · "
-            f"{progress_measure(state.kind, s.get('elbo', 0.0), s.get('recon', 0.0))} · {s.get('images_per_s', 0):,.0f} images/s") if s else "starting…"
+            f"{progress_measure(state.kind, s.get('elbo', 0.0), s.get('recon', 0.0))}{speed}") if s else "starting…"
     if state.status == "queued":  # trainings run a few at a time, so the app stays responsive for everyone
         text = f"queued: {state.message}"
     elif state.status == "stopped" and s:

@@ -295,7 +295,8 @@ def show_hole_meter(model: LatentModel, kind: str, sha: str, data: Dataset, z: n
 
     judge = dataset_judge(data.name, data)
     meter = hole_meter(model, judge, z, posterior_sample(sha, model, data.x_test))
-    st.markdown(hole_meter_text(meter, kind), help=METER_HELP)
+    with st.container(key=f"hole_meter_{kind}_{sha[:12]}"):  # the key: presenter mode's CSS enlarges its numbers
+        st.markdown(hole_meter_text(meter, kind), help=METER_HELP)
     return meter
 
 

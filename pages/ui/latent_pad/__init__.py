@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from pages.ui.frame import presenting
 from vae.analysis.judge import Judge
 from vae.analysis.maps import LatentMap
 from vae.core.checkpoint import Checkpoint
@@ -209,6 +210,7 @@ def latent_pad(
         layers=[{"id": layer.id, "export": None if layer.id in sent else layer_export(layer.id, layer.compute)} for layer in layers],
         layer_style={"prior": plots.PRIOR_COLOR, "q": plots.Q_COLOR, "ellipses": plots.ELLIPSE_COLOR},
         meters=meters, meter_budget_ms=METER_BUDGET_MS,
+        presenting=presenting(),  # presenter mode: pad.js hides its developer readouts (the weights note)
     )
     _component(key=key, data=data, on_release_change=released, on_missing_change=missing, width="stretch", height="content")
     sent.update([pid for pid, _, _ in payloads] + [map_id] + meter_ids + [layer.id for layer in layers])
