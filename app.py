@@ -9,10 +9,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.ui import frame
+from pages.ui import frame, links
 
-# Everything up to the start-up screen imports only Streamlit, so that the first paint (the
-# app's own navigation and a title) comes before torch & co. are loaded (bench/RESULTS.md).
+# Everything up to the start-up screen imports only Streamlit (and the link parser, stdlib only), so
+# that the first paint (the app's own navigation and a title) comes before torch & co. are loaded
+# (bench/RESULTS.md).
 frame.leave_pages_folder_mode()
 st.set_page_config(page_title="Latent Explorer", page_icon=str(frame.FAVICON), layout="wide")
 
@@ -26,8 +27,10 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
 ]
 nav = st.navigation(PAGES, position="hidden")
-st.markdown(frame.PAGE_CSS, unsafe_allow_html=True)
+links.read_link(nav.url_path)  # once per link: presenter mode decides this run's styling
+frame.page_style()
 frame.navigation_links(PAGES)
+frame.presenter_toggle()
 
 startup = st.empty()  # always created, so the page's elements keep their positions from run to run
 # The first runs of this server (another session may be importing it right now): still to come.
@@ -138,6 +141,18 @@ def upload_box() -> None:
         st.error(error)
 
 
+def link_model_choice(options: dict) -> None:  # type: ignore[type-arg]
+    """A link's model, selected where this server has it unchanged (its content hash), else a note."""
+    request = links.requested_model()
+    if request is None:
+        return
+    label, note = session.link_label(options, request)
+    if label is not None:
+        st.session_state["select_label"] = label
+    elif note:
+        links.add_note(note, drop_z=True)
+
+
 def sidebar() -> None:
     with st.sidebar:
         st.header("Model")
@@ -148,6 +163,7 @@ def sidebar() -> None:
             st.caption("No models in the models folder yet.")
         else:
             labels = list(options)
+            link_model_choice(options)
             wanted = st.session_state.pop("select_label", None)
             if wanted in labels:
                 st.session_state["model_choice"] = wanted
@@ -178,7 +194,9 @@ def sidebar() -> None:
 ensure_default_models()
 sidebar()
 startup.empty()
+links.show_notes(nav.url_path)
 try:
     nav.run()
 finally:
+    links.end_of_run()
     _freeze_startup_objects()  # once per server, after the first page is on screen

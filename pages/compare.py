@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages.ui import measures, session, widgets
+from pages.ui import links, measures, session, widgets
+from pages.ui.frame import presenting
 from vae.analysis import images
 from vae.analysis.maps import encode_means
 from vae.analysis.metrics import compare_reports
-from vae.services import plots
+from vae.services import animation, plots
 
 sel = session.require_selection()
-st.title("Compare AE vs VAE")
+# presenter mode: the layers beside the title, so that the maps and the decodes fit a 1280x720 screen
+title_box, layers_box = st.columns([2, 3], vertical_alignment="bottom") if presenting() else (st.container(), st.container())
+title_box.title("Compare AE vs VAE")
 if not sel.is_pair:
     st.info("Pick a **VAE + AE pair** in the sidebar (train one with *Model: both* on the Train page).")
     st.stop()
 vae_ckpt, ae_ckpt = sel.vae, sel.ae
 assert vae_ckpt is not None and ae_ckpt is not None
+pair_shas = [vae_ckpt.sha256, ae_ckpt.sha256]  # the link's model
 data = session.dataset_or_stop(vae_ckpt)
 dim = vae_ckpt.model_config.latent_dim
 method = "identity" if dim <= 2 else "pca"
@@ -29,12 +35,14 @@ shared = plots.axis_ranges(*(m.points_ for m, _ in maps.values()), *(m.locate(np
 if one_d:  # z₁ across, one row per class: no invented z₂
     shared = (shared[0], (-0.5, len(data.class_names) - 0.5))
 prefix = f"compare_{vae_ckpt.sha256[:8]}_{ae_ckpt.sha256[:8]}"
-st.caption(
+CAPTION = (
     f"{dim}-D latent, {'the means themselves' if method == 'identity' else 'PCA of the means'} on the same axes"
     + (" (z₁ across; one row per class, spread only to keep dots apart). " if dim == 1 else ". ")
     + "The black marker is the z that both decoders get below. "
     "The VAE's KL term pulls its codes into a compact ball around 0; the AE puts them anywhere, leaving gaps."
 )
+if not presenting():  # presenter mode: under the decodes, so that maps and decodes fit the screen
+    st.caption(CAPTION)
 
 # The shared sliders: the VAE's range (its codes and the prior's ±3σ) or one that also spans the
 # AE's codes. An AE is free to spread its codes far (±40 where the VAE stays within ±3), and a
@@ -87,7 +95,14 @@ def on_click(kind: str) -> None:
     move_z(z, span)
 
 
-MAP_HEIGHT = 460
+MAP_HEIGHT = 460 if not presenting() else 350  # presenter mode: maps and decodes on one 1280x720 screen
+if (link_z := links.take_z(dim)) is not None:  # a link opened this page at its z
+    span = st.session_state[span_key]
+    if span == "vae" and any(not lo <= v <= hi for v, (lo, hi) in zip(link_z.tolist(), vae_ranges, strict=True)):
+        span = "both"
+    if any(not lo <= v <= hi for v, (lo, hi) in zip(link_z.tolist(), span_ranges[span], strict=True)):
+        st.info("The link's z lies outside the sliders' range: it is clipped into it.")
+    move_z(link_z, span)
 
 
 def map_box(kind: str) -> str:
@@ -99,7 +114,7 @@ def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
     """This session's figure of one map with its layers, built once: the same spec on every rerun,
     so the browser never redraws it (the fragment's CSS moves the z marker over it). The layers
     are computed over the shared axis ranges: they never move the axes."""
-    key = f"{prefix}_{kind}_figure_" + "+".join(chosen)
+    key = f"{prefix}_{kind}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
     held = st.session_state.setdefault("compare_figures", {})
     if key not in held:
         if len(held) >= 2:  # one pair's two maps per session
@@ -116,14 +131,17 @@ def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
             with st.spinner(f"computing the {kind} map's layers (once per model)…"):
                 fig = widgets.add_layers(fig, chosen, ckpt.model, ckpt.sha256, lmap, shared, data.x_test,
                                          widgets.dataset_judge(data.name, data), data.class_names)
+        if presenting():  # the axes readable from the back of the room, the ten classes' legend still in its height
+            fig.update_layout(font_size=17, legend=dict(font_size=13, tracegroupgap=0))
         held[key] = fig
     return held[key]
 
 
-chosen = widgets.layer_picker(
-    "compare_layers", "a 1-D latent's map is a line: there is no plane to draw them on." if one_d else None,
-    judge=widgets.dataset_judge(data.name, data) is not None,
-)
+with layers_box:
+    chosen = widgets.layer_picker(
+        "compare_layers", "a 1-D latent's map is a line: there is no plane to draw them on." if one_d else None,
+        judge=widgets.dataset_judge(data.name, data) is not None,
+    )
 for col, kind in zip(st.columns(2, gap="large"), maps, strict=True):
     with col, st.container(key=map_box(kind)):  # only the chart in it: marker_css places z over its plot area
         st.plotly_chart(the_map(kind, chosen), key=f"{prefix}_{kind}_map", on_select=lambda k=kind: on_click(k), selection_mode="points")
@@ -134,8 +152,12 @@ def compare_panel() -> None:
     """The shared sliders, both decoded images and both maps' z markers: a slider move reruns
     only this. The maps themselves are drawn outside it and never change; each marker is a CSS
     rule over its map's container (a changed chart spec would remount the chart in the browser)."""
-    st.subheader("The same z, decoded by both")
-    c_sl, c_vae, c_ae = st.columns([2, 1, 1], gap="medium")
+    if presenting():  # each decode and its meter under its own map, the sliders between them
+        c_vae, m_vae, c_sl, c_ae, m_ae = st.columns([0.9, 1.1, 1.3, 0.9, 1.1], gap="small")
+    else:
+        st.subheader("The same z, decoded by both")
+        c_sl, c_vae, c_ae = st.columns([2, 1, 1], gap="medium")
+        m_vae, m_ae = c_vae, c_ae
     with c_sl:
         if ae_far_out:
             st.radio(
@@ -145,14 +167,15 @@ def compare_panel() -> None:
                      "only a small part of each slider.",
             )
         span = st.session_state[span_key]
-        z = widgets.latent_sliders(sliders_of(span), span_ranges[span], columns=1 if one_d else 2 if dim <= 8 else 4,
-                                  height=300 if dim > 8 else None)
+        z = widgets.latent_sliders(sliders_of(span), span_ranges[span],
+                                  columns=1 if one_d or presenting() else 2 if dim <= 8 else 4, height=300 if dim > 8 else None)
         widgets.reset_z_button(sliders_of(span), span_ranges[span], key=f"{prefix}_reset",
                               on_reset=lambda zero: move_z(zero, st.session_state[span_key]))
+        links.copy_link(sel.name, pair_shas, z, key=f"{prefix}_link")
     for c, kind in ((c_vae, "VAE"), (c_ae, "AE")):
         with c:
             widgets.show_image(images.decode_images(models[kind], z)[0], f"{kind} decodes z", width="stretch")
-    for c, kind, ckpt in ((c_vae, "VAE", vae_ckpt), (c_ae, "AE", ae_ckpt)):
+    for c, kind, ckpt in ((m_vae, "VAE", vae_ckpt), (m_ae, "AE", ae_ckpt)):
         with c:  # after both images: the judge's first load (seconds, once) never holds up the AE's decode
             assert ckpt is not None
             widgets.show_hole_meter(models[kind], ckpt.kind, ckpt.sha256, data, z)
@@ -168,6 +191,8 @@ def compare_panel() -> None:
 
 
 compare_panel()
+if presenting():
+    st.caption(CAPTION)
 
 st.subheader("Samples from the prior N(0, I)")
 if st.button("New samples", key="compare_resample"):
@@ -189,6 +214,13 @@ for kind in ("VAE", "AE"):
     mu = encode_means(models[kind], data.x_test[[int(a), int(b)]])
     strip = images.interpolation(models[kind], mu[0], mu[1], steps=10)
     widgets.show_image(images.tile(strip, 1, 10), f"{kind}: straight line from the code of #{a} to #{b}", width="stretch")
+gif_steps = int(st.number_input("Steps in the GIF", 2, 200, 20, key="compare_gif_steps", help="the GIF goes there and back"))
+gif_ends = [encode_means(m, data.x_test[[int(a), int(b)]]) for m in models.values()]
+widgets.gif_download(
+    "Download the interpolation as GIF", functools.partial(animation.interpolation_gif, list(models.values()), [e[0] for e in gif_ends],
+                                                          [e[1] for e in gif_ends], int(gif_steps), list(models)),
+    f"interpolation_{a}_to_{b}.gif", "compare_gif", animation.steps_refusal(list(models.values()), gif_steps, titles=True),
+)
 
 
 st.subheader("Measured, not only seen")
@@ -216,5 +248,6 @@ if compared["active_units"]:
 st.caption(
     "The better value of each measure is highlighted. Recognised means the dataset's judge (a classifier trained on the "
     "training images only) is at least 50 % sure; prior samples are 1,000 seeded z ~ N(0, I), the same for both models; "
-    "the data's region is the box from the 1st to the 99th percentile of the test codes (vae/analysis/metrics.py)."
+    "the data's region is the box from the 1st to the 99th percentile of the test codes"
+    + ("." if presenting() else " (vae/analysis/metrics.py).")  # a source path is for developers
 )

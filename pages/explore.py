@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from pages.ui import session, widgets
+from pages.ui import links, session, widgets
+from pages.ui.frame import presenting
 from vae.analysis import images
 from vae.analysis.maps import default_method, encode_means
 from vae.services import plots
@@ -60,6 +61,11 @@ chart_key = f"{prefix}_map"
 map_box = f"{prefix}_mapbox"  # the map's container: the z marker is drawn over it (plots.marker_css)
 MAP_HEIGHT = 440
 picked_key = f"{prefix}_picked"
+if (link_z := links.take_z(dim)) is not None:  # a link opened this page at its z
+    st.session_state.pop(picked_key, None)
+    if any(not lo <= v <= hi for v, (lo, hi) in zip(link_z.tolist(), ranges, strict=True)):
+        st.info("The link's z lies outside the sliders' range: it is clipped into it.")
+    widgets.set_z(prefix, link_z, ranges)
 axis_ranges = plots.axis_ranges(lmap.points_, lmap.locate(np.zeros((1, dim), np.float32)))  # z = 0 is on the map
 if one_d:
     axis_ranges = (axis_ranges[0], (-0.5, len(data.class_names) - 0.5))
@@ -69,7 +75,7 @@ def the_map(chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
     """This session's figure, built once per model, map and set of layers: the same spec on every
     rerun, so the browser never redraws it (the fragment's CSS moves the z marker over it). The
     layers are computed over the map's own axis ranges: they never move the axes."""
-    key = f"{prefix}_{method}_figure_" + "+".join(chosen)
+    key = f"{prefix}_{method}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
     held = st.session_state.get("explore_figure")  # one per session: the last model, map and layers shown
     if held is None or held[0] != key:
         fig = plots.latent_map(
@@ -111,7 +117,9 @@ def explore_panel() -> None:
         widgets.reset_z_button(prefix, ranges)
     marker = plots.current_marker(lmap.locate(z)[0], axis_ranges, one_d=one_d)
     with b2:
-        st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
+        if not presenting():  # a developer's readout: the sliders show z
+            st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
+        links.copy_link(sel.name, [c.sha256 for c in (sel.vae, sel.ae) if c is not None], z, key=f"{prefix}_link")
         if marker["kind"] == "arrow":
             st.caption(f"{marker['text']}: the arrow at its edge points to it.")
     st.html(f"<style>{plots.marker_css('st-key-' + map_box, marker, axis_ranges, MAP_HEIGHT, one_d=one_d)}</style>")
@@ -121,6 +129,7 @@ def explore_panel() -> None:
         c1, c2, c3 = st.columns([2, 1, 1]) if picked is not None else (*st.columns(2), None)
         with c1:
             widgets.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
+        with c1 if picked is not None or not presenting() else c2:  # presenter mode: beside the image, in view
             widgets.show_hole_meter(ckpt.model, ckpt.kind, ckpt.sha256, data, z)
         if picked is None or c3 is None:  # the hint gets the other half: in a quarter it broke mid-word at 1280 px
             c2.caption("Click a dot on the map: its test image and its reconstruction appear here.")
@@ -135,7 +144,7 @@ def explore_panel() -> None:
 
 if not settings().no_fragment:  # the benchmark's "without fragment" variant
     explore_panel = st.fragment(explore_panel)
-left, right = st.columns([3, 2], gap="large")
+left, right = st.columns([3, 2] if not presenting() else [1, 1], gap="large")  # presenter mode: a larger image
 with right:  # first: the decoded image is on screen before the map's figure is even built
     explore_panel()
 with left:

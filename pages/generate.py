@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import streamlit as st
 
 from pages.ui import measures, session, widgets
 from vae.analysis import images, metrics
+from vae.services import animation
 
 sel = session.require_selection()
 ckpt = sel.primary
@@ -90,6 +93,14 @@ with tab_trav:
     else:
         st.markdown("Each row sweeps one latent dimension from −3 to +3 with the others held at 0.")
         widgets.show_image(trav, "rows: z1, z2, … ; columns: −3 … +3", width=min(900, 80 * 11))
+    c_dim, c_steps = st.columns(2)
+    gif_dim = c_dim.selectbox("Dimension to animate", range(dim), format_func=lambda i: f"z{i + 1}", key="gen_gif_dim") if dim > 1 else 0
+    gif_steps = int(c_steps.number_input("Steps in the GIF", 2, 200, 31, key="gen_gif_steps", help="the GIF goes from −3 to +3 and back"))
+    widgets.gif_download(
+        f"Download the z{gif_dim + 1} traversal as GIF",
+        functools.partial(animation.traversal_gif, model, np.zeros(dim, np.float32), int(gif_dim), gif_steps),
+        f"traversal_z{gif_dim + 1}.gif", "gen_gif", animation.steps_refusal([model], gif_steps),
+    )
 
 with tab_prior:
     st.markdown(f"Draws of z ~ N(0, I), decoded by the {ckpt.kind.upper()}: what sampling from the prior gives.")

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import measures, session, widgets
+from pages.ui.frame import presenting
 from vae.analysis import images, metrics
 
 N_DRAWS = 4  # the VAE's sampled fills shown for the chosen image (a 2 x 2 tile)
@@ -103,5 +104,6 @@ st.caption(
     f"The better value of each measure is highlighted; a difference within {metrics.NOISE_SE:g} standard errors of the "
     f"per-image differences counts as a tie. {n_images} seeded test images, the same for both models, "
     f"{metrics.FILL_ITERATIONS} iterations; the judge is a classifier trained on the training images only, and reads the "
-    "true class when its top class is the image's label with at least 50 % confidence (vae/analysis/metrics.py)."
+    "true class when its top class is the image's label with at least 50 % confidence"
+    + ("." if presenting() else " (vae/analysis/metrics.py).")  # a source path is for developers
 )

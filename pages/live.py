@@ -3,16 +3,26 @@ browser on every frame (pages/ui/latent_pad/), Python hears the final z on relea
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import threading
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from pages.ui import session, widgets
-from pages.ui.latent_pad import latent_pad
+from pages.ui import links, session, widgets
+from pages.ui.frame import presenting
+from pages.ui.latent_pad import PadLayer, latent_pad, map_ranges
 from vae.analysis import images
-from vae.analysis.maps import encode_means
+from vae.analysis import layers as map_layers
+from vae.analysis.judge import Judge, has_labels
+from vae.analysis.maps import LatentMap, encode_means
+from vae.analysis.metrics import judge_or_none
+from vae.core.checkpoint import Checkpoint
+from vae.core.data import Dataset
+from vae.services import animation, browser_export, standalone_pad, workflow
 
 sel = session.require_selection()
 st.title("Live latent pad")
@@ -27,14 +37,15 @@ models = dict(decoders)
 st.caption(
     ("This model has a **1-D latent**: the pad is a strip along z1. Drag along it, or click it and use the left and right arrow keys. "
      if dim == 1 else "Drag the crosshair, or click the map and use the arrow keys. ")
-    + "Your browser decodes every frame itself; "
-    "when you let go, Python gets the final z and decodes it again with PyTorch below."
+    + ("" if presenting() else "Your browser decodes every frame itself; "  # how it works: for developers
+       "when you let go, Python gets the final z and decodes it again with PyTorch below.")
     + (" One pad drives **both** decoders: the same z through the VAE and the AE." if sel.is_pair else "")
 )
 
 prefix = "live_" + "_".join(c.sha256[:10] for _, c in decoders)
 z_key, nonce_key, report_key, pick_key = f"{prefix}_z", f"{prefix}_nonce", f"{prefix}_report", f"{prefix}_pick"
 map_key, method_key = f"{prefix}_map_of", f"{prefix}_method"
+path_key = f"{prefix}_path"  # the z's of the last drag on the pad (animation.read_path), for its GIF
 st.session_state.setdefault(z_key, np.zeros(dim, np.float32))
 st.session_state.setdefault(nonce_key, 0)
 
@@ -46,10 +57,15 @@ def set_z(z: np.ndarray) -> None:
     st.session_state.pop(report_key, None)
 
 
+if (link_z := links.take_z(dim)) is not None:  # a link opened the pad at its z
+    set_z(link_z)
+
+
 def on_release(z: np.ndarray, pixels: list[np.ndarray | None]) -> None:
     st.session_state[z_key] = z
     st.session_state[report_key] = {"z": z, "pixels": pixels}
     st.session_state[pick_key] = None  # the pad has left the picked test image
+    st.session_state[path_key] = animation.read_path(((st.session_state.get(f"{prefix}_pad") or {}).get("release") or {}).get("path"), dim)
 
 
 def on_pick() -> None:
@@ -68,6 +84,51 @@ def column_image(image: np.ndarray, caption: str, px: int) -> None:
     """An image up to `px` wide that shrinks to its column ("content" width never exceeds the
     container; a fixed width would overflow a narrow column, e.g. at 1280 px with a pair)."""
     st.image(widgets.to_pil(image, px), caption=caption, width="content", output_format="PNG")
+
+
+# The dataset's judge (the meter's class, the landscape). Trained once per dataset, seconds on an
+# idle machine, minutes on a busy one: when it is not cached yet, it trains in a background thread
+# while the pad works (its meter says the judge is being trained; no rerun waits for it), and a
+# small fragment polls it and reruns the page once it is there.
+judge_ready_key = f"_live_judge_ready_{data.name}"
+judge_pending = has_labels(data) and not (st.session_state.get(judge_ready_key) or workflow.judge_cached(data))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def judge_training(name: str, _data: Dataset) -> threading.Thread:
+    """The dataset's judge trained once in the background (judge_for caches it on disk and in memory)."""
+    thread = threading.Thread(target=judge_or_none, args=(_data,), name=f"judge-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+found = None if judge_pending else widgets.dataset_judge(data.name, data)
+judge = found if isinstance(found, Judge) else None  # the browser needs the real net (a stand-in has none)
+
+
+def pad_layers(chosen: tuple[str, ...], ckpt: Checkpoint, lmap: LatentMap, map_id: str) -> list[PadLayer]:
+    """The chosen layers of the map's model, over the map's own range without z (the pad's range
+    only grows past it to keep a z set from Python in view), drawn in the order Explore stacks them."""
+    if not chosen:
+        return []
+    plane = map_layers.plane_of(lmap)
+    box = map_ranges(lmap, dim)
+
+    def landscape() -> dict[str, Any]:
+        assert judge is not None  # offered only with a judge
+        return browser_export.export_layer(
+            "landscape", map_layers.compute_landscape(ckpt.model, judge, ckpt.sha256, plane, box), len(data.class_names))
+
+    wanted = [  # under the dots, then over them
+        (widgets.LANDSCAPE, "landscape", landscape),
+        (widgets.Q_CONTOURS, "aggregate", lambda: browser_export.export_layer(
+            "aggregate", map_layers.compute_aggregate(ckpt.model, data.x_test, ckpt.sha256, plane, box))),
+        (widgets.PRIOR, "prior", lambda: browser_export.export_layer("prior", map_layers.prior_circles(plane))),
+        (widgets.ELLIPSES, "ellipses", lambda: browser_export.export_layer(
+            "ellipses", map_layers.compute_ellipses(ckpt.model, data.x_test, ckpt.sha256, plane))),
+    ]
+    return [PadLayer(f"layer-{map_id}-{name}-{map_layers.GRID}", compute) for label, name, compute in wanted
+            if label in chosen and (name != "landscape" or judge is not None)]
 
 
 @st.fragment
@@ -93,12 +154,34 @@ def live_panel() -> None:
     next(cols).button("z = 0", on_click=set_z, args=(np.zeros(dim, np.float32),), key=f"{prefix}_origin", width="stretch",
                       help="back to the prior's mean")
 
+    no_layers = ("a 1-D latent's map is a line: there is no plane to draw them on." if dim == 1 else
+                 "a t-SNE map has no plane in the latent (no linear lift): choose PCA to see them." if method == "tsne" else None)
+    chosen = widgets.layer_picker(f"{prefix}_layers", no_layers, judge=judge is not None or judge_pending)
+    map_id = f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}"
     latent_pad(
-        key=f"{prefix}_pad", decoders=decoders, lmap=lmap, map_id=f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}",
+        key=f"{prefix}_pad", decoders=decoders, lmap=lmap, map_id=map_id,
         labels=labels, class_names=data.class_names,
         axis_titles=(("z₁", "z₂") if dim == 2 else ("z₁", "")) if method == "identity" else (f"{projection} 1", f"{projection} 2"),
         z=st.session_state[z_key], z_nonce=st.session_state[nonce_key], on_release=on_release,
         slider_ranges=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None, image_px=260 if len(decoders) > 1 else 320,
+        judge=judge, judge_pending=judge_pending, posteriors=[widgets.posterior_sample(c.sha256, c.model, data.x_test) for _, c in decoders],
+        layers=pad_layers(chosen, map_ckpt, lmap, map_id),
+    )
+    path = st.session_state.get(path_key)
+    if path is None:
+        st.caption("Drag on the pad: the path you draw can then be downloaded as a GIF.")
+    else:
+        gif_models, gif_titles = [c.model for _, c in decoders], [label for label, _ in decoders] if sel.is_pair else None
+        widgets.gif_download("Download the path as GIF", functools.partial(animation.path_gif, gif_models, path, gif_titles),
+                             "pad_path.gif", f"{prefix}_path_gif", animation.path_refusal(gif_models, path, bool(gif_titles)))
+
+    st.download_button(  # the same pad as one HTML file: opens offline, from a file or any static web host
+        "Download standalone pad (HTML)", key=f"{prefix}_standalone", mime="text/html", on_click="ignore", icon=":material/download:",
+        file_name=f"{sel.primary.pair or sel.primary.kind}-pad.html", help="one self-contained file: this pad's decoders, map and code; no server, no network",
+        data=lambda: standalone_pad.standalone_html(
+            decoders, lmap, labels, data.class_names, map_id=f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}",
+            axis_titles=standalone_pad.axis_titles(method, dim), heading=standalone_pad.page_heading(decoders, data.name),
+            sliders=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None),
     )
 
     z = np.asarray(st.session_state[z_key], np.float32)
@@ -106,8 +189,9 @@ def live_panel() -> None:
     st.subheader("In Python: the released z, decoded again by PyTorch")
     result_cols = st.columns([2] + [1] * len(decoders), gap="large")
     with result_cols[0]:
-        with st.container(key="live_z_report"):
-            st.code(json.dumps([float(v) for v in z]), language="json", wrap_lines=True)
+        if not presenting():  # a developer's readout (the browser tests read it)
+            with st.container(key="live_z_report"):
+                st.code(json.dumps([float(v) for v in z]), language="json", wrap_lines=True)
         picked = st.session_state.get(pick_key)
         if picked is not None:
             column_image(data.x_test[picked].permute(1, 2, 0).numpy(), f"test image #{picked}: z is its μ", 140)
@@ -122,14 +206,27 @@ def live_panel() -> None:
             f"distance {float(np.linalg.norm(lmap.mu_[nearest] - z)):.2f}", delta_color="off", delta_arrow="off",
             help=f"the test image whose μ under the {map_label} is closest to z",
         )
+        links.copy_link(sel.name, [c.sha256 for _, c in decoders], z, key=f"{prefix}_link")
     for k, (col, (label, ckpt)) in enumerate(zip(result_cols[1:], decoders, strict=True)):
         with col:
             server = images.decode_images(ckpt.model, z)[0]
             column_image(server, f"{label} · PyTorch", 220)
             pixels = report["pixels"] if report else []
-            if k < len(pixels) and pixels[k] is not None:
+            if k < len(pixels) and pixels[k] is not None and not presenting():  # a developer's readout
                 gap = float(np.abs(pixels[k].transpose(1, 2, 0) - server).max())
                 st.metric("browser vs PyTorch", f"{gap:.1e}", help="largest difference of one pixel (of 1.0) between the two decodes")
 
 
 live_panel()
+if judge_pending:
+    judge_training(data.name, data)
+
+    @st.fragment(run_every=2.0)
+    def wait_for_judge() -> None:
+        if not judge_training(data.name, data).is_alive():
+            st.session_state[judge_ready_key] = True
+            st.rerun()  # the whole page, now with the judge
+        st.caption("Training this dataset's judge once (seconds; minutes on a busy machine): the meter's class and "
+                   "the landscape follow when it is ready.")
+
+    wait_for_judge()

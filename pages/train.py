@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from pages.ui import session
+from pages.ui import session, widgets
+from pages.ui.frame import presenting
+from vae.analysis import images
 from vae.core.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.core.data import DATASET_NAMES, load_dataset
 from vae.core.errors import LatentExplorerError
 from vae.core.models import default_model_config
-from vae.services import plots
+from vae.services import animation, plots
 from vae.services.jobs import LIVE_STATES, TrainingJob, TrainingRequest, follow_up_training
 from vae.services.workflow import MODEL_CHOICES, check_name, checkpoint_paths, models_dir, progress_measure
 
@@ -192,8 +195,9 @@ def progress_panel() -> None:
         st.rerun()
     state = job.snapshot()
     s = state.step
+    speed = "" if presenting() else f" · {s.get('images_per_s', 0):,.0f} images/s"  # a developer's readout
     text = (f"{state.kind.upper()} epoch {int(s.get('epoch', 0))}/{int(s.get('epochs', 0))} · "
-            f"{progress_measure(state.kind, s.get('elbo', 0.0), s.get('recon', 0.0))} · {s.get('images_per_s', 0):,.0f} images/s") if s else "starting…"
+            f"{progress_measure(state.kind, s.get('elbo', 0.0), s.get('recon', 0.0))}{speed}") if s else "starting…"
     if state.status == "queued":  # trainings run a few at a time, so the app stays responsive for everyone
         text = f"queued: {state.message}"
     elif state.status == "stopped" and s:
@@ -260,5 +264,18 @@ if sel is not None and sel.primary.snapshots is not None:
                 plots.snapshot_map(frames[kind], labels, data.class_names, f"{kind}, epoch {epoch}", ranges=shared),
                 key=f"replay_{kind}",
             )
+            if c.snapshot_decodes is not None:  # what the decoder made of the first test images at that epoch
+                row = c.snapshot_decodes[epoch].permute(0, 2, 3, 1).float().numpy() / 255
+                widgets.show_image(images.tile(row, 1, row.shape[0]), f"{kind}: reconstructions of {row.shape[0]} test images, epoch {epoch}",
+                                   width="stretch")
+    widgets.gif_download(
+        "Download the replay as GIF",
+        functools.partial(animation.replay_gif, [s.numpy() for s in snapshots.values()],
+                          [data.y_test[c.snapshot_index].numpy() for _, c in ckpts], list(snapshots), data.class_names,
+                          decodes=[c.snapshot_decodes.numpy() if c.snapshot_decodes is not None else None for _, c in ckpts]),
+        "replay.gif", f"replay_gif_{sel.label}",
+    )
+    if last + 1 > animation.MAX_FRAMES:
+        st.caption(f"The GIF shows {animation.MAX_FRAMES} of the {last + 1} snapshots, evenly spaced (the first and last kept).")
     if sel.primary.history:
         st.plotly_chart(plots.training_curves({k.lower(): c.history for k, c in ckpts}), key="replay_curves")

@@ -139,3 +139,64 @@ def test_read_release_has_one_pixel_entry_per_decoder():
     assert len(got) == 2 and all(g is not None for g in got)  # extra entries are ignored
     _, got = browser_export.read_release({"z": [0, 0], "pixels": [ok]}, 2, (1, 2, 2), 2)
     assert got[0] is not None and got[1] is None  # missing ones are None
+
+
+# ---- the hole meter's and the layers' exports (issue 11, items 5 and 6) ------------------------
+
+
+def test_encoder_export_is_the_mean_path():
+    from tests.js.export_fixtures import decoder_model
+
+    mlp = browser_export.export_encoder(decoder_model("mlp", latent_dim=3, hidden=(32, 16)))
+    assert [layer["type"] for layer in mlp["layers"]] == ["flatten", "linear", "relu", "linear", "relu", "linear"]
+    assert mlp["layers"][-1]["shape"] == [3, 16]  # the μ head; no log-variance head
+    conv = browser_export.export_encoder(decoder_model("conv", latent_dim=2, image_shape=(1, 8, 8), hidden=(16,), channels=(4, 6), kind="ae"))
+    assert [layer["type"] for layer in conv["layers"]] == ["conv2d", "relu", "conv2d", "relu", "flatten", "linear", "relu", "linear"]
+    assert conv["layers"][0]["shape"] == [4, 1, 4, 4] and conv["layers"][0]["stride"] == [2, 2] and conv["layers"][0]["padding"] == [1, 1]
+    json.dumps(conv)
+    # mu from these layers equals PyTorch's encoder under Node: tests/js/meter.test.js
+
+
+def test_judge_export_lists_its_net():
+    from tests.js.export_fixtures import _judge
+
+    judge = _judge((1, 28, 28))
+    exp = json.loads(json.dumps(browser_export.export_judge(judge)))
+    assert [layer["type"] for layer in exp["layers"]] == [
+        "conv2d", "relu", "maxpool", "conv2d", "relu", "maxpool", "flatten", "linear", "relu", "linear"]
+    assert exp["layers"][2] == {"type": "maxpool", "kernel": [2, 2], "stride": [2, 2], "padding": [0, 0], "ceil_mode": True}
+    assert exp["class_names"] == list(judge.class_names) and exp["image_shape"] == [1, 28, 28] and exp["key"] == judge.key
+    first = exp["layers"][0]
+    np.testing.assert_array_equal(browser_export.decode_f32(first["weight"], first["shape"]), judge.net[0].weight.detach().numpy())
+
+
+def test_posterior_export_sends_log_variances_and_none_for_an_ae():
+    mu = _mu(30, 3).astype(np.float64)
+    logvar = np.random.default_rng(0).uniform(-4, 1, (30, 3)).astype(np.float32)
+    exp = browser_export.export_posterior(mu, np.exp(logvar.astype(np.float64)))
+    assert exp["n"] == 30 and exp["latent_dim"] == 3
+    np.testing.assert_array_equal(browser_export.decode_f32(exp["logvar"], (30, 3)), logvar)  # the encoder's own float32 values
+    np.testing.assert_array_equal(browser_export.decode_f32(exp["mu"], (30, 3)), mu.astype(np.float32))
+    assert browser_export.export_posterior(mu, None)["logvar"] is None
+
+
+def test_layer_exports_carry_what_the_pad_draws():
+    from vae.analysis import layers
+
+    box = ((-2.0, 2.0), (-1.0, 3.0))
+    plane = layers.identity_plane(2)
+    mu, var = _mu(40, 2).astype(np.float64), np.full((40, 2), 0.09)
+    agg = json.loads(json.dumps(browser_export.export_layer("aggregate", layers.aggregate_posterior(mu, var, plane, box, 16))))
+    assert agg["box"] == [[-2.0, 2.0], [-1.0, 3.0]] and agg["n"] == 16 and len(agg["levels"]) == 3
+    assert browser_export.decode_f32(agg["density"], (16, 16)).shape == (16, 16)
+    assert browser_export.export_layer("aggregate", layers.aggregate_posterior(mu, None, plane, box, 16))["density"] is None
+    xs, ys = layers.grid_axes(box, 4)
+    land = layers.Landscape(xs, ys, np.array([[0, 1, 2, 3]] * 4), np.array([[1.0, 0.55, 0.1, 1.0]] * 4, np.float32))
+    rgba = np.frombuffer(base64.b64decode(browser_export.export_layer("landscape", land, class_count=10)["rgba"]), np.uint8).reshape(4, 4, 4)
+    assert rgba[0, 0, 3] == 115 and rgba[0, 2, 3] == 0  # 0.45 of 255 where sure; nothing at chance
+    prior = browser_export.export_layer("prior", layers.prior_circles(plane))
+    assert prior["centre"] == [0.0, 0.0] and prior["radii"] == [1.0, 2.0, 3.0]
+    ell = browser_export.export_layer("ellipses", layers.posterior_ellipses(mu, var, plane, np.arange(5)))
+    np.testing.assert_allclose(ell["semi_axes"], 0.3)
+    with pytest.raises(ValueError, match="unknown layer"):
+        browser_export.export_layer("heatmap", None)

@@ -95,12 +95,14 @@ def test_metadata_round_trips(models_dir):
     model = small_model("ae", "conv")
     snapshots = torch.randn(3, 5, 2, generator=torch.Generator().manual_seed(0))
     index = torch.tensor([4, 8, 15, 16, 23])
+    decodes = torch.randint(0, 256, (3, 4, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     metrics = {"test_elbo": -30.5, "log_px": {"k": 100, "value": -29.0}}
     path = save_checkpoint(
         models_dir / "pair-ae.safetensors", model, train_config(), DATASET_INFO,
-        history=HISTORY, metrics=metrics, snapshots=snapshots, snapshot_index=index, pair="pair",
+        history=HISTORY, metrics=metrics, snapshots=snapshots, snapshot_index=index, pair="pair", snapshot_decodes=decodes,
     )
     loaded = load_checkpoint(path)
+    assert loaded.snapshot_decodes is not None and torch.equal(loaded.snapshot_decodes, decodes)
     assert loaded.model_config == model.config
     assert loaded.train_config == train_config()
     assert loaded.dataset == DATASET_INFO
@@ -333,6 +335,22 @@ def test_malformed_snapshots_are_dropped_not_fatal():
     tensors["aux.snapshot_index"] = torch.arange(5)
     loaded = load_checkpoint(st_save(tensors, metadata=our_metadata(model)))
     assert loaded.snapshots is None and loaded.snapshot_index is None
+
+
+@pytest.mark.parametrize("decodes", [
+    torch.zeros(3, 2, 1, 8, 8),  # float, not uint8
+    torch.zeros(2, 2, 1, 8, 8, dtype=torch.uint8),  # one set short of the snapshots
+    torch.zeros(3, 2, 1, 7, 8, dtype=torch.uint8),  # not the model's image shape
+    torch.zeros(3, 6, 1, 8, 8, dtype=torch.uint8),  # more images than the snapshots show
+])
+def test_malformed_replay_reconstructions_are_dropped_and_the_replay_kept(decodes):
+    model = small_model()
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors["aux.snapshots"] = torch.zeros(3, 5, 2)
+    tensors["aux.snapshot_index"] = torch.arange(5)
+    tensors["aux.snapshot_decodes"] = decodes
+    loaded = load_checkpoint(st_save(tensors, metadata=our_metadata(model)))
+    assert loaded.snapshot_decodes is None and loaded.snapshots is not None
 
 
 def test_oversized_file_is_refused_before_reading(models_dir, monkeypatch):

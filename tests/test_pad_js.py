@@ -1,5 +1,5 @@
 """The Live pad's JavaScript under Node's own test runner (tests/js/*.test.js, `node --test`, no
-npm packages): the pure modules (decoder.js, maps.js) against PyTorch's and LatentMap's own
+npm packages): the pure modules (decoder.js, maps.js, meter.js, layers.js) against PyTorch's and LatentMap's own
 outputs, and pad.js's test hooks switch. The fixtures are exported here first
 (tests/js/export_fixtures.py), into a temporary folder.
 
@@ -28,7 +28,7 @@ def _node() -> str:
 
 
 def test_there_are_javascript_tests():
-    assert {Path(p).name for p in JS_TESTS} >= {"decoder.test.js", "maps.test.js", "pad.test.js"}
+    assert {Path(p).name for p in JS_TESTS} >= {"decoder.test.js", "maps.test.js", "meter.test.js", "layers.test.js", "pad.test.js"}
 
 
 @pytest.mark.server

@@ -211,6 +211,24 @@ def test_snapshot_of_a_2d_model_is_its_means(digits, tiny_model_config, tiny_tra
     assert torch.allclose(result.snapshots[-1], mu)
 
 
+def test_the_replay_keeps_each_epochs_reconstructions_of_the_first_test_images(digits, tiny_model_config, tiny_train_config):
+    from vae.core.train import REPLAY_DECODES
+
+    model = build_model(tiny_model_config(latent_dim=2), seed=0)
+    result = fit(model, digits, tiny_train_config(epochs=2, snapshot_points=25), device="cpu")
+    decodes = result.snapshot_decodes
+    assert decodes is not None and decodes.dtype == torch.uint8 and decodes.shape == (3, REPLAY_DECODES, 1, 8, 8)
+    with torch.no_grad():  # the last set is the trained model's reconstruction, rounded to 8 bits
+        recon = model.decode(model.encode(digits.x_test[:REPLAY_DECODES])[0])
+    assert (decodes[-1].float() / 255 - recon).abs().max() <= 0.5 / 255 + 1e-6
+    assert not torch.equal(decodes[0], decodes[-1])  # the decoder learns between the first and last
+
+
+def test_few_snapshot_points_keep_as_many_reconstructions(digits, tiny_model_config, tiny_train_config):
+    result = fit(build_model(tiny_model_config(latent_dim=2), seed=0), digits, tiny_train_config(epochs=1, snapshot_points=3), device="cpu")
+    assert result.snapshot_decodes is not None and result.snapshot_decodes.shape[:2] == (2, 3)
+
+
 @pytest.mark.parametrize("latent_dim", [1, 2, 5])
 def test_the_replays_last_snapshot_is_explores_map_of_the_same_means(digits, tiny_model_config, tiny_train_config, monkeypatch, latent_dim):
     """One PCA (vae.core.projection.fit_pca): the replay's final frame is the map Explore draws

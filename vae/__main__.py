@@ -1,4 +1,4 @@
-"""Command line: python -m vae train | evaluate | embed | judge (see --help of each)."""
+"""Command line: python -m vae train | evaluate | embed | judge | animate | export-pad (see --help of each)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vae.core.config import ARCHS, LATENT_DIM_RANGE, ModelConfig, TrainConfig
-from vae.core.errors import ConfigError, LatentExplorerError
+from vae.core.config import ARCHS, LATENT_DIM_RANGE, PRECISIONS, ModelConfig, TrainConfig
+from vae.core.errors import ConfigError, LatentExplorerError, TrainingDiverged
 
 SEED_RANGE = (0, 2**32 - 1)  # what numpy's and torch's seeding both accept, as TrainConfig.seed
+DIST_TIMEOUT_S = 600.0  # vae.core.distributed.DEFAULT_TIMEOUT_S, without importing torch to build the parser
 
 
 def _progress_printer(stream=None):  # type: ignore[no-untyped-def]
@@ -49,31 +50,64 @@ def check_seed(seed: int) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vae.core.data import DATASET_NAMES, load_dataset
+    from vae.core import distributed
+    from vae.settings import settings
+
+    world = settings().world_size  # > 1 under torchrun: this process is one of `world` training one model
+    # the same checks on every rank, before any of them joins the others
+    train_config = _train_config(args, world)
+    if world == 1:
+        return _train_and_save(args, train_config, args.device, main=True)
+    if not 1 <= args.dist_timeout <= 86_400:
+        raise ConfigError(f"dist-timeout: must be from 1 to 86400 seconds, got {args.dist_timeout}")
+    device = distributed.training_device(args.device)
+    group = distributed.start(device, timeout_s=args.dist_timeout)
+    try:
+        if group.main:
+            print(f"training on {world} processes ({'nccl' if device.type == 'cuda' else 'gloo'}, {device.type}); "
+                  f"global batch {train_config.batch_size}, {train_config.batch_size // world} per process", file=sys.stderr)
+        return _train_and_save(args, train_config, str(device), main=group.main)
+    finally:
+        distributed.finish()
+
+
+def _train_config(args: argparse.Namespace, world_size: int) -> TrainConfig:
+    from vae.core.data import DATASET_NAMES
     from vae.core.device import check_device
-    from vae.core.models import default_model_config
-    from vae.services.workflow import check_name, train_models
+    from vae.services.workflow import check_name
 
     check_device(args.device)
     if not (args.dataset in DATASET_NAMES or args.dataset.startswith("idx:")):
         raise ConfigError(f"dataset: must be one of {', '.join(DATASET_NAMES)} or idx:<folder>, got {args.dataset!r}")
-
     train_config = TrainConfig(
-        dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed
+        dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
+        world_size=world_size, precision=args.precision,
     ).validate()
     ModelConfig(arch=args.arch, latent_dim=args.latent_dim, hidden=tuple(args.hidden or (256,))).validate()  # fail before loading data
     check_name(Path(args.out).name.removesuffix(".safetensors"))
+    return train_config
+
+
+def _train_and_save(args: argparse.Namespace, train_config: TrainConfig, device: str | None, main: bool) -> int:
+    """Load the data (each process its own copy), train, and (rank 0 only, `main`) save and report."""
+    from vae.core.data import load_dataset
+    from vae.core.models import default_model_config
+    from vae.services.workflow import train_models
+
     data = load_dataset(args.dataset, data_root=args.data_root)
     base = default_model_config(data.image_shape, arch=args.arch, latent_dim=args.latent_dim)
     if args.hidden:
         base = ModelConfig(**{**base.to_dict(), "hidden": tuple(args.hidden)})
     base.validate()
     out = Path(args.out)
-    print(f"dataset: {data.description}", file=sys.stderr)
+    if main:
+        print(f"dataset: {data.description}", file=sys.stderr)
     trained = train_models(
         data, args.model, base, train_config, out.parent if out.parent != Path("") else Path("."), out.name.removesuffix(".safetensors"),
-        callback=None if args.quiet else _progress_printer(), device=args.device,
+        callback=None if args.quiet or not main else _progress_printer(), device=device,
     )
+    if not main:
+        return 0  # rank 0 saves and reports
     for item in trained:
         m = item.metrics
         summary = f"test ELBO {m['elbo']:.2f} nats" if m.get("elbo") is not None else f"test recon {m['recon']:.2f} nats"
@@ -209,6 +243,66 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
+ANIMATIONS = ("interpolation", "traversal", "replay")
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    """One GIF (vae.services.animation) of one checkpoint, or of a pair side by side."""
+    import numpy as np
+
+    from vae.analysis.maps import encode_means
+    from vae.core.files import atomic_write
+    from vae.services import animation
+
+    if len(args.checkpoints) > 2:
+        raise ConfigError(f"checkpoints: one, or a pair (VAE and AE) side by side; got {len(args.checkpoints)}")
+    loaded = [_load_model_and_data(path, None, args.data_root) for path in args.checkpoints]
+    ckpts, data = [c for c, _ in loaded], loaded[0][1]
+    if len({(d.name, c.model_config.latent_dim) for c, d in loaded}) > 1:
+        raise ConfigError("checkpoints: a pair must share its dataset and latent size")
+    models, titles = [c.model for c in ckpts], [c.kind.upper() for c in ckpts] if len(ckpts) > 1 else None
+    n_test = int(data.x_test.shape[0])
+    if args.what == "interpolation":
+        ends = []
+        for name, i in (("from", args.from_image), ("to", args.to_image)):
+            if not 0 <= i < n_test:
+                raise ConfigError(f"{name}: a test image number from 0 to {n_test - 1}, got {i}")
+        for model in models:
+            ends.append(encode_means(model, data.x_test[[args.from_image, args.to_image]]))
+        gif = animation.interpolation_gif(models, [e[0] for e in ends], [e[1] for e in ends], args.steps or 20, titles)
+    elif args.what == "traversal":
+        if len(models) > 1:
+            raise ConfigError("traversal: animates one model; give one checkpoint")
+        gif = animation.traversal_gif(models[0], np.zeros(models[0].latent_dim, np.float32), args.dim - 1, args.steps or 31)
+    else:
+        missing = [str(p) for p, c in zip(args.checkpoints, ckpts, strict=True) if c.snapshots is None or c.snapshot_index is None]
+        if missing:
+            raise LatentExplorerError(f"{', '.join(missing)} holds no replay (it was trained with snapshot_points 0)")
+        gif = animation.replay_gif([c.snapshots.numpy() for c in ckpts if c.snapshots is not None],
+                                   [data.y_test[c.snapshot_index].numpy() for c in ckpts], [c.kind.upper() for c in ckpts], data.class_names,
+                                   decodes=[c.snapshot_decodes.numpy() if c.snapshot_decodes is not None else None for c in ckpts])
+    atomic_write(args.out, gif)
+    print(f"saved {args.out} ({args.what}, {len(gif):,} bytes)")
+    return 0
+
+
+def cmd_export_pad(args: argparse.Namespace) -> int:
+    from vae.core.files import atomic_write
+    from vae.services.standalone_pad import export_pad
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"out: {out} is a folder; give a file name such as {out / 'pad.html'}")
+    text = export_pad(args.vae, args.ae, data_root=args.data_root, test_hooks=args.test_hooks)
+    try:
+        atomic_write(out, text.encode("utf-8"))
+        out.chmod(0o644)  # a page to publish: readable by a web server (the temp file was 0600)
+    except OSError as exc:
+        raise ConfigError(f"out: cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): open it in a browser, no server or network needed")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -242,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-root", help="folder for torchvision datasets (default: $VAE_DATA_ROOT or ~/.cache/latent-explorer/data)")
     t.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: the forward pass under autocast (weights stay fp32)")
+    t.add_argument("--dist-timeout", type=float, default=DIST_TIMEOUT_S,
+                   help=f"under torchrun: seconds a process waits for the others before the job ends with an error (default {DIST_TIMEOUT_S:.0f})")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="print a checkpoint's test metrics")
@@ -265,7 +362,34 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--data-root")
     j.add_argument("--json", action="store_true", help="print JSON")
     j.set_defaults(func=cmd_judge)
+
+    a = sub.add_parser("animate", help="write a GIF: an interpolation, one dimension's traversal or the map's replay")
+    a.add_argument("checkpoints", nargs="+", help="one checkpoint, or a VAE and an AE drawn side by side")
+    a.add_argument("--what", choices=ANIMATIONS, required=True)
+    a.add_argument("--out", required=True, help="the .gif file to write")
+    a.add_argument("--steps", type=_positive_int, help="steps along the line or the sweep (default 20 / 31); played there and back")
+    a.add_argument("--dim", type=_positive_int, default=1, help="traversal: which dimension, from 1 (default 1)")
+    a.add_argument("--from", dest="from_image", type=int, default=0, help="interpolation: first test image (default 0)")
+    a.add_argument("--to", dest="to_image", type=int, default=1, help="interpolation: last test image (default 1)")
+    a.add_argument("--data-root")
+    a.set_defaults(func=cmd_animate)
+
+    x = sub.add_parser("export-pad", help="write the Live pad as one self-contained HTML file (no server, works offline)")
+    x.add_argument("vae", help="the VAE's .safetensors checkpoint")
+    x.add_argument("ae", nargs="?", help="optionally the AE of the same pair (same dataset and latent size)")
+    x.add_argument("--out", default="pad.html", help="the HTML file to write (default pad.html)")
+    x.add_argument("--data-root", help="where the dataset is, for the map's test codes")
+    x.add_argument("--test-hooks", action="store_true", help="expose window.__latentPad* (for tests and benchmarks)")
+    x.set_defaults(func=cmd_export_pad)
     return parser
+
+
+def _said_by_rank_0(exc: LatentExplorerError) -> bool:
+    """Under torchrun, errors every rank meets alike (the same arguments, a NaN agreed by all)
+    are printed by rank 0 alone: one message, not one per process."""
+    from vae.settings import settings
+
+    return settings().rank > 0 and isinstance(exc, (ConfigError, TrainingDiverged))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -275,7 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except LatentExplorerError as exc:
         # a user-caused problem: one line, exit 2 like argparse's own usage errors
-        print(f"error: {exc}", file=sys.stderr)
+        if not _said_by_rank_0(exc):
+            print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted; nothing was saved", file=sys.stderr)

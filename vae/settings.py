@@ -14,6 +14,10 @@ variable sees it take effect. Nothing else in the code base reads `os.environ` f
                        for tests and benchmarks only, e.g. "digits" trains them in a second or two
   VAE_FIRST_RUN_FOLLOW_UP  "0": no 16-D pair in the background after the first run (tests that
                        watch the models folder); anything else, or unset: the app's behaviour
+  RANK, WORLD_SIZE, LOCAL_RANK  set by torchrun (or another launcher) for each training process:
+                       its place among all of them, how many there are, its place on this machine
+                       (which GPU it takes); unset: one process (0, 1, 0). MASTER_ADDR and
+                       MASTER_PORT are read by torch.distributed itself (init_method "env://").
 """
 
 from __future__ import annotations
@@ -38,6 +42,14 @@ def _max_trainings(env: Mapping[str, str]) -> int:
     return max(1, asked or (os.cpu_count() or 2) // 2)
 
 
+def _int(env: Mapping[str, str], name: str, default: int, lowest: int) -> int:
+    try:
+        value = int(env.get(name, "") or default)
+    except ValueError:
+        return default
+    return value if value >= lowest else default
+
+
 @dataclass(frozen=True)
 class Settings:
     models_dir: Path
@@ -49,6 +61,9 @@ class Settings:
     no_fragment: bool
     first_run_dataset: str = ""  # "" = the default dataset
     first_run_follow_up: bool = True
+    rank: int = 0  # RANK: this training process among all of them (0 saves and reports)
+    world_size: int = 1  # WORLD_SIZE: how many training processes share one model
+    local_rank: int = 0  # LOCAL_RANK: this process among those on its machine (picks cuda:<local_rank>)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +79,9 @@ class Settings:
             no_fragment=bool(env.get("VAE_NO_FRAGMENT")),
             first_run_dataset=env.get("VAE_FIRST_RUN_DATASET") or "",
             first_run_follow_up=env.get("VAE_FIRST_RUN_FOLLOW_UP") != "0",
+            rank=_int(env, "RANK", 0, 0),
+            world_size=_int(env, "WORLD_SIZE", 1, 1),
+            local_rank=_int(env, "LOCAL_RANK", 0, 0),
         )
 
 

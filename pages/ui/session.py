@@ -35,6 +35,7 @@ from vae.core.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
 from vae.core.data import Dataset, load_dataset  # noqa: E402
 from vae.core.errors import LatentExplorerError  # noqa: E402
 from vae.core.files import atomic_write  # noqa: E402
+from vae.services.links import LinkState, match_model, model_hash  # noqa: E402
 from vae.services.workflow import find_pairs, list_models, models_dir  # noqa: E402
 
 UPLOAD_LIMIT_MB = 64
@@ -108,6 +109,7 @@ class Selection:
     label: str
     vae: Checkpoint | None
     ae: Checkpoint | None
+    name: str = ""  # the short name a link carries (option_name)
 
     @property
     def primary(self) -> Checkpoint:
@@ -178,7 +180,51 @@ def current_selection() -> Selection | None:
 
 def select(label: str, sources: dict[str, Source]) -> Selection:
     loaded = {kind: src.load() for kind, src in sources.items()}
-    return Selection(label, loaded.get("vae"), loaded.get("ae"))
+    return Selection(label, loaded.get("vae"), loaded.get("ae"), option_name(label, sources))
+
+
+# --- links (pages/ui/links.py): the model a link names, found by its content hash -------------
+
+
+def option_name(label: str, sources: dict[str, Source]) -> str:
+    """The short name of a sidebar option, as a link carries it: a pair's name, a file's stem,
+    an upload's file name."""
+    if len(sources) > 1:
+        return label.removesuffix(pair_label(""))
+    (source,) = sources.values()
+    if source.kind == "file":
+        return Path(source.ref).stem
+    return str(st.session_state.get("upload_labels", {}).get(source.ref, label))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _file_sha256(path: str, mtime: float) -> str:
+    """The sha256 of a checkpoint file's bytes: its Checkpoint.sha256, without loading it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_sha256(source: Source) -> str:
+    if source.kind == "upload":
+        return source.ref
+    path = Path(source.ref)
+    return _file_sha256(str(path), path.stat().st_mtime)
+
+
+def link_label(options: dict[str, dict[str, Source]], wanted: LinkState) -> tuple[str | None, str | None]:
+    """The option a link's model names (vae.services.links.match_model over every option's
+    name and content hash), or a note saying why there is none."""
+    described = {}
+    for label, sources in options.items():
+        try:
+            shas = [source_sha256(sources[kind]) for kind in ("vae", "ae") if kind in sources]
+        except OSError:  # deleted since it was listed
+            continue
+        described[label] = (option_name(label, sources), model_hash(shas))
+    return match_model(wanted, described)
 
 
 def handle_upload(file) -> str | None:  # type: ignore[no-untyped-def]

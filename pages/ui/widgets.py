@@ -330,5 +330,24 @@ def show_hole_meter(model: LatentModel, kind: str, sha: str, data: Dataset, z: n
     aggregate = posterior_sample(sha, model, data.x_test)
     with one_torch_thread():
         meter = hole_meter(model, judge, z, aggregate)
-    st.markdown(hole_meter_text(meter, kind), help=METER_HELP)
+    with st.container(key=f"hole_meter_{kind}_{sha[:12]}"):  # the key: presenter mode's CSS enlarges its numbers
+        st.markdown(hole_meter_text(meter, kind), help=METER_HELP)
     return meter
+
+
+# --- GIF downloads (issue 12, item 2) ----------------------------------------------------------
+
+
+def gif_download(label: str, make: Callable[[], bytes], file_name: str, key: str, refusal: str | None = None) -> None:
+    """A download button whose GIF is made only when it is clicked (Streamlit calls `make` then,
+    not on every rerun; the click reruns nothing), with the size bound beside it; where the
+    request is over that bound, `refusal` (vae.services.animation's message) instead of the button."""
+    from vae.services.animation import LIMIT
+
+    if refusal:
+        st.warning(refusal, icon=":material/block:")
+        return
+    c_button, c_note = st.columns([1, 2], vertical_alignment="center")
+    c_button.download_button(label, make, file_name=file_name, mime="image/gif", key=key, on_click="ignore",
+                             icon=":material/gif_box:")
+    c_note.caption(f"GIF: {LIMIT}.")

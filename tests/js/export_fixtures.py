@@ -78,6 +78,79 @@ def _map_case(name: str, lmap: LatentMap, mu: np.ndarray, p: np.ndarray, labels=
             "p": p.tolist(), "lift": lmap.lift(p).tolist(), "z": mu[:9].tolist(), "locate": lmap.locate(mu[:9]).tolist()}
 
 
+def _judge(image_shape=(1, 8, 8), n_classes: int = 10, seed: int = 0):
+    """An untrained, seeded judge net (weights are all the export needs) with non-zero biases."""
+    from vae.analysis.judge import DEFAULT_RECIPE, Judge, build_net
+
+    torch.manual_seed(seed)
+    net = build_net(image_shape, n_classes, DEFAULT_RECIPE)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.linspace(-0.3, 0.3, p.numel()))
+    return Judge(net, tuple(f"c{i}" for i in range(n_classes)), image_shape, float("nan"), DEFAULT_RECIPE, f"test{seed}", 0.0)
+
+
+def _images(model, n: int, seed: int = 0) -> np.ndarray:
+    with torch.no_grad():
+        return model.decode(torch.from_numpy(_z(n, model.latent_dim, seed))).numpy()
+
+
+def _net_cases() -> dict[str, Any]:
+    """The judge's and the encoders' forward passes (image -> vector) against PyTorch, an odd
+    max-pool and conv2d, the posterior's q(z)/p(z) and the whole hole meter against layers.hole_meter."""
+    from vae.analysis import layers
+
+    judges = []
+    for shape in [(1, 8, 8), (1, 28, 28), (3, 7, 9)]:
+        judge = _judge(shape)
+        x = np.random.default_rng(1).random((4, *shape)).astype(np.float32)
+        with torch.no_grad():
+            probs = torch.softmax(judge.net(torch.from_numpy(x)), 1).numpy()
+        judges.append({"name": f"judge {shape}", "export": browser_export.export_judge(judge), "x": x.reshape(4, -1).tolist(),
+                       "probs": probs.tolist()})
+    encoders = []
+    for name, model in [("mlp 2-D", decoder_model("mlp", 2)), ("mlp 5-D, hidden (64, 24)", decoder_model("mlp", 5, hidden=(64, 24))),
+                        ("conv 3-D (1, 16, 16)", decoder_model("conv", 3, image_shape=(1, 16, 16), hidden=(20,), channels=(4, 6))),
+                        ("conv AE 2-D (3, 8, 12)", decoder_model("conv", 2, image_shape=(3, 8, 12), hidden=(20,), channels=(5,), kind="ae"))]:
+        x = _images(model, 5)
+        with torch.no_grad():
+            mu = model.encode(torch.from_numpy(x))[0].numpy()
+        encoders.append({"name": name, "export": browser_export.export_encoder(model), "x": x.reshape(5, -1).tolist(), "mu": mu.tolist()})
+    torch.manual_seed(2)
+    odd = torch.nn.Sequential(torch.nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 0)), torch.nn.ReLU(),
+                              torch.nn.MaxPool2d((3, 2), stride=(2, 3), padding=1, ceil_mode=True), torch.nn.Flatten())
+    x = np.random.default_rng(4).standard_normal((3, 2, 9, 7)).astype(np.float32)
+    with torch.no_grad():
+        y = odd(torch.from_numpy(x)).numpy()
+    odd_case = {"name": "conv2d (3, 2) stride (2, 1), maxpool (3, 2) stride (2, 3) padding 1 ceil", "x": x.reshape(3, -1).tolist(), "y": y.tolist(),
+                "export": {"format": browser_export.FORMAT, "version": browser_export.VERSION, "image_shape": [2, 9, 7],
+                           "layers": [browser_export._export_layer(m) for m in odd]}}
+    rng = np.random.default_rng(5)
+    mu = rng.standard_normal((300, 3)) * 1.5
+    var = np.exp(rng.uniform(-5, 0, (300, 3)))
+    zs = np.concatenate([mu[:2], rng.standard_normal((4, 3)), [[6.0, -6.0, 4.0], [0.0, 0.0, 0.0]]])
+    posterior = {"export": browser_export.export_posterior(mu, var), "z": zs.tolist(),
+                 "expected": layers.log_aggregate_over_prior(zs, *_as_exported(mu, var)).tolist()}
+    model, judge = decoder_model("mlp", 3, image_shape=(1, 8, 8)), _judge((1, 8, 8), seed=1)
+    sample = (mu[:50], var[:50])
+    meters = []
+    for z in zs:
+        m = layers.hole_meter(model, judge, z, _as_exported(*sample))
+        meters.append({"z": z.tolist(), "cls": m.class_index, "confidence": m.confidence, "log_q_over_p": m.log_q_over_p,
+                       "round_trip": m.round_trip})
+    meter = {"decoder": browser_export.export_decoder(model), "encoder": browser_export.export_encoder(model),
+             "judge": browser_export.export_judge(judge), "posterior": browser_export.export_posterior(*sample), "cases": meters}
+    return {"judges": judges, "encoders": encoders, "odd_net": odd_case, "posterior": posterior, "meter": meter}
+
+
+def _as_exported(mu: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(μ, σ²) as the browser gets them: μ in float32, σ² from float32 log σ² (export_posterior),
+    so the comparison is of the maths, not of the export's rounding."""
+    return (np.asarray(mu, np.float32).astype(np.float64),
+            np.exp(np.log(np.asarray(var, np.float64)).astype(np.float32).astype(np.float64)))
+
+
 def fixtures() -> dict[str, Any]:
     from pages.ui.latent_pad import JS  # the script as the component sends it
 
@@ -105,6 +178,7 @@ def fixtures() -> dict[str, Any]:
         "decoders": decoders,
         "maps": maps,
         "component_js": JS,
+        **_net_cases(),
     }
 
 

@@ -6,9 +6,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const PAD_DIR = path.resolve(__dirname, '..', '..', 'pages', 'ui', 'latent_pad');
-const PURE_MODULES = ['decoder.js', 'maps.js'];  // the pure maths, before pad.js
+const PURE_MODULES = ['decoder.js', 'maps.js', 'meter.js', 'layers.js'];  // the pure maths, before pad.js
 const MATHS = ['FORMAT', 'f32', 'buildDecoder', 'runDecoder', 'buildMap', 'idw', 'lift', 'locate',
-  'sliderGrid', 'niceTicks', 'fmt', 'clamp'];
+  'sliderGrid', 'niceTicks', 'fmt', 'clamp', 'buildNet', 'runNet', 'buildJudge', 'softmax', 'judgeImage', 'buildEncoder',
+  'encodeMu', 'roundTrip', 'buildPosterior', 'logQOverP', 'holeMeter', 'ratioText', 'meterLines', 'buildLayer',
+  'contourSegments', 'ellipsePoints'];
 
 function evaluate(source, names, globals = {}) {
   const keys = Object.keys(globals);
@@ -16,7 +18,7 @@ function evaluate(source, names, globals = {}) {
   return new Function(...keys, body)(...keys.map((k) => globals[k]));  // eslint-disable-line no-new-func
 }
 
-// decoder.js + maps.js: no DOM, no window (a window in their scope would be a bug: undefined here)
+// decoder.js, maps.js, meter.js, layers.js: no DOM, no window (a window in their scope would be a bug: undefined here)
 function loadMaths() {
   const source = PURE_MODULES.map((f) => fs.readFileSync(path.join(PAD_DIR, f), 'utf8')).join('\n');
   return evaluate(source, MATHS, { window: undefined, document: undefined });

@@ -9,10 +9,10 @@ const FX = loadFixtures();
 const hooks = (win) => Object.keys(win).filter((k) => k.startsWith('__latentPad')).sort();
 const noPad = (testHooks) => ({ data: { test_hooks: testHooks }, parentElement: { querySelector: () => null } });
 
-test('the script is decoder.js, maps.js and pad.js, with one default export', () => {
+test('the script is decoder.js, maps.js, meter.js, layers.js and pad.js, with one default export', () => {
   const js = FX.component_js;
-  const at = ['function runDecoder(', 'function lift(', 'class Pad {'].map((s) => js.indexOf(s));
-  assert.ok(at.every((i) => i >= 0) && at[0] < at[1] && at[1] < at[2], `order ${at}`);
+  const at = ['function runDecoder(', 'function lift(', 'function holeMeter(', 'function contourSegments(', 'class Pad {'].map((s) => js.indexOf(s));
+  assert.ok(at.every((i, k) => i >= 0 && (k === 0 || at[k - 1] < i)), `order ${at}`);
   assert.equal(js.match(/^export default function/gm).length, 1);
 });
 

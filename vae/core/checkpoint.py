@@ -56,6 +56,7 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
     snapshots: torch.Tensor | None = None
     snapshot_index: torch.Tensor | None = None
+    snapshot_decodes: torch.Tensor | None = None  # (E + 1, K, C, H, W) uint8 reconstructions beside the snapshots
     pair: str = ""  # name shared by a VAE and an AE trained together ("" when alone)
     sha256: str = ""  # hash of the file's bytes: the key of every derived cache
 
@@ -73,6 +74,7 @@ def checkpoint_bytes(
     snapshots: torch.Tensor | None = None,
     snapshot_index: torch.Tensor | None = None,
     pair: str = "",
+    snapshot_decodes: torch.Tensor | None = None,
 ) -> bytes:
     """Serialize a model and its context to safetensors bytes."""
     tensors = {f"model.{k}": v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
@@ -80,6 +82,8 @@ def checkpoint_bytes(
         tensors["aux.snapshots"] = snapshots.detach().to("cpu", torch.float32).contiguous()
         index = snapshot_index if snapshot_index is not None else torch.arange(snapshots.shape[1])
         tensors["aux.snapshot_index"] = index.detach().to("cpu", torch.int64).contiguous()
+        if snapshot_decodes is not None:
+            tensors["aux.snapshot_decodes"] = snapshot_decodes.detach().to("cpu", torch.uint8).contiguous()
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -215,6 +219,9 @@ def load_checkpoint(source: str | Path | bytes, device: torch.device | str = "cp
     index = tensors.get("aux.snapshot_index")
     if snapshots is not None and not _valid_replay(snapshots, index, dataset.get("n_test")):
         snapshots, index = None, None  # optional extras: ignore a malformed replay rather than refuse the model
+    decodes = tensors.get("aux.snapshot_decodes")
+    if decodes is not None and not _valid_replay_decodes(decodes, snapshots, model_config.image_shape):
+        decodes = None
     if not all(_valid_history_row(row) for row in history):
         history = []  # likewise: curves that could not be drawn are dropped, the model is kept
     return Checkpoint(
@@ -226,6 +233,7 @@ def load_checkpoint(source: str | Path | bytes, device: torch.device | str = "cp
         metrics=metrics,
         snapshots=snapshots,
         snapshot_index=index,
+        snapshot_decodes=decodes,
         pair=str(meta.get("pair", "")),
         sha256=hashlib.sha256(data).hexdigest(),
     )
@@ -268,6 +276,13 @@ def _valid_replay(snapshots: torch.Tensor, index: torch.Tensor | None, n_test: A
         return False
     in_range = index.numel() == 0 or (int(index.min()) >= 0 and int(index.max()) < n_test)
     return in_range and bool(torch.isfinite(snapshots).all())
+
+
+def _valid_replay_decodes(decodes: torch.Tensor, snapshots: torch.Tensor | None, image_shape: tuple[int, int, int]) -> bool:
+    """(E + 1, K, C, H, W) uint8 images of the model's shape, one set per valid snapshot."""
+    if snapshots is None or decodes.dtype != torch.uint8 or decodes.ndim != 5:
+        return False
+    return decodes.shape[0] == snapshots.shape[0] and decodes.shape[1] <= snapshots.shape[1] and tuple(decodes.shape[2:]) == tuple(image_shape)
 
 
 def peek_metadata(path: str | Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from vae.core.errors import ConfigError
 MODEL_KINDS = ("vae", "ae")
 ARCHS = ("mlp", "conv")
 LATENT_DIM_RANGE = (1, 64)
+PRECISIONS = ("fp32", "bf16")  # bf16: the forward pass under torch.autocast; weights and optimizer stay float32
 
 
 def _clip(text: str, limit: int = 300) -> str:
@@ -98,6 +99,8 @@ class TrainConfig:
     seed: int = 0
     snapshot_points: int = 300  # test points whose 2-D map is kept after every epoch (0 = none)
     max_threads: int = 0  # torch intra-op threads while training (0 = leave torch's default)
+    world_size: int = 1  # processes that trained the model together (torchrun, DDP); batch_size is their global batch
+    precision: str = "fp32"  # see PRECISIONS
 
     def validate(self) -> TrainConfig:
         _check(isinstance(self.dataset, str) and bool(self.dataset), "dataset", "must be a dataset name")
@@ -128,6 +131,18 @@ class TrainConfig:
             f"must be an integer from 0 to 5000, got {self.snapshot_points!r}",
         )
         _check(isinstance(self.max_threads, int) and 0 <= self.max_threads <= 256, "max_threads", "must be 0 to 256")
+        _check(
+            isinstance(self.world_size, int) and 1 <= self.world_size <= 65_536,
+            "world_size",
+            f"must be an integer from 1 to 65536, got {self.world_size!r}",
+        )
+        _check(
+            self.batch_size % self.world_size == 0,
+            "batch_size",
+            f"the global batch of {self.batch_size} must split evenly over the {self.world_size} training "
+            f"processes; use a multiple of {self.world_size}",
+        )
+        _check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,6 +14,18 @@ Layer types, applied in order to a flat (N, D) batch:
   convT      {shape: [C_in, C_out, kH, kW], stride, padding, output_padding, weight, bias}
              PyTorch's ConvTranspose2d (groups = dilation = 1)
   sigmoid    {}                                           logits -> pixel probabilities
+  flatten    {}                                           C x H x W -> a flat row
+  conv2d     {shape: [C_out, C_in, kH, kW], stride, padding, weight, bias}
+             PyTorch's Conv2d (groups = dilation = 1, zero padding)
+  maxpool    {kernel, stride, padding, ceil_mode}         PyTorch's MaxPool2d (dilation = 1)
+
+The hole meter (issue 11, item 6) runs in the browser too, from three more exports evaluated by
+pages/ui/latent_pad/meter.js: `export_encoder` (the encoder's mean path, image -> μ, for the round
+trip ‖μ(decode(z)) − z‖), `export_judge` (the judge's net, image -> class logits; the browser
+takes the softmax) and `export_posterior` (μ and log σ² of the test sample behind q(z), for
+q(z)/p(z)). The map's layers (vae.analysis.layers) are exported by `export_layer` as the pad draws
+them: the landscape as RGBA cells, the prior's centre and radii, q(z)'s density grid with its
+mass levels (the browser draws the contours), the ellipses' centres, semi-axes and angles.
 
 The map export carries what `LatentMap.lift` and `locate` need: `slice` (identity: the
 position is z), `linear` (PCA: mean and components) or `idw` (t-SNE: points, mu, k).
@@ -33,12 +45,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from vae.analysis.judge import Judge
 from vae.analysis.maps import LatentMap
 from vae.core.models import LatentModel
 
 FORMAT = "latent-explorer-web"
 VERSION = 1
-LAYER_TYPES = ("linear", "relu", "unflatten", "convT", "sigmoid")
+LAYER_TYPES = ("linear", "relu", "unflatten", "convT", "sigmoid", "flatten", "conv2d", "maxpool")
 
 
 def encode_f32(array: np.ndarray | torch.Tensor) -> str:
@@ -86,7 +99,23 @@ def _export_layer(layer: nn.Module) -> dict[str, Any]:
             "type": "convT", "shape": list(layer.weight.shape), "stride": _pair(layer.stride), "padding": _pair(layer.padding),
             "output_padding": _pair(layer.output_padding), "weight": encode_f32(layer.weight), "bias": encode_f32(layer.bias),
         }
-    raise ValueError(f"cannot export a {type(layer).__name__} layer; the browser decoder supports {LAYER_TYPES}")
+    if isinstance(layer, nn.Flatten):
+        if layer.start_dim != 1 or layer.end_dim != -1:
+            raise ValueError("only Flatten(1, -1) can be exported")
+        return {"type": "flatten"}
+    if isinstance(layer, nn.Conv2d):
+        if layer.groups != 1 or _pair(layer.dilation) != [1, 1] or layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+            raise ValueError("only Conv2d with groups=1, dilation=1 and zero padding can be exported")
+        if layer.bias is None:
+            raise ValueError("only Conv2d with a bias can be exported")
+        return {"type": "conv2d", "shape": list(layer.weight.shape), "stride": _pair(layer.stride), "padding": _pair(layer.padding),
+                "weight": encode_f32(layer.weight), "bias": encode_f32(layer.bias)}
+    if isinstance(layer, nn.MaxPool2d):
+        if _pair(layer.dilation) != [1, 1] or layer.return_indices:
+            raise ValueError("only MaxPool2d with dilation=1 can be exported")
+        return {"type": "maxpool", "kernel": _pair(layer.kernel_size), "stride": _pair(layer.stride or layer.kernel_size),
+                "padding": _pair(layer.padding), "ceil_mode": bool(layer.ceil_mode)}
+    raise ValueError(f"cannot export a {type(layer).__name__} layer; the browser supports {LAYER_TYPES}")
 
 
 @torch.no_grad()
@@ -99,6 +128,76 @@ def export_decoder(model: LatentModel) -> dict[str, Any]:
         "latent_dim": int(model.latent_dim), "image_shape": [int(s) for s in model.config.image_shape],
         "n_params": int(n_params), "layers": layers,
     }
+
+
+@torch.no_grad()
+def export_encoder(model: LatentModel) -> dict[str, Any]:
+    """The encoder's mean path (image (C, H, W) -> μ (D,)) as a JSON-able dict: its body's layers,
+    then the μ head. The log-variance head is left out: the round trip needs μ only."""
+    layers = [_export_layer(m) for m in _leaves(model.encoder.body)] + [_export_layer(model.encoder.mu)]
+    return {
+        "format": FORMAT, "version": VERSION, "kind": model.config.kind, "arch": model.config.arch,
+        "latent_dim": int(model.latent_dim), "image_shape": [int(s) for s in model.config.image_shape], "layers": layers,
+    }
+
+
+@torch.no_grad()
+def export_judge(judge: Judge) -> dict[str, Any]:
+    """A dataset's judge (vae.analysis.judge.Judge) as a JSON-able dict: its net's layers (image
+    (C, H, W) -> class logits); the browser takes the softmax as `Judge.judge` does."""
+    return {
+        "format": FORMAT, "version": VERSION, "key": judge.key, "class_names": [str(c) for c in judge.class_names],
+        "image_shape": [int(s) for s in judge.image_shape], "layers": [_export_layer(m) for m in _leaves(judge.net)],
+    }
+
+
+def export_posterior(mu: np.ndarray, var: np.ndarray | None) -> dict[str, Any]:
+    """The test sample behind q(z) (vae.analysis.layers.posterior_sample: μ (N, D), σ² (N, D) or None
+    for an AE) as a JSON-able dict. σ² travels as log σ²: the encoder's own float32 output, so the
+    browser's exp() gives the float64 variances Python uses; an AE sends no log σ² (q(z) is a set
+    of points, no density: the meter shows n/a)."""
+    mu = np.asarray(mu, np.float64)
+    out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "n": int(mu.shape[0]), "latent_dim": int(mu.shape[1]),
+                           "mu": encode_f32(mu), "logvar": None}
+    if var is not None:
+        out["logvar"] = encode_f32(np.log(np.maximum(np.asarray(var, np.float64), 1e-45)))
+    return out
+
+
+def export_layer(name: str, value: Any, class_count: int = 0) -> dict[str, Any]:
+    """One of the map's layers (vae.analysis.layers) as the pad draws it, JSON-able:
+
+      landscape  a Landscape -> {box, n, rgba}: n x n cells, rows bottom-up (as the grid's ys), RGBA
+                 bytes (base64) from plots.landscape_rgba, the alpha scaled to 0..255
+      prior      a PriorCircles -> {centre, radii}
+      aggregate  an Aggregate -> {box, n, density (base64 float32, rows bottom-up) or None, levels}:
+                 the contours of mass_levels (50 / 90 / 99 %); None for an AE (q(z) is points)
+      ellipses   an Ellipses -> {centres, semi_axes, angles} (lists; an AE's semi-axes are 0)
+    """
+    from vae.analysis import layers
+    from vae.services import plots
+
+    def box_of(xs: np.ndarray, ys: np.ndarray) -> list[list[float]]:
+        dx, dy = (float(xs[1] - xs[0]), float(ys[1] - ys[0])) if len(xs) > 1 else (1.0, 1.0)
+        return [[float(xs[0]) - dx / 2, float(xs[-1]) + dx / 2], [float(ys[0]) - dy / 2, float(ys[-1]) + dy / 2]]
+
+    out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "layer": name}
+    if name == "landscape":
+        rgba = plots.landscape_rgba(value.classes, value.confidence, class_count)
+        rgba[..., 3] *= 255.0
+        out.update(box=box_of(value.xs, value.ys), n=int(len(value.xs)),
+                   rgba=base64.b64encode(np.clip(np.round(rgba), 0, 255).astype(np.uint8).tobytes()).decode("ascii"))
+    elif name == "prior":
+        out.update(centre=[float(v) for v in value.centre], radii=[float(r) for r in value.radii])
+    elif name == "aggregate":
+        out.update(box=box_of(value.xs, value.ys), n=int(len(value.xs)), levels=layers.mass_levels(value).tolist(),
+                   density=None if value.density is None else encode_f32(value.density))
+    elif name == "ellipses":
+        out.update(centres=np.asarray(value.centres, np.float64).tolist(), semi_axes=np.asarray(value.semi_axes, np.float64).tolist(),
+                   angles=np.asarray(value.angles, np.float64).tolist())
+    else:
+        raise ValueError(f"unknown layer {name!r}; the pad draws landscape, prior, aggregate and ellipses")
+    return out
 
 
 def export_map(lmap: LatentMap, labels: np.ndarray | None = None) -> dict[str, Any]:

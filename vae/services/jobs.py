@@ -396,7 +396,8 @@ class TrainingJob:
 
         for path in outcome.paths:
             ckpt = load_checkpoint(path)
-            result = FitResult(history=ckpt.history, snapshots=ckpt.snapshots, snapshot_index=ckpt.snapshot_index)
+            result = FitResult(history=ckpt.history, snapshots=ckpt.snapshots, snapshot_index=ckpt.snapshot_index,
+                               snapshot_decodes=ckpt.snapshot_decodes)
             self.results.append(TrainedModel(ckpt.kind, Path(path), ckpt.model, result, ckpt.metrics))
         self._finish()
 

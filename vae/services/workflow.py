@@ -21,6 +21,7 @@ from vae.analysis.metrics import full_report, judge_or_none
 from vae.core.checkpoint import SUFFIX, peek_metadata, save_checkpoint
 from vae.core.config import ModelConfig, TrainConfig
 from vae.core.data import Dataset, load_dataset
+from vae.core.distributed import is_main
 from vae.core.errors import CheckpointError, ConfigError
 from vae.core.files import remove_stale_temp_files
 from vae.core.models import LatentModel, build_model, default_model_config
@@ -110,12 +111,15 @@ def train_models(
         )
         if result.stopped and len(result.history) < train_config.epochs:
             break  # stopped before its last epoch ended: this model is not saved
-        metrics = full_report(model, data.x_test, seed=train_config.seed, judge=get_judge())
+        # several processes (torchrun): only rank 0 measures and saves; the others end here
+        metrics = full_report(model, data.x_test, seed=train_config.seed, judge=get_judge()) if is_main() else {}
         trained.append(TrainedModel(kind, path, model, result, metrics))
         if result.stopped:
             break  # the stop came on the last step: this model finished, the next one never starts
     if len(trained) < len(paths):
         pair = ""  # a lone model of a stopped pair
+    if not is_main():
+        return trained
     # save only once every model of the run finished (or was stopped), so a pair is never half-written
     with _SAVE_LOCK:
         if Path(out_dir).is_dir():
@@ -125,6 +129,7 @@ def train_models(
                 item.path, item.model, train_config, data.info(),
                 history=item.result.history, metrics=item.metrics,
                 snapshots=item.result.snapshots, snapshot_index=item.result.snapshot_index, pair=pair,
+                snapshot_decodes=item.result.snapshot_decodes,
             )
     return trained
 

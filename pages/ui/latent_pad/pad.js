@@ -1,5 +1,5 @@
 // The Live pad on the page: DOM, drawing, pointer / key / slider input and the reports to
-// Python. The maths is in decoder.js and maps.js, earlier in the same script.
+// Python. The maths is in decoder.js, maps.js, meter.js and layers.js, earlier in the same script.
 //
 // State kept across reruns and remounts lives on one window slot (a Symbol, not a name a page
 // could collide with): the built decoders / maps by payload id, the pads by id, the timing
@@ -12,11 +12,24 @@ const MAX_SAMPLES = 20000;
 const stats = SHARED.stats;
 function resetStats() {
   Object.assign(stats, { frames: 0, decodes: 0, firstFrame: 0, lastFrame: 0,
-                         latency: [], handlerToPaint: [], decodeMs: [] });
+                         latency: [], handlerToPaint: [], decodeMs: [], meterMs: [], meterFrames: 0, frameMs: [] });
 }
 if (stats.latency === undefined) resetStats();
 stats.reset = resetStats;
 function push(list, v) { if (list.length < MAX_SAMPLES) list.push(v); }
+// A drag's path for its GIF: every `stride`-th move's z; past PATH_MAX z's every other one is
+// dropped and the stride doubles, so however long the drag, its z's stay evenly spread over all
+// of it (Python thins them to the GIF's bound: vae.services.animation.read_path).
+const PATH_MAX = 120;  // the GIF's bound (vae.services.animation.MAX_FRAMES); the release adds its own z
+function newPath() { return { zs: [], stride: 1, moves: 0 }; }
+function recordPath(path, z) {
+  if (!path) return;
+  if (path.moves++ % path.stride === 0) path.zs.push(Array.from(z));
+  if (path.zs.length > PATH_MAX) { path.zs = path.zs.filter((_, i) => i % 2 === 0); path.stride *= 2; }
+}
+function pathOf(path, z) { return path ? [...path.zs, Array.from(z)] : []; }  // the release's z always ends it
+
+function ordinal(k) { return `${k}${['', 'st', 'nd', 'rd'][k] || 'th'}`; }
 
 // ---- one pad --------------------------------------------------------------------------------
 class Pad {
@@ -42,6 +55,12 @@ class Pad {
     this.dragging = false;
     this.lastDecodeMs = 0;
     this.askedAt = -1e9;
+    this.meters = [];        // per decoder: the hole meter's parts ({judge, encoder, posterior}) or null
+    this.layerData = [];     // the map layers to draw, in order
+    this.meterOn = true;     // the benchmark switches the meter and the layers off and on
+    this.layersOn = true;
+    this.meterEvery = 1;     // the meter runs on every k-th frame (k > 1 when it costs more than the budget)
+    this.frameNo = 0;
     this.bindEvents();
     this.resizer = new ResizeObserver(() => { this.layoutMap(); this.schedule(); });
     this.resizer.observe(this.mapCanvas);
@@ -65,10 +84,14 @@ class Pad {
       if (!CACHE.has(id)) missing.push(id);
       return CACHE.get(id);
     };
-    let decoders, map;
+    let decoders, map, meters, layers;
     try {
       decoders = data.decoders.map((d) => ({ label: d.label, id: d.id, dec: built(d.id, d.export, buildDecoder) }));
       map = built(data.map.id, data.map.export, buildMap);
+      const part = (p, build) => (p ? built(p.id, p.export, build) : null);
+      meters = (data.meters || []).map((m) => ({ kind: m.kind, judgePending: !!m.judge_pending, judge: part(m.judge, buildJudge),
+        encoder: part(m.encoder, buildEncoder), posterior: part(m.posterior, buildPosterior) }));
+      layers = (data.layers || []).map((l) => built(l.id, l.export, buildLayer));
     } catch (err) {
       this.showError(`The browser decoder could not be built: ${err.message}`);
       return;
@@ -85,9 +108,14 @@ class Pad {
       return;
     }
     this.decoders = decoders; this.map = map;
+    this.meters = decoders.map((d, k) => meters[k] || null);
+    this.layerData = layers;
     this.oneD = map.D === 1;  // a 1-D latent: a strip along z1, nothing drawn or moved along a second axis
     const sig = JSON.stringify([data.decoders.map((d) => [d.id, d.label]), data.map.id, data.map.ranges,
-                                data.sliders, data.image_px, data.map.colors]);
+                                data.sliders, data.image_px, data.map.colors, (data.meters || []).length]);
+    const layerSig = JSON.stringify((data.layers || []).map((l) => l.id));
+    if (sig === this.sig && layerSig !== this.layerSig) this.layoutMap();  // layers switched: only the map's static canvas
+    this.layerSig = layerSig;
     if (sig !== this.sig) { this.sig = sig; this.build(); }
     const zin = data.z_in;
     if (this.z === null || (zin && zin.nonce !== this.nonce)) {
@@ -112,14 +140,21 @@ class Pad {
     const { data, map } = this;
     const [C, H, W] = this.decoders[0].dec.imageShape;
     this.images.replaceChildren();
-    this.figs = this.decoders.map((d) => {
+    this.figs = this.decoders.map((d, k) => {
       const fig = document.createElement('figure'); fig.className = 'lp-fig';
       const c = document.createElement('canvas'); c.width = W; c.height = H; c.className = 'lp-decoded';
       c.dataset.label = d.label;
       const cap = document.createElement('figcaption'); cap.textContent = d.label;
       fig.append(c, cap); this.images.append(fig);
+      let meter = null;
+      if (this.meters[k]) {  // the hole meter: three lines under the image
+        meter = document.createElement('div'); meter.className = 'lp-meter'; meter.dataset.label = d.label;
+        meter.lines = [0, 1, 2].map(() => meter.appendChild(document.createElement('div')));
+        meter.pace = meter.appendChild(document.createElement('div')); meter.pace.className = 'lp-pace';
+        fig.append(meter);
+      }
       const ctx = c.getContext('2d');
-      return { canvas: c, ctx, img: ctx.createImageData(W, H), C, H, W };
+      return { canvas: c, ctx, img: ctx.createImageData(W, H), C, H, W, meter };
     });
     this.legend.replaceChildren(...(data.map.class_names || []).map((name, i) => {
       const s = document.createElement('span'), dot = document.createElement('i');
@@ -161,7 +196,8 @@ class Pad {
     let px = Math.min(this.data.image_px || 280, room || 280);
     if (this.sliders && this.sliders.length && !this.root.classList.contains('lp-narrow')) {
       // the side panel is as tall as the map: leave the z readout, the note and a few slider rows their room
-      const rest = this.zText.offsetHeight + this.note.offsetHeight + 40 + 3 * 18 + 120;
+      const meter = this.figs[0].meter ? this.figs[0].meter.offsetHeight + 8 : 0;
+      const rest = this.zText.offsetHeight + this.note.offsetHeight + 40 + 3 * 18 + 120 + meter;
       px = Math.min(px, this.side.clientHeight - rest);
     }
     px = Math.max(96, Math.floor(px));
@@ -198,6 +234,7 @@ class Pad {
     this.fg = fg;
     const pl = this.plot(), [[x0, x1], [y0, y1]] = this.data.map.ranges, W = c.clientWidth, H = c.clientHeight;
     ctx.fillStyle = bg; ctx.fillRect(0, 0, W, H);
+    this.drawLayers(ctx, 'under');
     ctx.font = `16px ${style.fontFamily}`; ctx.fillStyle = fg; ctx.strokeStyle = fg;
     ctx.globalAlpha = 0.12; ctx.lineWidth = 1;
     const tx = niceTicks(x0, x1, Math.max(3, Math.floor(pl.width / 90)));
@@ -236,6 +273,50 @@ class Pad {
       ctx.beginPath(); ctx.arc(px, py, r, 0, 2 * Math.PI); ctx.fill();
     }
     ctx.restore(); ctx.globalAlpha = 1;
+    this.drawLayers(ctx, 'over');
+  }
+
+  // The map layers (layers.js): the landscape under the dots, q(z)'s contours, the prior's circles
+  // and the q(z|x) ellipses over them, clipped to the plot; styles as Explore's (vae/services/plots.py).
+  drawLayers(ctx, where) {
+    if (!this.layersOn || !this.layerData.length || this.oneD) return;
+    const pl = this.plot(), style = this.data.layer_style || {};
+    ctx.save(); ctx.beginPath(); ctx.rect(pl.left, pl.top, pl.width, pl.height); ctx.clip();
+    const path = (pts) => { ctx.beginPath(); pts.forEach((p, i) => { const [x, y] = this.toPx(p); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); }); };
+    for (const l of this.layerData) {
+      if (where === 'under' && l.layer === 'landscape') {
+        if (!l.image) {  // rows bottom-up in the export, top-down on a canvas
+          const n = l.n, img = new ImageData(n, n);
+          for (let r = 0; r < n; r++) img.data.set(l.rgba.subarray(r * n * 4, (r + 1) * n * 4), (n - 1 - r) * n * 4);
+          l.image = document.createElement('canvas'); l.image.width = n; l.image.height = n;
+          l.image.getContext('2d').putImageData(img, 0, 0);
+        }
+        const [[x0, x1], [y0, y1]] = l.box, [ax, ay] = this.toPx([x0, y1]), [bx, by] = this.toPx([x1, y0]);
+        ctx.imageSmoothingEnabled = false; ctx.drawImage(l.image, ax, ay, bx - ax, by - ay); ctx.imageSmoothingEnabled = true;
+      } else if (where === 'over' && l.layer === 'aggregate') {
+        ctx.strokeStyle = style.q || '#111'; ctx.lineWidth = 2; ctx.setLineDash([]);
+        for (const seg of l.contours) {
+          ctx.beginPath();
+          for (let i = 0; i < seg.length; i += 4) {
+            const [ax, ay] = this.toPx([seg[i], seg[i + 1]]), [bx, by] = this.toPx([seg[i + 2], seg[i + 3]]);
+            ctx.moveTo(ax, ay); ctx.lineTo(bx, by);
+          }
+          ctx.stroke();
+        }
+      } else if (where === 'over' && l.layer === 'prior') {
+        ctx.strokeStyle = style.prior || '#444'; ctx.lineWidth = 2; ctx.setLineDash([8, 6]);
+        for (const r of l.radii) { path(ellipsePoints(l.centre, [r, r], 0, 1, 181)); ctx.stroke(); }
+        ctx.setLineDash([]);
+      } else if (where === 'over' && l.layer === 'ellipses') {
+        ctx.strokeStyle = style.ellipses || '#333'; ctx.lineWidth = 1.5;
+        l.centres.forEach((c, i) => {
+          const s = l.semi_axes[i];
+          if (s[0] > 0) { path(ellipsePoints(c, s, l.angles[i])); ctx.stroke(); return; }
+          const [x, y] = this.toPx(c); ctx.lineWidth = 2; ctx.beginPath(); ctx.arc(x, y, 4.5, 0, 2 * Math.PI); ctx.stroke();  // an AE's: a point
+        });
+      }
+    }
+    ctx.restore();
   }
 
   bindEvents() {
@@ -245,6 +326,7 @@ class Pad {
       ev.preventDefault();
       c.focus({ preventScroll: true, focusVisible: false });
       this.dragging = true;
+      this.path = newPath();  // the z's of this drag, for its GIF (pages/live.py)
       try { c.setPointerCapture(ev.pointerId); } catch (err) { /* a synthetic event has no active pointer */ }
       this.moveTo(this.toMap(ev.clientX, ev.clientY), ev.timeStamp);
     });
@@ -256,7 +338,7 @@ class Pad {
       if (!this.dragging) return;
       this.dragging = false;
       if (ev.type === 'pointerup') this.moveTo(this.toMap(ev.clientX, ev.clientY), ev.timeStamp);
-      this.report();
+      this.report(pathOf(this.path, this.z));
     };
     c.addEventListener('pointerup', release);
     c.addEventListener('pointercancel', release);
@@ -276,6 +358,7 @@ class Pad {
   moveTo(p, timeStamp) {
     this.p = p;
     this.z = lift(this.map, p);
+    if (this.dragging) recordPath(this.path, this.z);
     this.queue(timeStamp);
   }
   setZ(z, timeStamp) {
@@ -294,8 +377,18 @@ class Pad {
     this.raf = 0;
     if (!this.map || !this.z || !this.figs) return;
     const t0 = performance.now();
-    for (let k = 0; k < this.decoders.length; k++) this.paint(this.figs[k], runDecoder(this.decoders[k].dec, this.z));
+    this.frameNo += 1;
+    const meterNow = this.meterOn && this.frameNo % this.meterEvery === 0;
+    let meterMs = 0;
+    for (let k = 0; k < this.decoders.length; k++) {
+      const out = runDecoder(this.decoders[k].dec, this.z);
+      this.paint(this.figs[k], out);
+      if (meterNow && this.meters[k]) { const m0 = performance.now(); this.showMeter(k, out); meterMs += performance.now() - m0; }
+    }
     const t1 = performance.now();
+    if (meterNow && meterMs) this.paceMeter(meterMs);
+    clearTimeout(this.meterTimer);
+    if (this.meterOn && !meterNow) this.meterTimer = setTimeout(() => this.updateMeters(), 120);  // the z the pointer rests on gets its meter
     this.drawMap();
     this.readouts();
     const done = performance.now();
@@ -304,11 +397,38 @@ class Pad {
       stats.frames += 1; stats.decodes += this.decoders.length;
       if (!stats.firstFrame) stats.firstFrame = done;
       stats.lastFrame = done;
-      push(stats.decodeMs, (t1 - t0) / this.decoders.length);
+      push(stats.decodeMs, (t1 - t0 - meterMs) / this.decoders.length);
+      push(stats.frameMs, done - t0);  // the frame's own work: decode, meter, map, readouts
+      if (meterMs) { push(stats.meterMs, meterMs); stats.meterFrames += 1; }
       for (const ts of this.pendingEvents) push(stats.latency, done - ts);
       for (const th of this.pendingHandler) push(stats.handlerToPaint, done - th);
       this.pendingEvents = []; this.pendingHandler = [];
     }
+  }
+
+  // The hole meter beside decoder k's image, from its decode `out` of this.z (meter.js).
+  showMeter(k, out) {
+    const parts = this.meters[k], fig = this.figs[k];
+    if (!parts || !fig.meter) return;
+    const m = holeMeter(parts, this.z, out);
+    fig.meter.value = m;
+    meterLines(m, parts.kind, !!parts.judge, parts.judgePending).forEach((text, i) => {
+      if (fig.meter.lines[i].textContent !== text) fig.meter.lines[i].textContent = text;
+    });
+    fig.meter.classList.toggle('lp-unsure', m.confidence !== null && m.confidence < 0.5);
+    // throttled (paceMeter): said beside the numbers themselves, so no view that hides the note hides it
+    const pace = this.meterEvery > 1 ? `while dragging: every ${ordinal(this.meterEvery)} frame` : '';
+    if (fig.meter.pace.textContent !== pace) fig.meter.pace.textContent = pace;
+  }
+  updateMeters() {
+    if (!this.z || !this.figs) return;
+    this.decoders.forEach((d, k) => { if (this.meters[k]) this.showMeter(k, runDecoder(d.dec, this.z)); });
+  }
+  // Keep the meter within its budget of a frame: above it, run it on every k-th frame only.
+  paceMeter(ms) {
+    const budget = this.data.meter_budget_ms || 6;
+    this.meterAvg = this.meterAvg === undefined ? ms : 0.8 * this.meterAvg + 0.2 * ms;
+    this.meterEvery = Math.max(1, Math.min(8, Math.ceil(this.meterAvg / budget)));
   }
 
   paint(fig, out) {
@@ -372,12 +492,18 @@ class Pad {
     const n = this.decoders.reduce((a, d) => a + (d.dec.nParams || 0), 0);
     // performance.now() is coarsened (0.1 ms, or more) in most browsers: a fast decode measures as 0
     const ms = this.lastDecodeMs >= 0.1 ? `${this.lastDecodeMs.toFixed(1)} ms` : 'under 0.1 ms';
+    let meter = '';
+    if (this.meterOn && this.meters.some((m) => m)) {
+      const mm = this.meterAvg === undefined ? '' : ` (${this.meterAvg >= 0.1 ? this.meterAvg.toFixed(1) + ' ms' : 'under 0.1 ms'})`;
+      meter = this.meterEvery > 1 ? ` Hole meter: every ${ordinal(this.meterEvery)} frame while you drag${mm}, always at rest.`
+        : ` Hole meter: every frame${mm}.`;
+    }
     this.note.textContent = `Decoded in your browser in ${ms} `
-      + `(${this.decoders.length > 1 ? this.decoders.length + ' decoders, ' : ''}${n.toLocaleString()} weights, ${this.decoders[0].dec.arch.toUpperCase()}).`;
+      + `(${this.decoders.length > 1 ? this.decoders.length + ' decoders, ' : ''}${n.toLocaleString()} weights, ${this.decoders[0].dec.arch.toUpperCase()}).` + meter;
   }
 
   // The final z goes to Python: a state value, so it survives reruns; seq makes each release new.
-  report() {
+  report(path = []) {
     if (!this.z || !this.setStateValue) return;
     this.seq += 1;
     const z = Array.from(this.z);
@@ -385,18 +511,21 @@ class Pad {
       const [C, H, W] = d.dec.imageShape;
       return C * H * W <= this.data.max_pixels ? Array.from(runDecoder(d.dec, z)) : null;
     });
-    this.setStateValue('release', { z, p: Array.from(this.p), seq: this.seq, pixels });
+    this.setStateValue('release', { z, p: Array.from(this.p), seq: this.seq, pixels, path });
   }
 
   state() {
     return { id: this.id, ready: !!(this.map && this.figs && this.z), z: this.z ? Array.from(this.z) : null,
              p: this.p.slice(), seq: this.seq, nonce: this.nonce, ranges: this.data && this.data.map.ranges,
              plot: this.plot(), labels: this.decoders.map((d) => d.label), latentDim: this.map && this.map.D,
-             axes: this.axes || null, crosshair: this.map ? [...this.crosshair(), this.off] : null };
+             axes: this.axes || null, crosshair: this.map ? [...this.crosshair(), this.off] : null,
+             layers: this.layerData.map((l) => l.layer), meterEvery: this.meterEvery,
+             meters: this.figs ? this.figs.map((f) => (f.meter ? { lines: f.meter.lines.map((e) => e.textContent), value: f.meter.value || null } : null)) : [] };
   }
 
   destroy() {
     if (this.raf) cancelAnimationFrame(this.raf);
+    clearTimeout(this.meterTimer);
     this.resizer.disconnect();
     this.sideResizer.disconnect();
     if (PADS.get(this.id) === this) PADS.delete(this.id);
@@ -423,6 +552,12 @@ function installTestHooks() {
     decodeExport: (exp, zs) => { const dec = buildDecoder(exp); return zs.map((z) => Array.from(runDecoder(dec, z))); },
     lift: (exp, ps) => { const m = buildMap(exp); return ps.map((p) => Array.from(lift(m, p))); },
     locate: (exp, zs) => { const m = buildMap(exp); return zs.map((z) => Array.from(locate(m, z))); },
+    // the hole meter of the live pad's decoder `which` at z, as meter.js computes it
+    meter: (z, which = 0, id) => {
+      const p = pad(id);
+      if (!p || !p.meters[which]) throw new Error('no live pad with a hole meter there');
+      return holeMeter(p.meters[which], z, runDecoder(p.decoders[which].dec, z));
+    },
     // decodes per second in a tight loop (no painting): the decoder's own speed
     throughput: (which = 0, ms = 500) => {
       const p = pad(), dec = p.decoders[which].dec, z = new Float64Array(dec.latentDim);

@@ -1,0 +1,158 @@
+"""The standalone pad file in Chromium, opened from file:// with every other request aborted:
+it asks for nothing else, decodes like PyTorch (within 1e-4), and arrow keys, a mouse drag and
+a touch change the decoded image. The file is exported once, with the test hooks
+(`export-pad --test-hooks`), from the session's default pair (digits, 8x8). Last, the Live pad
+page's download button on the session's shared server gives a file that works the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from bench.harness import VIEWPORT
+from bench.standalone_pad import DECODED_PIXELS, PAINTED, READY, open_offline
+from vae.core.checkpoint import load_checkpoint
+from vae.services.standalone_pad import export_pad
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def pad_file(default_pair_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("standalone") / "pad.html"
+    path.write_text(export_pad(default_pair_dir / "mnist-2d-vae.safetensors", default_pair_dir / "mnist-2d-ae.safetensors",
+                               test_hooks=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(default_pair_dir: Path) -> list[Any]:
+    return [load_checkpoint(default_pair_dir / f"mnist-2d-{kind}.safetensors").model for kind in ("vae", "ae")]
+
+
+@pytest.fixture
+def offline(browser: Any, pad_file: Path) -> Iterator[tuple[Any, list[str]]]:
+    page, asked = open_offline(browser, pad_file)
+    try:
+        page.wait_for_function(READY, timeout=15_000)
+        yield page, asked
+    finally:
+        page.context.close()
+
+
+def state(page: Any) -> dict:
+    return page.evaluate("() => window.__latentPadState()")
+
+
+def crosshair(page: Any) -> tuple[float, float]:
+    """The crosshair's position on the page (CSS pixels)."""
+    box = page.locator("canvas.lp-map").bounding_box()
+    x, y, _ = state(page)["crosshair"]
+    return box["x"] + x, box["y"] + y
+
+
+def plot_point(page: Any, fx: float, fy: float) -> tuple[tuple[float, float], list[float]]:
+    """The page position (CSS pixels) at the fractions fx, fy of the plot's width and height, from
+    its top left, and the z the 2-D (identity) map has there."""
+    box, s = page.locator("canvas.lp-map").bounding_box(), state(page)
+    pl, ((x0, x1), (y0, y1)) = s["plot"], s["ranges"]
+    return (box["x"] + pl["left"] + fx * pl["width"], box["y"] + pl["top"] + fy * pl["height"]), [x0 + fx * (x1 - x0), y1 - fy * (y1 - y0)]
+
+
+def pixels(page: Any, which: int = 0) -> list[int]:
+    return page.evaluate(DECODED_PIXELS, which)
+
+
+def assert_decodes_like_pytorch(page: Any, models: list[Any], zs: list[list[float]]) -> None:
+    with torch.no_grad():
+        for which, model in enumerate(models):
+            expected = model.decode(torch.tensor(zs, dtype=torch.float32)).reshape(len(zs), -1).numpy()
+            got = np.array([page.evaluate("([z, k]) => window.__latentPadDecode(z, k)", [z, which]) for z in zs])
+            assert np.abs(got - expected).max() <= 1e-4, (which, float(np.abs(got - expected).max()))
+
+
+def test_the_file_asks_for_nothing_but_itself_and_decodes_like_pytorch(offline, pad_file, models):
+    page, asked = offline
+    assert asked == [pad_file.resolve().as_uri()]
+    s = state(page)
+    assert s["labels"] == ["VAE", "AE"] and s["z"] == [0, 0]
+    (x0, x1), (y0, y1) = s["ranges"]
+    corners = [[x0, y0], [x1, y1], [x0, y1], [0.0, 0.0], [0.5 * (x0 + x1), 0.3 * y1]]
+    assert_decodes_like_pytorch(page, models, corners)
+    assert any(pixels(page))  # the first image is painted without any input
+
+
+def test_arrow_keys_move_z_and_change_the_decoded_image(offline, models):
+    page, asked = offline
+    before, z0 = pixels(page), state(page)["z"]
+    for key in ("ArrowRight", "ArrowUp"):  # the map has the focus when the file opens
+        page.keyboard.press(f"Shift+{key}")
+        page.keyboard.press(f"Shift+{key}")
+    page.wait_for_function("(z0) => { const z = window.__latentPadState().z; return z[0] > z0[0] && z[1] > z0[1]; }", arg=z0)
+    page.wait_for_timeout(100)  # the animation frame that paints the last key
+    assert pixels(page) != before
+    assert_decodes_like_pytorch(page, models, [state(page)["z"]])
+    assert len(asked) == 1
+
+
+def test_a_mouse_drag_moves_z_and_changes_both_images(offline, models):
+    page, _ = offline
+    before = [pixels(page, 0), pixels(page, 1)]
+    (cx, cy), ((tx, ty), target) = crosshair(page), plot_point(page, 0.8, 0.7)  # from z = 0 to a spot on the map
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(cx + (tx - cx) * k / 10, cy + (ty - cy) * k / 10)
+    page.mouse.up()
+    page.wait_for_timeout(100)  # the animation frame that paints the last move
+    assert np.allclose(state(page)["z"], target, atol=0.01 * np.ptp(state(page)["ranges"], axis=1))
+    assert pixels(page, 0) != before[0] and pixels(page, 1) != before[1]
+    assert_decodes_like_pytorch(page, models, [state(page)["z"]])
+
+
+def test_a_touch_moves_z(browser, pad_file):
+    page, asked = open_offline(browser, pad_file, has_touch=True)
+    try:
+        page.wait_for_function(READY, timeout=15_000)
+        before = pixels(page)
+        (tx, ty), target = plot_point(page, 0.25, 0.4)
+        page.touchscreen.tap(tx, ty)
+        page.wait_for_timeout(100)
+        assert np.allclose(state(page)["z"], target, atol=0.01 * np.ptp(state(page)["ranges"], axis=1))
+        assert pixels(page) != before
+        assert len(asked) == 1
+    finally:
+        page.context.close()
+
+
+def test_the_live_pads_download_button_gives_the_standalone_file(pair_server, browser, tmp_path):
+    """On the real app: "Download standalone pad (HTML)" on the Live pad saves a file that opens
+    offline and paints both decoders' images."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.goto(pair_server + "/")  # a fresh server knows app.py's pages after app.py has run once
+        page.get_by_text("Explore the latent space").wait_for(timeout=120_000)
+        page.goto(pair_server + "/live")
+        button = page.get_by_role("button", name="Download standalone pad (HTML)")
+        button.wait_for(timeout=120_000)
+        with page.expect_download(timeout=120_000) as download:
+            button.click()
+        path = tmp_path / download.value.suggested_filename
+        download.value.save_as(path)
+    finally:
+        context.close()
+    assert path.suffix == ".html"
+    offline, asked = open_offline(browser, path)
+    try:
+        offline.wait_for_function(PAINTED, timeout=15_000)
+        assert offline.locator("figcaption").all_inner_texts() == ["VAE", "AE"]
+        assert asked == [path.resolve().as_uri()]
+        assert offline.evaluate("() => window.__latentPadState === undefined")  # no test hooks in a teacher's file
+    finally:
+        offline.context.close()

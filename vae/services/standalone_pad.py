@@ -1,0 +1,371 @@
+"""The Live pad as one self-contained HTML file, and the data dict every pad host sends.
+
+`pad_data` builds the one dict the pad's JavaScript (pages/ui/latent_pad/pad.js) receives:
+the Live pad page sends it through Streamlit (st.components.v2), the standalone file embeds
+it as JSON. `standalone_html` writes the file: pad.html, pad.css and the scripts the
+component uses (read by the component's own `JS_MODULES` list), a small host shim
+(standalone.js) instead of Streamlit, and the data with the decoders' weights inlined. It
+fetches nothing, so it opens from file:// or any static host: no server, no network.
+
+Where the front-end files are (`PAD_ASSETS`): they belong beside the component's Python in
+pages/ui/latent_pad (DESIGN.md), but `vae/` never imports `pages/` (that would import
+Streamlit), so the folder is named here as a path, the one place that does, and the page
+reads the same files through its own module. The order of the scripts is the component's
+`JS_MODULES`, read from its source with `ast` (not imported: no Streamlit), so there is
+one list, wherever a script is added.
+
+Size. The default 2-D MNIST pair has 2 x 315,584 decoder weights: 2.5 MB as float32, 3.4 MB
+as base64. float16 is too coarse (the decode moves by up to 8e-4, measured, and the pad
+promises PyTorch's decode within 1e-4). So each decoder is packed: every weight rounded to
+the fewest mantissa bits whose decode stays within `PACK_TOLERANCE` of the float32 model's
+over the region the pad can reach (measured at export, on a grid over the map and the test
+codes; full float32 where no shorter width keeps it), its bytes split into planes (the
+exponent bytes compress well) and deflated. The shim inflates them with the browser's own
+DecompressionStream and hands pad.js the usual base64 float32 export.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import copy
+import html
+import json
+import re
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vae.analysis.maps import LatentMap, compute_map, default_method
+from vae.core.checkpoint import Checkpoint, load_checkpoint
+from vae.core.data import Dataset, load_dataset
+from vae.core.device import model_device
+from vae.core.errors import LatentExplorerError
+from vae.core.models import LatentModel
+from vae.services import browser_export, plots
+
+PAD_ASSETS = Path(__file__).resolve().parents[2] / "pages" / "ui" / "latent_pad"  # the pad's front end
+COMPONENT_MODULE = "__init__.py"  # the component's Python: its JS_MODULES names the scripts, in order
+HOST_SHIM = "standalone.js"  # the standalone file's stand-in for Streamlit
+MAX_REPORTED_PIXELS = 4096  # the pad's release report carries pixels up to this size (pages/ui/latent_pad)
+PACK_TOLERANCE = 5e-5  # the largest decode change packing may cause: half the 1e-4 the pad promises
+ENTRY = re.compile(r"^export default ", flags=re.M)  # the pad's entry, renamed to mountPad for the shim
+DROP_BITS = (12, 11, 10, 9, 8, 7, 6, 5, 4)  # mantissa bits dropped, tried from the most (smallest file)
+
+
+class StandalonePadError(LatentExplorerError):
+    """The checkpoints cannot make a standalone pad (wrong kind, mismatched pair)."""
+
+
+# ---- the data dict: one builder for every host ----------------------------------------------
+
+
+def map_ranges(lmap: LatentMap, latent_dim: int, z: np.ndarray | None = None) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The pad's x / y ranges: the test codes, the prior's mean z = 0 and `z` (where Python puts
+    the crosshair), as the map places them, with a margin. The crosshair starts at z = 0, and an
+    AE's or a briefly trained model's codes often exclude it (e.g. all in [0.3, 0.94]): a range
+    of the codes alone would leave the crosshair off the map, invisible."""
+    anchors = [np.zeros(latent_dim, np.float32)]
+    if z is not None:
+        z = np.asarray(z, np.float32).ravel()
+        if z.shape == (latent_dim,) and np.isfinite(z).all():
+            anchors.append(z)
+    where = lmap.locate(np.stack(anchors))
+    (x0, x1), (y0, y1) = plots.axis_ranges(lmap.points_, where[np.isfinite(where).all(1)])
+    if latent_dim == 1:
+        y0, y1 = -1.0, 1.0  # a 1-D map is a strip: its points sit at y = 0, no y axis is drawn
+    return (x0, x1), (y0, y1)
+
+
+def pad_data(
+    *,
+    pad_id: str,
+    decoders: Sequence[tuple[str, str, dict[str, Any] | None]],
+    map_id: str,
+    map_export: dict[str, Any] | None,
+    ranges: tuple[tuple[float, float], tuple[float, float]],
+    axis_titles: tuple[str, str],
+    class_names: Sequence[str],
+    sliders: Sequence[tuple[float, float]] | None,
+    z: np.ndarray,
+    z_nonce: int,
+    image_px: int,
+    test_hooks: bool,
+    max_pixels: int = MAX_REPORTED_PIXELS,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The dict pad.js's entry gets as `data`. `decoders`: (payload id, label, export or None
+    when the browser already holds it); `map_export` likewise. `extra`: further JSON-able keys
+    of the pad's features (e.g. its map layers or a hole meter), passed through as they are;
+    pad.js treats a missing one as "none". JSON-able."""
+    (x0, x1), (y0, y1) = ranges
+    return {
+        **extra,
+        "pad_id": pad_id,
+        "decoders": [{"id": pid, "label": label, "export": export} for pid, label, export in decoders],
+        "map": {
+            "id": map_id, "export": map_export,
+            "ranges": [[float(x0), float(x1)], [float(y0), float(y1)]], "axis_titles": list(axis_titles),
+            "class_names": [str(c) for c in class_names],
+            "colors": [plots.class_color(i) for i in range(max(len(class_names), 1))],
+        },
+        "sliders": [[float(lo), float(hi)] for lo, hi in sliders] if sliders is not None else None,
+        "z_in": {"z": [float(v) for v in np.asarray(z, np.float64).ravel()], "nonce": int(z_nonce)},
+        "image_px": int(image_px),
+        "max_pixels": int(max_pixels),
+        "test_hooks": bool(test_hooks),
+    }
+
+
+# ---- the front-end files ----------------------------------------------------------------------
+
+
+def js_modules(folder: Path = PAD_ASSETS) -> tuple[str, ...]:
+    """The component's `JS_MODULES` (its scripts, in order), read from its source without importing it."""
+    source = (folder / COMPONENT_MODULE).read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["JS_MODULES"]:
+            return tuple(str(n) for n in ast.literal_eval(node.value))
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "JS_MODULES" and node.value is not None:
+            return tuple(str(n) for n in ast.literal_eval(node.value))
+    raise RuntimeError(f"{folder / COMPONENT_MODULE} defines no JS_MODULES")
+
+
+def pad_assets(folder: Path = PAD_ASSETS) -> tuple[str, str, str]:
+    """(html, css, js) as the Live pad component gets them: js is the scripts of `js_modules`
+    joined in order, an ES module whose default export is the pad's entry."""
+    read = lambda name: (folder / name).read_text(encoding="utf-8")  # noqa: E731
+    return read("pad.html"), read("pad.css"), "\n".join(read(name) for name in js_modules(folder))
+
+
+def _script_text(js: str) -> str:
+    """Script text safe inside <script>: no "</script" (nor "<!--") can end or confuse it."""
+    return js.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def _json_text(value: Any) -> str:
+    """JSON safe inside a <script type="application/json">: every "<" escaped (JSON.parse reads it back)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+
+
+# ---- packing the decoders' weights -----------------------------------------------------------
+
+
+def round_mantissa(values: np.ndarray, drop: int) -> np.ndarray:
+    """float32 values with their `drop` lowest mantissa bits rounded off (to nearest, ties away)."""
+    bits = np.ascontiguousarray(values, dtype="<f4").view(np.uint32).astype(np.uint64)
+    if drop:
+        bits = ((bits + np.uint64(1 << (drop - 1))) >> np.uint64(drop)) << np.uint64(drop)
+    return bits.astype(np.uint32).view("<f4")
+
+
+@torch.no_grad()
+def _decode_change(model: LatentModel, drop: int, probe: torch.Tensor, reference: torch.Tensor) -> float:
+    """Largest pixel change of the decode of `probe` when the decoder's weights lose `drop` bits."""
+    rounded = copy.deepcopy(model.decoder)
+    for p in rounded.parameters():
+        p.copy_(torch.from_numpy(round_mantissa(p.detach().cpu().numpy(), drop)))
+    out = torch.sigmoid(rounded(probe))
+    return float((out.double() - reference.double()).abs().max())
+
+
+@torch.no_grad()
+def pack_decoder(model: LatentModel, probe: np.ndarray) -> dict[str, Any]:
+    """`browser_export.export_decoder(model)` with its weights packed (module doc): every
+    "weight" / "bias" becomes {"at": offset, "n": count} into `packed`, one deflated blob of
+    byte planes. `probe` (N, D): latent points the pad can reach; the decode of each stays
+    within PACK_TOLERANCE of the float32 model's (`packed["max_change"]` is the measured change)."""
+    export = browser_export.export_decoder(model)
+    z = torch.as_tensor(np.asarray(probe, np.float32), device=model_device(model))
+    reference = model.decode(z)
+    drop, change = 0, 0.0
+    for bits in DROP_BITS:
+        measured = _decode_change(model, bits, z, reference)
+        if measured <= PACK_TOLERANCE:
+            drop, change = bits, measured
+            break
+    arrays, at = [], 0
+    for layer in export["layers"]:
+        for key in ("weight", "bias"):
+            if key in layer:
+                values = browser_export.decode_f32(layer[key])
+                layer[key] = {"at": at, "n": int(values.size)}
+                arrays.append(values)
+                at += values.size
+    flat = round_mantissa(np.concatenate(arrays) if arrays else np.zeros(0, np.float32), drop)
+    keep = 4 - drop // 8  # whole bytes that carry bits: the high ones (little-endian: last first)
+    planes = flat.view(np.uint8).reshape(-1, 4)[:, ::-1][:, :keep].T.tobytes()
+    export["packed"] = {
+        "encoding": "deflate", "bytes_per_value": keep, "n": int(flat.size), "mantissa_bits": 23 - drop,
+        "max_change": change, "data": base64.b64encode(_deflate(planes)).decode("ascii"),
+    }
+    return export
+
+
+def _deflate(data: bytes) -> bytes:
+    """zlib format (DecompressionStream's "deflate"), Huffman coding only: rounded weights have no
+    repeats for LZ77 to find, and on the default pair this is both smaller (698 kB against 712 kB
+    at level 9 for the VAE) and ten times faster (0.13 s against 1.3 s) than the default strategy."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
+    return packer.compress(data) + packer.flush()
+
+
+def unpack_decoder(packed: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of `pack_decoder` (what standalone.js does): the plain base64 float32 export."""
+    meta = packed["packed"]
+    keep, n = int(meta["bytes_per_value"]), int(meta["n"])
+    planes = np.frombuffer(zlib.decompress(base64.b64decode(meta["data"])), np.uint8).reshape(keep, n)
+    raw = np.zeros((n, 4), np.uint8)
+    raw[:, 4 - keep :] = planes.T[:, ::-1]
+    flat = raw.reshape(-1).view("<f4")
+    out = {k: v for k, v in packed.items() if k != "packed"}
+    out["layers"] = [
+        {k: browser_export.encode_f32(flat[v["at"] : v["at"] + v["n"]]) if k in ("weight", "bias") else v for k, v in layer.items()}
+        for layer in packed["layers"]
+    ]
+    return out
+
+
+def reachable_points(lmap: LatentMap, ranges: tuple[tuple[float, float], tuple[float, float]],
+                     sliders: Sequence[tuple[float, float]] | None = None, grid: int = 31, codes: int = 1000, seed: int = 0) -> np.ndarray:
+    """(N, D) float32 latent points the pad can reach: the lift of a grid over its map, up to
+    `codes` test codes (a seeded sample), and (with sliders) random points in the sliders' box."""
+    (x0, x1), (y0, y1) = ranges
+    gx, gy = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
+    mu = np.asarray(lmap.mu_, np.float32)
+    mu = mu[np.random.default_rng(seed).permutation(len(mu))[:codes]]
+    parts = [lmap.lift(np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)), mu]
+    if sliders:
+        lo, hi = np.array(sliders, np.float32).T
+        parts.append(np.random.default_rng(seed).uniform(lo, hi, (grid * grid, len(lo))).astype(np.float32))
+    return np.concatenate(parts).astype(np.float32)
+
+
+# ---- the file ---------------------------------------------------------------------------------
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="Latent Explorer export-pad">
+<title>{title}</title>
+<style>
+body {{ margin: 0; padding: 16px 24px; font-family: system-ui, sans-serif; color: #222; background: #fff; }}
+.sp-head h1 {{ font-size: 24px; margin: 0 0 4px; }}
+.sp-head p {{ margin: 0 0 16px; font-size: 16px; opacity: 0.8; }}
+{css}
+</style>
+</head>
+<body>
+<header class="sp-head"><h1>{title}</h1><p>{subtitle}</p></header>
+<main id="latent-pad-host">{pad_html}</main>
+<script type="application/json" id="latent-pad-data">{data}</script>
+<script type="module">
+{js}
+</script>
+</body>
+</html>
+"""
+
+
+def standalone_html(
+    decoders: Sequence[tuple[str, Checkpoint]],
+    lmap: LatentMap,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    map_id: str,
+    axis_titles: tuple[str, str],
+    sliders: Sequence[tuple[float, float]] | None = None,
+    heading: tuple[str, str] = ("Latent pad", ""),
+    test_hooks: bool = False,
+    folder: Path = PAD_ASSETS,
+) -> str:
+    """The standalone pad: one HTML file, the same data dict the Live pad sends (z = 0).
+    `heading`: the page's title and the line under it (`page_heading`)."""
+    dim = decoders[0][1].model_config.latent_dim
+    z = np.zeros(dim, np.float32)
+    ranges = map_ranges(lmap, dim, z)
+    probe = reachable_points(lmap, ranges, sliders)
+    data = pad_data(
+        pad_id="standalone",
+        decoders=[(f"dec-{ckpt.sha256[:16]}", label, pack_decoder(ckpt.model, probe)) for label, ckpt in decoders],
+        map_id=map_id, map_export=browser_export.export_map(lmap, labels), ranges=ranges, axis_titles=axis_titles,
+        class_names=class_names, sliders=sliders, z=z, z_nonce=0, image_px=260 if len(decoders) > 1 else 320,
+        test_hooks=test_hooks,
+    )
+    pad_html, css, js = pad_assets(folder)
+    entry, found = ENTRY.subn("const mountPad = ", js, count=2)
+    if found != 1:
+        raise RuntimeError(f"the pad's scripts need exactly one `export default`, found {found}")
+    shim = (folder / HOST_SHIM).read_text(encoding="utf-8")
+    return PAGE.format(
+        title=html.escape(heading[0]), subtitle=html.escape(heading[1]), css=css, pad_html=pad_html,
+        data=_json_text(data), js=_script_text(entry + "\n;\n" + shim),
+    )
+
+
+def axis_titles(method: str, latent_dim: int) -> tuple[str, str]:
+    """The map's axis titles, as the Live pad page writes them."""
+    if method == "identity":
+        return ("z₁", "z₂") if latent_dim == 2 else ("z₁", "")
+    projection = "PCA" if method == "pca" else "t-SNE"
+    return f"{projection} 1", f"{projection} 2"
+
+
+def page_heading(decoders: Sequence[tuple[str, Checkpoint]], dataset: str, fallback_name: str = "latent") -> tuple[str, str]:
+    """The standalone file's title and the line under it."""
+    first = decoders[0][1]
+    kinds = " + ".join(label for label, _ in decoders)
+    return (
+        f"Latent pad: {first.pair or fallback_name}",
+        f"{kinds}, {first.model_config.latent_dim}-D latent, {dataset}. Drag the crosshair, or click the map and "
+        "use the arrow keys; your browser decodes every frame. Works offline: this file holds everything it needs.",
+    )
+
+
+# ---- from checkpoint files (the CLI) -----------------------------------------------------------
+
+
+def load_pair(vae_path: str | Path, ae_path: str | Path | None = None) -> list[tuple[str, Checkpoint]]:
+    """The checkpoints to export, checked: a VAE first, then optionally an AE of the same
+    dataset, latent size and image shape. Raises a one-line LatentExplorerError."""
+    vae = load_checkpoint(vae_path)
+    if vae.kind != "vae":
+        raise StandalonePadError(f"{Path(vae_path).name} is an {vae.kind.upper()}; the first checkpoint must be a VAE (an AE may follow it)")
+    out = [("VAE", vae)]
+    if ae_path is not None:
+        ae = load_checkpoint(ae_path)
+        if ae.kind != "ae":
+            raise StandalonePadError(f"{Path(ae_path).name} is a {ae.kind.upper()}; the second checkpoint must be an AE")
+        mine, theirs = vae.dataset.get("name"), ae.dataset.get("name")
+        if mine != theirs or vae.model_config.latent_dim != ae.model_config.latent_dim or vae.model_config.image_shape != ae.model_config.image_shape:
+            raise StandalonePadError(
+                f"the VAE and the AE do not make a pair: {mine}, {vae.model_config.latent_dim}-D against {theirs}, "
+                f"{ae.model_config.latent_dim}-D; export-pad needs two models of the same dataset and latent size"
+            )
+        out.append(("AE", ae))
+    return out
+
+
+def export_pad(
+    vae_path: str | Path, ae_path: str | Path | None = None, data_root: str | Path | None = None, test_hooks: bool = False,
+) -> str:
+    """`python -m vae export-pad`: the standalone pad of a VAE (and an AE) as HTML text."""
+    decoders = load_pair(vae_path, ae_path)
+    first = decoders[0][1]
+    data: Dataset = load_dataset(first.dataset.get("name") or "digits", data_root=data_root)
+    if data.image_shape != tuple(first.model_config.image_shape):
+        raise StandalonePadError(f"dataset {data.name!r} has {data.image_shape} images; the model needs {tuple(first.model_config.image_shape)}")
+    method = default_method(first.model_config.latent_dim)
+    lmap, index = compute_map(first.model, data.x_test, method, first.sha256, cache=False)
+    return standalone_html(
+        decoders, lmap, data.y_test[index].numpy(), data.class_names, map_id=f"map-{first.sha256[:16]}-{method}-{len(index)}",
+        axis_titles=axis_titles(method, first.model_config.latent_dim), heading=page_heading(decoders, data.name, Path(vae_path).stem),
+        test_hooks=test_hooks,
+    )
