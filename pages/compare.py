@@ -174,7 +174,7 @@ def compare_panel() -> None:
         links.copy_link(sel.name, pair_shas, z, key=f"{prefix}_link")
     for c, kind in ((c_vae, "VAE"), (c_ae, "AE")):
         with c:
-            widgets.show_image(images.decode_images(models[kind], z)[0], f"{kind} decodes z", width="stretch")
+            widgets.show_image(widgets.decoded(models[kind], z), f"{kind} decodes z", width="stretch")
     for c, kind, ckpt in ((m_vae, "VAE", vae_ckpt), (m_ae, "AE", ae_ckpt)):
         with c:  # after both images: the judge's first load (seconds, once) never holds up the AE's decode
             assert ckpt is not None

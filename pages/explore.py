@@ -128,7 +128,7 @@ def explore_panel() -> None:
         # the decoded image large (half the column either way); a clicked test image beside it
         c1, c2, c3 = st.columns([2, 1, 1]) if picked is not None else (*st.columns(2), None)
         with c1:
-            widgets.show_image(images.decode_images(ckpt.model, z)[0], "decoded image", width="stretch")
+            widgets.show_image(widgets.decoded(ckpt.model, z), "decoded image", width="stretch")
         with c1 if picked is not None or not presenting() else c2:  # presenter mode: beside the image, in view
             widgets.show_hole_meter(ckpt.model, ckpt.kind, ckpt.sha256, data, z)
         if picked is None or c3 is None:  # the hint gets the other half: in a quarter it broke mid-word at 1280 px

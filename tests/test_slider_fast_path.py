@@ -57,6 +57,10 @@ def test_one_torch_thread_gives_the_same_hole_meter_and_puts_the_thread_count_ba
         single = [hole_meter(model, judge, z, aggregate) for z in zs]
     assert inside == [1]
     assert single == usual  # class, confidence, q/p and round trip: the same numbers
+    from vae.analysis.images import decode_images
+
+    for z in zs:  # the slider's decoded image too: the same pixels
+        assert np.array_equal(widgets.decoded(model, z), decode_images(model, z)[0])
     assert torch.get_num_threads() == before
 
     seen: list[int] = []  # a thread that starts torch after the move gets the process's count

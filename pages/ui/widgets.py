@@ -87,6 +87,15 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(PROCESS_TORCH_THREADS)
 
 
+def decoded(model: LatentModel, z: np.ndarray) -> np.ndarray:
+    """The image of one z (D,), (H, W, C) in [0, 1]: a slider move's decode, on one torch thread
+    (one_torch_thread: the same pixels, without a thread team started for this run)."""
+    from vae.analysis.images import decode_images
+
+    with one_torch_thread():
+        return decode_images(model, z)[0]
+
+
 def slider_step(lo: float, hi: float) -> float:
     """A round step (1, 2 or 5 times a power of ten) giving 100-250 positions over [lo, hi]:
     with ranges rounded to it (slider_ranges), 0 and every value shown with two decimals is
