@@ -106,7 +106,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     check_seed(args.seed)
     ckpt, data = _load_model_and_data(args.checkpoint, args.dataset, args.data_root)
-    report = full_report(ckpt.model, data.x_test, k=args.k, seed=args.seed, judge=judge_or_none(data))
+    report = full_report(ckpt.model, data.x_test, k=args.k, seed=args.seed, judge=judge_or_none(data),
+                         factors=data.factors_test, factor_names=data.factor_names)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -139,6 +140,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ]
     else:
         rows.append(("judge-based measures", report["judge"]["note"]))
+    if report.get("mig") is not None:
+        mig = report["mig"]
+        rows.append(("MIG against the true factors (1 = disentangled)", _fmt(mig["mig"])))
+        rows += [(f"  MIG of {name} (dimension {mig['best_dim'][name]})", _fmt(gap)) for name, gap in mig["per_factor"].items()]
     width = max(len(k) for k, _ in rows)
     print("nats per image; pixel distances are mean absolute differences in [0, 1]")
     for key, value in rows:
