@@ -49,14 +49,15 @@ def check_seed(seed: int) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vae.core.data import DATASET_NAMES, load_dataset
+    from vae.core.data import DATASET_NAMES, OWN_DATA, is_dataset_name, load_dataset
     from vae.core.device import check_device
     from vae.core.models import default_model_config
     from vae.services.workflow import check_name, train_models
 
     check_device(args.device)
-    if not (args.dataset in DATASET_NAMES or args.dataset.startswith("idx:")):
-        raise ConfigError(f"dataset: must be one of {', '.join(DATASET_NAMES)} or idx:<folder>, got {args.dataset!r}")
+    if not is_dataset_name(args.dataset):
+        raise ConfigError(f"dataset: must be one of {', '.join(DATASET_NAMES)}, {OWN_DATA}, got {args.dataset!r}")
+    args.dataset = own_dataset_name(args.dataset, args.image_size, args.channels)
 
     train_config = TrainConfig(
         dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed
@@ -79,6 +80,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = f"test ELBO {m['elbo']:.2f} nats" if m.get("elbo") is not None else f"test recon {m['recon']:.2f} nats"
         print(f"saved {item.path} ({item.kind}, {summary})")
     return 0
+
+
+def own_dataset_name(dataset: str, image_size: int | None, channels: str) -> str:
+    """`--image-size` / `--channels` written into a folder:/npz: name (they apply to no other dataset)."""
+    from vae.core.folders import dataset_spec, is_spec
+
+    if not is_spec(dataset):
+        if image_size is not None or channels != "auto":
+            raise ConfigError(f"--image-size and --channels apply to folder:<path> and npz:<file> datasets, not {dataset!r}")
+        return dataset
+    return dataset_spec(dataset, image_size, channels)
 
 
 def _fmt(v: object) -> str:
@@ -226,14 +238,16 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from vae.analysis.maps import METHODS
-    from vae.core.data import DATASET_NAMES, DEFAULT_DATASET
+    from vae.core.data import DATASET_NAMES, DEFAULT_DATASET, OWN_DATA
     from vae.services.workflow import MODEL_CHOICES
 
     parser = argparse.ArgumentParser(prog="python -m vae", description="Latent Explorer engine: train, evaluate and map VAEs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a VAE, an AE or both and save .safetensors checkpoints")
-    t.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(DATASET_NAMES)} or idx:<folder> (default: {DEFAULT_DATASET})")
+    t.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(DATASET_NAMES)}, {OWN_DATA} (default: {DEFAULT_DATASET})")
+    t.add_argument("--image-size", type=_positive_int, help="folder:/npz: data: resize to this square size (default: the most common, at most 64)")
+    t.add_argument("--channels", choices=("auto", "1", "3"), default="auto", help="folder:/npz: data: 1 (grey), 3 (RGB) or auto (default)")
     t.add_argument("--model", choices=MODEL_CHOICES, default="vae", help="vae, ae, or both with the same nets and seed")
     t.add_argument("--arch", choices=ARCHS, default="mlp")
     t.add_argument("--latent-dim", type=int, default=2, help=f"{LATENT_DIM_RANGE[0]}..{LATENT_DIM_RANGE[1]} (default 2)")
@@ -266,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_embed)
 
     j = sub.add_parser("judge", help="train (or load from the cache) a dataset's judge and print its test accuracy")
-    j.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(DATASET_NAMES)} or idx:<folder> (default: {DEFAULT_DATASET})")
+    j.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(DATASET_NAMES)}, {OWN_DATA} (default: {DEFAULT_DATASET})")
     j.add_argument("--data-root")
     j.add_argument("--json", action="store_true", help="print JSON")
     j.set_defaults(func=cmd_judge)

@@ -8,6 +8,8 @@ Names:
   fashion-mnist   torchvision FashionMNIST
   kmnist          torchvision KMNIST
   idx:<folder>    any folder with MNIST-format IDX files (t10k pair, optionally the train pair)
+  folder:<path>   your images in torchvision's ImageFolder layout; npz:<path> arrays x (and y):
+                  resized, grey or colour, options in the name (vae.core.folders)
   shapes          dSprites-style shapes drawn from a seed (vae.core.shapes), 32x32, with their
                   true factors (shape, scale, rotation, x, y) beside the images; shapes-64: 64x64
 
@@ -32,6 +34,7 @@ from urllib.error import URLError
 import numpy as np
 import torch
 
+from vae.core import folders
 from vae.core.errors import DatasetError
 from vae.settings import settings
 
@@ -113,6 +116,8 @@ def default_data_root() -> Path:
 def load_dataset(name: str = DEFAULT_DATASET, data_root: str | Path | None = None, download: bool = True) -> Dataset:
     """Load a dataset by registry name (see module doc). Raises DatasetError with what to do."""
     root = Path(data_root).expanduser() if data_root is not None else default_data_root()
+    if folders.is_spec(name):
+        name = folders.dataset_spec(name)  # the absolute path, so the name loads the same data from anywhere
     return _load_cached(name, str(root.resolve()), download)
 
 
@@ -131,7 +136,32 @@ def _load_cached(name: str, root: str, download: bool) -> Dataset:
         return _load_torchvision(name, Path(root), download)
     if name in SHAPES_SETS:
         return _load_shapes(name, SHAPES_SETS[name])
-    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)} or idx:<folder>")
+    if folders.is_spec(name):
+        return _load_own(name)
+    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}, {OWN_DATA}")
+
+
+OWN_DATA = "idx:<folder>, folder:<path> or npz:<file>"  # the names that take a path
+
+
+def is_dataset_name(name: str) -> bool:
+    """A registry name or a path-taking one (the CLI's and the Train page's check before loading)."""
+    return name in DATASET_NAMES or name.startswith("idx:") or folders.is_spec(name)
+
+
+def _load_own(name: str) -> Dataset:
+    loaded = folders.load(name)
+    train, test = _split_indices(len(loaded.x))
+    notes = "".join(f"; {note}" for note in loaded.notes)
+    return Dataset(
+        name=name,
+        description=f"{loaded.done}; split (seed {SPLIT_SEED}) into {len(train):,} train / {len(test):,} test{notes}",
+        x_train=loaded.x[train],
+        y_train=loaded.y[train],
+        x_test=loaded.x[test],
+        y_test=loaded.y[test],
+        class_names=loaded.class_names,
+    )
 
 
 def _split_indices(n: int) -> tuple[torch.Tensor, torch.Tensor]:
