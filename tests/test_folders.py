@@ -199,3 +199,9 @@ def test_the_cli_trains_on_a_folder_and_evaluate_reloads_it_by_name(tmp_path: Pa
     assert main(["evaluate", str(out.with_suffix(".safetensors")), "--k", "1"]) == 0
     assert main(["train", "--dataset", "digits", "--image-size", "8", "--quiet"]) == 2
     assert capsys.readouterr().err == "error: --image-size and --channels apply to folder:<path> and npz:<file> datasets, not 'digits'\n"
+
+
+def test_a_typed_path_becomes_a_folder_or_npz_name(tmp_path: Path) -> None:
+    assert folders.spec_for_path(f" {tmp_path}/pics ") == f"folder:{tmp_path / 'pics'}"
+    assert folders.spec_for_path(f"{tmp_path}/a.NPZ", 32, "1") == f"npz,size=32,channels=1:{tmp_path / 'a.NPZ'}"
+    assert folders.spec_for_path(f"folder,size=8:{tmp_path}", None, "3") == f"folder,size=8,channels=3:{tmp_path}"

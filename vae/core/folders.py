@@ -3,7 +3,8 @@
 A folder is read in torchvision's ImageFolder layout, one subfolder per class (found with
 torchvision's `find_classes` / `make_dataset`); a folder with images and no class subfolders is
 one unlabelled class. Files are decoded with Pillow. An `.npz` holds `x` (N, H, W[, C]), uint8
-or float in [0, 1], and optionally `y` (N,) labels.
+or float in [0, 1], and optionally `y` (N,) labels (with `class_names` and a `description`
+where vae.core.archives wrote it).
 
 Options ride in the name, so that a checkpoint's dataset name alone loads the same data again:
 `folder:PATH`, `folder,size=32,channels=3:PATH` (`dataset_spec` writes them). Every image is
@@ -96,6 +97,14 @@ def dataset_spec(name: str, image_size: int | None = None, channels: str = "auto
     chans = channels if channels != "auto" else chans
     options = ([f"size={size}"] if size is not None else []) + ([f"channels={chans}"] if chans != "auto" else [])
     return ",".join([kind, *options]) + f":{path.resolve()}"
+
+
+def spec_for_path(text: str, image_size: int | None = None, channels: str = "auto") -> str:
+    """What a person typed (a folder, an .npz file, or already folder:/npz:) -> the canonical name."""
+    text = text.strip()
+    if not is_spec(text):
+        text = f"{'npz' if text.lower().endswith('.npz') else 'folder'}:{text}"
+    return dataset_spec(text, image_size, channels)
 
 
 def is_spec(name: str) -> bool:
@@ -271,6 +280,8 @@ def load_npz(path: Path, size: int | None = None, channels: str = "auto") -> Loa
         with np.load(path, allow_pickle=False) as npz:
             x_np = npz["x"]
             y_np = npz["y"] if "y" in npz.files else None
+            names_np = npz["class_names"] if "class_names" in npz.files else None
+            source = str(npz["description"]) if "description" in npz.files else None
     except DatasetError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
@@ -286,6 +297,8 @@ def load_npz(path: Path, size: int | None = None, channels: str = "auto") -> Loa
     if n < MIN_IMAGES:
         raise DatasetError(f"npz file {path} has {n} image{'s' if n != 1 else ''}; at least {MIN_IMAGES} are needed to split into train and test")
     labels, class_names = _npz_labels(y_np, n, path)
+    if names_np is not None and names_np.ndim == 1 and len(names_np) == len(class_names):
+        class_names = tuple(str(v) for v in names_np)  # names stored beside y (an imported ZIP file's folders)
     x = torch.from_numpy(np.ascontiguousarray(x_np))
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
     h, w = x.shape[2:]
@@ -299,6 +312,8 @@ def load_npz(path: Path, size: int | None = None, channels: str = "auto") -> Loa
         x = resize(x, [side, side], antialias=True).clamp(0, 1)
     labelled = f"{len(class_names)} classes from 'y'" if y_np is not None else "no labels"
     done = f"{n:,} images from {path} ({labelled}), {resized} {side}x{side}, {channel_words}"
+    if source:
+        done = f"{source[:300]}; kept as {path}" + ("" if (h, w) == (side, side) else f", {resized} {side}x{side}")
     return Loaded(x.contiguous(), labels, class_names, done, ())
 
 
