@@ -252,15 +252,21 @@ def _check_values(values: int, side: int) -> None:
 
 def _fit_channels(x: torch.Tensor, channels: str, source: str) -> tuple[torch.Tensor, str]:
     """uint8 or float (N, C, S, S) with C 1 or 3 -> float32 in [0, 1] with the asked channels, and words for what was done."""
-    x = x.to(torch.float32) / 255.0 if x.dtype == torch.uint8 else x.to(torch.float32)
+    if x.shape[1] == 3 and channels == "auto":  # colour files that hold grey only: checked before any float copy
+        tolerance = 1 if x.dtype == torch.uint8 else 1.5 / 255
+        if float((x.amax(1) - x.amin(1)).max()) <= tolerance:
+            return _to_float(x[:, :1]), f"kept as 1 channel ({source} holding grey only)"
+    x = _to_float(x)
     if x.shape[1] == 3 and channels == "1":
         weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # ITU-R 601 luma, as Pillow's "L"
         return (x * weights).sum(1, keepdim=True), "converted to grey (1 channel)"
     if x.shape[1] == 1 and channels == "3":
         return x.expand(-1, 3, -1, -1), "grey repeated into 3 channels"
-    if x.shape[1] == 3 and channels == "auto" and bool(((x - x[:, :1]).abs() <= 1.5 / 255).all()):
-        return x[:, :1].clone(), f"kept as 1 channel ({source} holding grey only)"
     return x, "in colour (3 channels, RGB)" if x.shape[1] == 3 else "grey (1 channel)"
+
+
+def _to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.float32) / 255.0 if x.dtype == torch.uint8 else x.to(torch.float32)
 
 
 # ---------------------------------------------------------------- npz
