@@ -88,7 +88,7 @@ def check_size(size: int | None) -> int | None:
 def dataset_spec(name: str, image_size: int | None = None, channels: str = "auto") -> str:
     """The canonical name of `folder:`/`npz:` data with these options (absolute path, options
     that are not the default written out); any other name comes back as it is."""
-    if not name.startswith(tuple(f"{k}" for k in KINDS)) or ":" not in name:
+    if not is_spec(name):
         return name
     kind, path, size, chans = parse_spec(name)
     size = check_size(image_size) if image_size is not None else size
