@@ -12,6 +12,7 @@ import streamlit as st
 from pages.ui import session, widgets
 from pages.ui.frame import presenting
 from vae.analysis import images
+from vae.core import archives, folders
 from vae.core.config import LATENT_DIM_RANGE, ModelConfig, TrainConfig
 from vae.core.data import DATASET_NAMES, load_dataset
 from vae.core.errors import LatentExplorerError
@@ -108,6 +109,32 @@ def restore_form() -> None:
     st.session_state.setdefault(AUTO_NAME, FORM_DEFAULTS["train_name"])
 
 
+def own_data() -> str | None:
+    """Your own images: a folder or .npz on the server, or a ZIP upload (vae.core.archives); the
+    dataset name to train on, or None for the list's choice."""
+    with st.expander("Your own images: a folder or .npz on this server, or a ZIP upload"):
+        c1, c2, c3 = st.columns([3, 1, 1])
+        path = c1.text_input("Folder or .npz path on the server", key="train_own_path", help="ImageFolder layout (a subfolder per class) or a flat folder")
+        size = c2.number_input("Image size (0 = auto)", 0, folders.SIZE_RANGE[1], key="train_own_size", help="square side; auto: the most common, at most 64")
+        channels = c3.selectbox("Channels", folders.CHANNEL_CHOICES, key="train_own_channels")
+        upload = st.file_uploader("or a ZIP file of images (at most 200 MB)", type="zip", key="train_own_zip")
+        try:
+            if upload is not None:
+                memo = (upload.file_id, int(size), channels)
+                if st.session_state.get("train_own_import", (None, None))[0] != memo:
+                    with st.spinner("Unpacking and reading the images..."):
+                        st.session_state["train_own_import"] = (memo, archives.import_zip(upload.getvalue(), int(size) or None, channels))
+                name: str | None = st.session_state["train_own_import"][1]
+            else:
+                name = folders.spec_for_path(path, int(size) or None, channels) if path.strip() else None
+        except LatentExplorerError as exc:
+            st.error(str(exc))
+            return None
+        if name:
+            st.caption(f"Training on **{name}** instead of the list's dataset")
+        return name
+
+
 def settings_form() -> None:
     """The training settings. A fragment, not an st.form: a change reruns only this part (the
     replay below stays as it is), and "Save as" can follow dataset and latent dim until the user
@@ -123,13 +150,14 @@ def settings_form() -> None:
                              help="VAE + AE trains both with the same architecture and seed, for a fair comparison")
         arch = c3.selectbox("Architecture", ["mlp", "conv"], key="train_arch")
         latent_dim = c4.number_input("Latent dim", LATENT_DIM_RANGE[0], LATENT_DIM_RANGE[1], key="train_latent_dim")
+        dataset = own_data() or dataset
         c5, c6, c7, c8, c9 = st.columns(5)
         beta = c5.number_input("β (KL weight)", 0.0, 1000.0, step=0.5, key="train_beta")
         epochs = c6.number_input("Epochs", 1, 10_000, key="train_epochs")
         batch_size = c7.number_input("Batch size", 1, 65_536, key="train_batch_size")
         lr = c8.number_input("Learning rate", 1e-6, 10.0, format="%.4f", step=1e-4, key="train_lr")
         seed = c9.number_input("Seed", 0, 2**31 - 1, key="train_seed")
-        suggested = default_name(dataset, int(latent_dim))
+        suggested = default_name(dataset if dataset in DATASET_NAMES else "own", int(latent_dim))
         if st.session_state["train_name"] == st.session_state[AUTO_NAME]:  # not typed by the user: follow the settings
             st.session_state["train_name"] = suggested
         st.session_state[AUTO_NAME] = suggested

@@ -78,7 +78,8 @@ def pair_dir(tmp_path: Path, digits) -> Path:
         (["--epochs", "0"], "epochs", "from 1 to 10000"),
         (["--batch-size", "0"], "batch_size", "from 1 to 65536"),
         (["--seed=-1"], "seed", "from 0 to 2**32-1"),
-        (["--dataset", "cifar"], "dataset", "mnist-bundled, digits, mnist, fashion-mnist, kmnist or idx:<folder>"),
+        (["--dataset", "cifar"], "dataset",
+         "mnist-bundled, digits, mnist, fashion-mnist, kmnist, shapes, shapes-64, idx:<folder>, folder:<path> or npz:<file>"),
         (["--out", "models/../.hidden"], "name", "letters, digits"),
     ],
 )

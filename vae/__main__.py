@@ -72,13 +72,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace, world_size: int) -> TrainConfig:
-    from vae.core.data import DATASET_NAMES
+    from vae.core.data import DATASET_NAMES, OWN_DATA, is_dataset_name
     from vae.core.device import check_device
     from vae.services.workflow import check_name
 
     check_device(args.device)
-    if not (args.dataset in DATASET_NAMES or args.dataset.startswith("idx:")):
-        raise ConfigError(f"dataset: must be one of {', '.join(DATASET_NAMES)} or idx:<folder>, got {args.dataset!r}")
+    if not is_dataset_name(args.dataset):
+        raise ConfigError(f"dataset: must be one of {', '.join(DATASET_NAMES)}, {OWN_DATA}, got {args.dataset!r}")
+    args.dataset = own_dataset_name(args.dataset, args.image_size, args.channels)
+
     train_config = TrainConfig(
         dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
         world_size=world_size, precision=args.precision,
@@ -115,6 +117,17 @@ def _train_and_save(args: argparse.Namespace, train_config: TrainConfig, device:
     return 0
 
 
+def own_dataset_name(dataset: str, image_size: int | None, channels: str) -> str:
+    """`--image-size` / `--channels` written into a folder:/npz: name (they apply to no other dataset)."""
+    from vae.core.folders import dataset_spec, is_spec
+
+    if not is_spec(dataset):
+        if image_size is not None or channels != "auto":
+            raise ConfigError(f"--image-size and --channels apply to folder:<path> and npz:<file> datasets, not {dataset!r}")
+        return dataset
+    return dataset_spec(dataset, image_size, channels)
+
+
 def _fmt(v: object) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))
 
@@ -140,7 +153,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     check_seed(args.seed)
     ckpt, data = _load_model_and_data(args.checkpoint, args.dataset, args.data_root)
-    report = full_report(ckpt.model, data.x_test, k=args.k, seed=args.seed, judge=judge_or_none(data))
+    report = full_report(ckpt.model, data.x_test, k=args.k, seed=args.seed, judge=judge_or_none(data),
+                         factors=data.factors_test, factor_names=data.factor_names)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -173,6 +187,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ]
     else:
         rows.append(("judge-based measures", report["judge"]["note"]))
+    if report.get("mig") is not None:
+        mig = report["mig"]
+        rows.append(("MIG against the true factors (1 = disentangled)", _fmt(mig["mig"])))
+        rows += [(f"  MIG of {name} (dimension {mig['best_dim'][name]})", _fmt(gap)) for name, gap in mig["per_factor"].items()]
     width = max(len(k) for k, _ in rows)
     print("nats per image; pixel distances are mean absolute differences in [0, 1]")
     for key, value in rows:
@@ -315,14 +333,16 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from vae.analysis.maps import METHODS
-    from vae.core.data import DATASET_NAMES, DEFAULT_DATASET
+    from vae.core.data import DATASET_NAMES, DEFAULT_DATASET, OWN_DATA
     from vae.services.workflow import MODEL_CHOICES
 
     parser = argparse.ArgumentParser(prog="python -m vae", description="Latent Explorer engine: train, evaluate and map VAEs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a VAE, an AE or both and save .safetensors checkpoints")
-    t.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(DATASET_NAMES)} or idx:<folder> (default: {DEFAULT_DATASET})")
+    t.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(DATASET_NAMES)}, {OWN_DATA} (default: {DEFAULT_DATASET})")
+    t.add_argument("--image-size", type=_positive_int, help="folder:/npz: data: resize to this square size (default: the most common, at most 64)")
+    t.add_argument("--channels", choices=("auto", "1", "3"), default="auto", help="folder:/npz: data: 1 (grey), 3 (RGB) or auto (default)")
     t.add_argument("--model", choices=MODEL_CHOICES, default="vae", help="vae, ae, or both with the same nets and seed")
     t.add_argument("--arch", choices=ARCHS, default="mlp")
     t.add_argument("--latent-dim", type=int, default=2, help=f"{LATENT_DIM_RANGE[0]}..{LATENT_DIM_RANGE[1]} (default 2)")
@@ -358,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_embed)
 
     j = sub.add_parser("judge", help="train (or load from the cache) a dataset's judge and print its test accuracy")
-    j.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(DATASET_NAMES)} or idx:<folder> (default: {DEFAULT_DATASET})")
+    j.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(DATASET_NAMES)}, {OWN_DATA} (default: {DEFAULT_DATASET})")
     j.add_argument("--data-root")
     j.add_argument("--json", action="store_true", help="print JSON")
     j.set_defaults(func=cmd_judge)

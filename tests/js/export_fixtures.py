@@ -161,8 +161,8 @@ def fixtures() -> dict[str, Any]:
         for d, h in [(1, (16,)), (2, (32,)), (5, (64, 24))]
     ] + [
         _decoder_case(f"conv {shape}, channels {ch}", decoder_model("conv", 3, image_shape=shape, hidden=(20,), channels=ch), _z(16, 3, seed=1))
-        for shape, ch in [((1, 8, 8), (4, 6)), ((3, 8, 12), (5,)), ((1, 16, 16), (4, 4, 3))]
-    ] + [_odd_conv_case()]
+        for shape, ch in [((1, 8, 8), (4, 6)), ((3, 8, 12), (5,)), ((1, 16, 16), (4, 4, 3)), ((3, 32, 32), (4, 4, 6))]
+    ] + [_decoder_case("mlp 3-D, RGB 3x6x6", decoder_model("mlp", 3, image_shape=(3, 6, 6), hidden=(16,)), _z(16, 3, seed=2))] + [_odd_conv_case()]
     p = np.random.default_rng(0).standard_normal((9, 2)).astype(np.float32)
     maps = [
         _map_case(f"{method} {d}-D", LatentMap(method).fit(_mu(d=d)), _mu(d=d), p, labels=np.arange(120) % 10)

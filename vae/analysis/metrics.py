@@ -28,6 +28,12 @@
   q(z|x~); `compare_fill_reports` reads two of them side by side, a paired difference within
   NOISE_SE standard errors counting as a tie.
 
+- `mig_score` / `mig_report`: the Mutual Information Gap (Chen et al., 2018) of the means against
+  a dataset's true factors (`shapes`), as disentanglement_lib computes it: each code dimension
+  cut into MIG_BINS equal-width bins, the mutual information of each with each factor, and per
+  factor the gap between its two most informative dimensions over the factor's entropy, averaged
+  over the factors: 1 = each factor lives in one dimension alone, 0 = none does.
+
 Without a judge (a dataset without labels) every judge-based number is None and
 report["judge"]["note"] says why (NO_JUDGE). The old "distance to the nearest test image" is gone: it
 said how close a sample came to some test image, not whether it was recognisable (issue 11).
@@ -51,6 +57,8 @@ ACTIVE_KL_NATS = 0.01  # a dimension whose mean KL is below this carries no info
 COVERED_SHARE = 0.02  # a class "is covered" by the prior's samples when at least this share of them show it
 NO_JUDGE = "no judge: the dataset has no labels"
 HOLES_PERCENTILES = (1.0, 99.0)  # the data's region: this percentile box of the test means on the plane
+MIG_BINS = 20  # equal-width bins per code dimension (disentanglement_lib's default)
+MIG_MAX_FACTOR_VALUES = 64  # a factor with more distinct values is itself cut into MIG_BINS bins
 
 
 @torch.no_grad()
@@ -243,14 +251,70 @@ def latent_measures(model: LatentModel, x_test: torch.Tensor, judge: Judges | No
     }
 
 
-def full_report(model: LatentModel, x_test: torch.Tensor, k: int = 100, seed: int = 0, judge: Judges | None = None) -> dict[str, Any]:
+def full_report(
+    model: LatentModel, x_test: torch.Tensor, k: int = 100, seed: int = 0, judge: Judges | None = None,
+    factors: torch.Tensor | None = None, factor_names: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Everything above in one JSON-able dict (stored in checkpoints as the final test metrics).
-    `judge` is the dataset's judge (`judge_or_none(data)`); without one the judge-based numbers are None."""
+    `judge` is the dataset's judge (`judge_or_none(data)`); without one the judge-based numbers are None.
+    `factors` (N, K) of x_test with their names (a dataset with known factors): report["mig"], else None."""
     report = elbo_report(model, x_test, k=k, seed=seed)
     report["interpolation"] = interpolation_smoothness(model, x_test, seed=seed)
     report["prior"] = prior_report(model, seed=seed)
     report.update(latent_measures(model, x_test, judge, seed=seed))
+    report["mig"] = mig_report(model, x_test, factors, factor_names) if factors is not None and factor_names else None
     return report
+
+
+def _discretise(values: np.ndarray, bins: int) -> np.ndarray:
+    """(N,) values -> (N,) bin indices of `bins` equal-width bins over their range."""
+    edges = np.histogram_bin_edges(values, bins=bins)
+    return np.digitize(values, edges[1:-1])
+
+
+def _factor_labels(values: np.ndarray, bins: int) -> np.ndarray:
+    """A factor as discrete labels: its own values when few (a grid like dSprites'), else bins."""
+    unique, labels = np.unique(values, return_inverse=True)
+    return labels if len(unique) <= MIG_MAX_FACTOR_VALUES else _discretise(values, bins)
+
+
+def mig_score(codes: np.ndarray, factors: np.ndarray, factor_names: tuple[str, ...] | list[str], bins: int = MIG_BINS) -> dict[str, Any]:
+    """codes (N, D) and factors (N, K) -> {"mig": mean gap, "per_factor": {name: gap}, "best_dim":
+    {name: dimension with the most information}, "bins", "n_images"}.
+
+    Per factor k: I(z_j; v_k) for every dimension j on the binned codes, sorted; the gap is
+    (I_top - I_second) / H(v_k) (with one dimension, I_top / H(v_k)). A constant factor (H = 0)
+    has no gap and is left out of the mean. Mutual information in nats (scikit-learn's)."""
+    from sklearn.metrics import mutual_info_score
+
+    codes, factors = np.asarray(codes, dtype=np.float64), np.asarray(factors, dtype=np.float64)
+    binned = [_discretise(codes[:, j], bins) for j in range(codes.shape[1])]
+    per_factor: dict[str, float | None] = {}
+    best_dim: dict[str, int | None] = {}
+    for k, name in enumerate(factor_names):
+        labels = _factor_labels(factors[:, k], bins)
+        entropy = mutual_info_score(labels, labels)
+        if entropy <= 0:
+            per_factor[name], best_dim[name] = None, None
+            continue
+        mi = np.array([mutual_info_score(labels, b) for b in binned])
+        top = np.sort(mi)[::-1]
+        second = top[1] if len(top) > 1 else 0.0
+        per_factor[name] = float((top[0] - second) / entropy)
+        best_dim[name] = int(np.argmax(mi))
+    gaps = [v for v in per_factor.values() if v is not None]
+    return {
+        "mig": float(np.mean(gaps)) if gaps else None,
+        "per_factor": per_factor,
+        "best_dim": best_dim,
+        "bins": bins,
+        "n_images": int(codes.shape[0]),
+    }
+
+
+def mig_report(model: LatentModel, x: torch.Tensor, factors: torch.Tensor, factor_names: tuple[str, ...]) -> dict[str, Any]:
+    """MIG of the model's means (the AE's codes) on x against the true factors (N, K)."""
+    return mig_score(encode_means(model, x), factors.numpy(), factor_names)
 
 
 def judge_or_none(data: Any) -> Judges | None:

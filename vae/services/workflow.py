@@ -112,7 +112,8 @@ def train_models(
         if result.stopped and len(result.history) < train_config.epochs:
             break  # stopped before its last epoch ended: this model is not saved
         # several processes (torchrun): only rank 0 measures and saves; the others end here
-        metrics = full_report(model, data.x_test, seed=train_config.seed, judge=get_judge()) if is_main() else {}
+        metrics = full_report(model, data.x_test, seed=train_config.seed, judge=get_judge(),
+                              factors=data.factors_test, factor_names=data.factor_names) if is_main() else {}
         trained.append(TrainedModel(kind, path, model, result, metrics))
         if result.stopped:
             break  # the stop came on the last step: this model finished, the next one never starts
