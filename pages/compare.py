@@ -114,7 +114,8 @@ def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
     """This session's figure of one map with its layers, built once: the same spec on every rerun,
     so the browser never redraws it (the fragment's CSS moves the z marker over it). The layers
     are computed over the shared axis ranges: they never move the axes."""
-    key = f"{prefix}_{kind}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
+    key = (f"{prefix}_{kind}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
+           + ("_judge-pending" if widgets.judge_pending(data) else ""))  # drawn again with the landscape once the judge is there
     held = st.session_state.setdefault("compare_figures", {})
     if key not in held:
         if len(held) >= 2:  # one pair's two maps per session
@@ -130,7 +131,7 @@ def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
             assert ckpt is not None  # as asserted above, where the page starts
             with st.spinner(f"computing the {kind} map's layers (once per model)…"):
                 fig = widgets.add_layers(fig, chosen, ckpt.model, ckpt.sha256, lmap, shared, data.x_test,
-                                         widgets.dataset_judge(data.name, data), data.class_names)
+                                         widgets.current_judge(data), data.class_names)
         if presenting():  # the axes readable from the back of the room, the ten classes' legend still in its height
             fig.update_layout(font_size=17, legend=dict(font_size=13, tracegroupgap=0))
         held[key] = fig
@@ -140,7 +141,7 @@ def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
 with layers_box:
     chosen = widgets.layer_picker(
         "compare_layers", "a 1-D latent's map is a line: there is no plane to draw them on." if one_d else None,
-        judge=widgets.dataset_judge(data.name, data) is not None,
+        judge=widgets.current_judge(data) is not None or widgets.judge_pending(data),
     )
 for col, kind in zip(st.columns(2, gap="large"), maps, strict=True):
     with col, st.container(key=map_box(kind)):  # only the chart in it: marker_css places z over its plot area
@@ -224,6 +225,9 @@ widgets.gif_download(
 
 
 st.subheader("Measured, not only seen")
+if widgets.judge_pending(data):  # the judge reads the prior samples and the holes: measured once it is trained
+    widgets.wait_for_judge(data, "the measured comparison, the decoded landscape and the meter's class")
+    st.stop()
 reports = {kind: measures.checkpoint_report(c.sha256, c, data) for kind, c in (("VAE", vae_ckpt), ("AE", ae_ckpt))}
 compared = compare_reports(reports["VAE"], reports["AE"])
 rows = compared["rows"]

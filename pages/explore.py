@@ -75,7 +75,8 @@ def the_map(chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
     """This session's figure, built once per model, map and set of layers: the same spec on every
     rerun, so the browser never redraws it (the fragment's CSS moves the z marker over it). The
     layers are computed over the map's own axis ranges: they never move the axes."""
-    key = f"{prefix}_{method}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
+    key = (f"{prefix}_{method}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
+           + ("_judge-pending" if widgets.judge_pending(data) else ""))  # drawn again with the landscape once the judge is there
     held = st.session_state.get("explore_figure")  # one per session: the last model, map and layers shown
     if held is None or held[0] != key:
         fig = plots.latent_map(
@@ -86,7 +87,7 @@ def the_map(chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
         if chosen:
             with st.spinner("computing the map's layers (once per model)…"):
                 fig = widgets.add_layers(fig, chosen, ckpt.model, ckpt.sha256, lmap, axis_ranges, data.x_test,
-                                         widgets.dataset_judge(data.name, data), data.class_names)
+                                         widgets.current_judge(data), data.class_names)
         held = st.session_state["explore_figure"] = key, fig
     return held[1]
 
@@ -150,6 +151,7 @@ with right:  # first: the decoded image is on screen before the map's figure is 
 with left:
     no_layers = ("a 1-D latent's map is a line: there is no plane to draw them on." if one_d else
                  "a t-SNE map has no plane in the latent (no linear lift): choose PCA to see them." if method == "tsne" else None)
-    chosen = widgets.layer_picker("explore_layers", no_layers, judge=widgets.dataset_judge(data.name, data) is not None)
+    chosen = widgets.layer_picker("explore_layers", no_layers, judge=widgets.current_judge(data) is not None or widgets.judge_pending(data))
     with st.container(key=map_box):  # only the chart in it: marker_css places z over its plot area
         st.plotly_chart(the_map(chosen), key=chart_key, on_select=on_map_click, selection_mode="points")
+widgets.wait_for_judge(data, "the decoded landscape and the meter's class")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import threading
 from typing import Any
 
 import numpy as np
@@ -17,12 +16,10 @@ from pages.ui.frame import presenting
 from pages.ui.latent_pad import PadLayer, latent_pad, map_ranges
 from vae.analysis import images
 from vae.analysis import layers as map_layers
-from vae.analysis.judge import Judge, has_labels
+from vae.analysis.judge import Judge
 from vae.analysis.maps import LatentMap, encode_means
-from vae.analysis.metrics import judge_or_none
 from vae.core.checkpoint import Checkpoint
-from vae.core.data import Dataset
-from vae.services import animation, browser_export, standalone_pad, workflow
+from vae.services import animation, browser_export, standalone_pad
 
 sel = session.require_selection()
 st.title("Live latent pad")
@@ -86,23 +83,10 @@ def column_image(image: np.ndarray, caption: str, px: int) -> None:
     st.image(widgets.to_pil(image, px), caption=caption, width="content", output_format="PNG")
 
 
-# The dataset's judge (the meter's class, the landscape). Trained once per dataset, seconds on an
-# idle machine, minutes on a busy one: when it is not cached yet, it trains in a background thread
-# while the pad works (its meter says the judge is being trained; no rerun waits for it), and a
-# small fragment polls it and reruns the page once it is there.
-judge_ready_key = f"_live_judge_ready_{data.name}"
-judge_pending = has_labels(data) and not (st.session_state.get(judge_ready_key) or workflow.judge_cached(data))
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def judge_training(name: str, _data: Dataset) -> threading.Thread:
-    """The dataset's judge trained once in the background (judge_for caches it on disk and in memory)."""
-    thread = threading.Thread(target=judge_or_none, args=(_data,), name=f"judge-{name}", daemon=True)
-    thread.start()
-    return thread
-
-
-found = None if judge_pending else widgets.dataset_judge(data.name, data)
+# The dataset's judge (the meter's class, the landscape): when it is not cached yet it trains in
+# the background while the pad works (widgets.judge_pending), and the meter says so meanwhile.
+judge_pending = widgets.judge_pending(data)
+found = widgets.current_judge(data)
 judge = found if isinstance(found, Judge) else None  # the browser needs the real net (a stand-in has none)
 
 
@@ -218,15 +202,4 @@ def live_panel() -> None:
 
 
 live_panel()
-if judge_pending:
-    judge_training(data.name, data)
-
-    @st.fragment(run_every=2.0)
-    def wait_for_judge() -> None:
-        if not judge_training(data.name, data).is_alive():
-            st.session_state[judge_ready_key] = True
-            st.rerun()  # the whole page, now with the judge
-        st.caption("Training this dataset's judge once (seconds; minutes on a busy machine): the meter's class and "
-                   "the landscape follow when it is ready.")
-
-    wait_for_judge()
+widgets.wait_for_judge(data, "the meter's class and the landscape")

@@ -12,6 +12,7 @@ from pages.ui.frame import leave_pages_folder_mode  # light: Streamlit only
 leave_pages_folder_mode()
 
 import io  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from typing import TYPE_CHECKING, Any, Literal  # noqa: E402
@@ -222,13 +223,58 @@ LAYER_HELP = (
 )
 
 
-@st.cache_resource(max_entries=4, show_spinner="the judge of this dataset: training it once (seconds)…")
+@st.cache_resource(max_entries=4, show_spinner="the judge of this dataset: loading it…")
 def dataset_judge(name: str, _data: Dataset) -> Judges | None:
     """The dataset's judge (vae.analysis.metrics.judge_or_none: trained once and cached on disk),
-    held for the server's life; None for a dataset without labels."""
+    held for the server's life; None for a dataset without labels. Pages ask `current_judge`,
+    which never waits for a training."""
     from vae.analysis.metrics import judge_or_none
 
     return judge_or_none(_data)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _judge_training(name: str, _data: Dataset) -> threading.Thread:
+    """The dataset's judge trained once per server in the background (judge_for caches it on disk
+    and in memory, and makes any other caller wait for this one training rather than start one)."""
+    from vae.analysis.metrics import judge_or_none
+
+    thread = threading.Thread(target=judge_or_none, args=(_data,), name=f"judge-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def judge_pending(data: Dataset) -> bool:
+    """Whether the dataset's judge is still being trained (seconds on an idle machine, minutes on a
+    busy one). Its training starts here, in the background, the first time a page asks: the page
+    goes on without the judge's parts meanwhile, and `wait_for_judge` reruns it when it is there."""
+    from vae.analysis.judge import has_labels
+    from vae.services.workflow import judge_cached
+
+    if not has_labels(data) or judge_cached(data):
+        return False
+    return _judge_training(data.name, data).is_alive()
+
+
+def current_judge(data: Dataset) -> Judges | None:
+    """The dataset's judge, or None while it is being trained (see judge_pending) or when the
+    dataset has no labels."""
+    return None if judge_pending(data) else dataset_judge(data.name, data)
+
+
+def wait_for_judge(data: Dataset, what: str) -> None:
+    """While the dataset's judge trains: a line saying so (`what` follows when it is ready), and a
+    check every 2 s that reruns the whole page once it is there. Nothing when it is ready."""
+    if not judge_pending(data):
+        return
+
+    @st.fragment(run_every=2.0)
+    def poll() -> None:
+        if not judge_pending(data):
+            st.rerun()
+        st.caption(f"Training this dataset's judge once (seconds; minutes on a busy machine): {what} follow when it is ready.")
+
+    poll()
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -306,9 +352,11 @@ def _ratio_text(log_ratio: float) -> str:
     return f"≈ 1e{r10:+.0f}"
 
 
-def hole_meter_text(meter: HoleMeter, kind: str) -> str:
+def hole_meter_text(meter: HoleMeter, kind: str, judge_training: bool = False) -> str:
     """The hole meter as one short Markdown line per measure."""
-    if meter.class_name is None or meter.confidence is None:
+    if judge_training:
+        judge = "judge: being trained…"
+    elif meter.class_name is None or meter.confidence is None:
         judge = "judge: none (no labels)"
     else:
         judge = f"judge: **{meter.class_name}**, {meter.confidence:.0%} sure"
@@ -335,12 +383,12 @@ def show_hole_meter(model: LatentModel, kind: str, sha: str, data: Dataset, z: n
     """The hole meter at z, under a decoded image: one decode, one judge call and one encode."""
     from vae.analysis.layers import hole_meter
 
-    judge = dataset_judge(data.name, data)  # trained or read once per server, on torch's usual threads
+    judge = current_judge(data)  # None while it trains in the background: the rest of the meter goes on
     aggregate = posterior_sample(sha, model, data.x_test)
     with one_torch_thread():
         meter = hole_meter(model, judge, z, aggregate)
     with st.container(key=f"hole_meter_{kind}_{sha[:12]}"):  # the key: presenter mode's CSS enlarges its numbers
-        st.markdown(hole_meter_text(meter, kind), help=METER_HELP)
+        st.markdown(hole_meter_text(meter, kind, judge_training=judge is None and judge_pending(data)), help=METER_HELP)
     return meter
 
 
