@@ -444,8 +444,10 @@ def load_pair(vae_path: str | Path, ae_path: str | Path | None = None) -> list[t
 
 def export_pad(
     vae_path: str | Path, ae_path: str | Path | None = None, data_root: str | Path | None = None, test_hooks: bool = False,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> str:
-    """`python -m vae export-pad`: the standalone pad of a VAE (and an AE) as HTML text."""
+    """`python -m vae export-pad`: the standalone pad of a VAE (and an AE) as HTML text; the hole
+    meter's parts go in while the file stays within `max_bytes` (`standalone_html`)."""
     decoders = load_pair(vae_path, ae_path)
     first = decoders[0][1]
     data: Dataset = load_dataset(first.dataset.get("name") or "digits", data_root=data_root)
@@ -458,5 +460,5 @@ def export_pad(
     return standalone_html(
         decoders, lmap, data.y_test[index].numpy(), data.class_names, map_id=f"map-{first.sha256[:16]}-{method}-{len(index)}",
         axis_titles=axis_titles(method, first.model_config.latent_dim), heading=page_heading(decoders, data.name, Path(vae_path).stem),
-        test_hooks=test_hooks, judge=judge, posteriors=posteriors,
+        test_hooks=test_hooks, judge=judge, posteriors=posteriors, max_bytes=max_bytes,
     )
