@@ -21,7 +21,14 @@ the fewest mantissa bits whose decode stays within `PACK_TOLERANCE` of the float
 over the region the pad can reach (measured at export, on a grid over the map and the test
 codes; full float32 where no shorter width keeps it), its bytes split into planes (the
 exponent bytes compress well) and deflated. The shim inflates them with the browser's own
-DecompressionStream and hands pad.js the usual base64 float32 export.
+DecompressionStream and hands pad.js Float32Arrays (decoder.js's f32 takes them as they are).
+
+The hole meter. Where the dataset has a judge, the file carries it packed the same way (its class
+probabilities on decodes of the reachable points within PACK_TOLERANCE of the float32 judge's),
+then each VAE's q(z) sample, then each encoder (the round trip, float32: about 1.7 MB for the
+default MNIST MLP), each only while the file stays within MAX_FILE_BYTES; the meter names what
+was left out ("not in this file"). On the default 2-D MNIST pair the decoders alone take about
+1.95 MB, so the judge (about 0.3 MB packed) does not fit there; on digits everything does.
 """
 
 from __future__ import annotations
