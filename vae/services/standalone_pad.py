@@ -332,10 +332,13 @@ def _meters(
         return False
 
     if judge is not None:
-        with torch.no_grad():
-            images = torch.cat([ckpt.model.decode(torch.as_tensor(probe, device=model_device(ckpt.model))).cpu() for _, ckpt in decoders])
+        def packed_judge() -> dict[str, Any]:  # measured on what the judge sees in the pad: decodes of the reachable points
+            with torch.no_grad():
+                images = torch.cat([ckpt.model.decode(torch.as_tensor(probe, device=model_device(ckpt.model))).cpu() for _, ckpt in decoders])
+            return {"id": f"judge-{judge.key}", "export": pack_judge(judge, images)}
+
         n_judge = sum(p.numel() for p in judge.net.parameters())  # packed: well over 1 byte a weight (11+ mantissa bits kept)
-        if attach(0, "judge", lambda: {"id": f"judge-{judge.key}", "export": pack_judge(judge, images)}, n_judge):
+        if attach(0, "judge", packed_judge, n_judge):
             for m in meters[1:]:
                 m["judge"] = {"id": f"judge-{judge.key}", "export": None}  # one judge: pad.js builds it once, by id
         else:
