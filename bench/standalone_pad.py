@@ -4,7 +4,8 @@ Trains the first run's pair (`mnist-2d` on `mnist-bundled`, the app's recipe) un
 name checkpoints, exports it, and opens the file in Chromium from file:// with every request
 but the file itself aborted. In the same run it measures:
 
-  size          the HTML file's bytes (target: at most 2 MB), and the export's time
+  size          the HTML file's bytes (target: at most 2 MB), and the export's time; what of the hole
+                meter fits (the judge, q(z), the encoders) and the size with all of it
   first paint   performance.now() (from navigation start) when the VAE's decoded canvas first
                 holds an image, polled every animation frame (target: within 1 s), per open
   drag          the mouse drags the crosshair in circles; a requestAnimationFrame counter in the
@@ -99,6 +100,8 @@ def measure(vae: Path, ae: Path | None, opens: int, drag_seconds: float, work: P
     text = export_pad(vae, ae, test_hooks=True)
     export_s = time.perf_counter() - start
     plain = export_pad(vae, ae)  # the file a teacher gets: no test hooks (same size within bytes)
+    meters = meter_contents(plain)
+    everything = len(export_pad(vae, ae, max_bytes=10**9).encode("utf-8"))  # the hole meter's every part in, whatever the size
     path = work / "pad.html"
     path.write_text(text, encoding="utf-8")
     paints, asked_all, drags = [], [], []
@@ -128,7 +131,21 @@ def measure(vae: Path, ae: Path | None, opens: int, drag_seconds: float, work: P
         page.context.close()
     return {"bytes": len(plain.encode("utf-8")), "bytes_hooks": path.stat().st_size, "export_s": export_s, "paints_ms": paints,
             "asked": asked_all + [asked], "url": path.resolve().as_uri(), "drags": drags, "decode_gap": decode_gap,
-            "load": load_note(load_before, os.getloadavg()[0])}
+            "load": load_note(load_before, os.getloadavg()[0]), "meters": meters, "bytes_everything": everything}
+
+
+def meter_contents(text: str) -> str:
+    """What the file's hole meters hold and what was left out to keep it within 2 MB, in words."""
+    import json
+    import re
+
+    found = re.search(r'<script type="application/json" id="latent-pad-data">(.*?)</script>', text, re.S)
+    meters = json.loads(found.group(1)).get("meters") if found else None
+    if not meters:
+        return "no hole meter (none of its parts fits)"
+    parts = {"judge": "the judge", "posterior": "q(z)", "encoder": "the encoder"}
+    return "; ".join(f"{m['kind'].upper()}: " + ", ".join([parts[k] for k in parts if m[k]] or ["nothing"])
+                     + (f" (left out: {', '.join(parts[k] for k in m['absent'])})" if m["absent"] else "") for m in meters)
 
 
 def report(r: dict[str, Any], argv: list[str] | None, source: str) -> str:
@@ -140,6 +157,9 @@ def report(r: dict[str, Any], argv: list[str] | None, source: str) -> str:
         f"`{command_line('bench.standalone_pad', argv)}` on {machine()}; {source}. {r['load']}", "",
         "| measure | value | target |", "|---|---|---|",
         f"| file size (no test hooks) | {r['bytes']:,} bytes ({r['bytes'] / 1e6:.2f} MB) | at most 2 MB: {'met' if r['bytes'] <= TARGET_BYTES else 'MISSED'} |",
+        f"| the hole meter in the file | {r['meters']} | the judge and q(z), where they fit |",
+        f"| the file with every part of the meter (judge, q(z), encoders) | {r['bytes_everything']:,} bytes "
+        f"({r['bytes_everything'] / 1e6:.2f} MB) | |",
         f"| export time (load, map, pack) | {r['export_s']:.2f} s | |",
         f"| first decoded image painted, from navigation start | {spread([p / 1000 for p in paints])}, {len(paints)} opens "
         f"| within 1 s: {sum(p <= 1000 for p in paints)} of {len(paints)} opens |",

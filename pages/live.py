@@ -165,7 +165,8 @@ def live_panel() -> None:
         data=lambda: standalone_pad.standalone_html(
             decoders, lmap, labels, data.class_names, map_id=f"map-{map_ckpt.sha256[:16]}-{method}-{len(index)}",
             axis_titles=standalone_pad.axis_titles(method, dim), heading=standalone_pad.page_heading(decoders, data.name),
-            sliders=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None),
+            sliders=widgets.slider_ranges(lmap.mu_, cover_prior=map_ckpt.kind == "vae") if dim > 2 else None,
+            judge=judge, posteriors=[widgets.posterior_sample(c.sha256, c.model, data.x_test) for _, c in decoders]),  # the meter, where it fits
     )
 
     z = np.asarray(st.session_state[z_key], np.float32)

@@ -7,6 +7,7 @@ tests/e2e/test_standalone_pad_browser.py."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import re
@@ -119,6 +120,69 @@ def test_a_decoder_no_rounding_can_keep_is_packed_in_full_float32(pair, monkeypa
     assert standalone_pad.unpack_decoder(packed) == standalone_pad.browser_export.export_decoder(model)
 
 
+# ---- the hole meter's parts: the judge, q(z), the encoder, while the file fits -----------------
+
+
+@pytest.fixture(scope="module")
+def meter_parts(pair):
+    """The pair, a judge (the recipe's net with seeded random weights: no training), q(z)'s
+    samples and the map, for standalone_html."""
+    from vae.analysis.judge import DEFAULT_RECIPE, Judge, build_net
+    from vae.analysis.layers import posterior_sample
+    from vae.analysis.maps import compute_map
+    from vae.core.data import load_dataset
+
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    judge = Judge(build_net(data.image_shape, len(data.class_names)), tuple(data.class_names), data.image_shape, 0.5, DEFAULT_RECIPE,
+                  "random-judge", 0.0)
+    decoders = standalone_pad.load_pair(*pair)
+    lmap, index = compute_map(decoders[0][1].model, data.x_test, "identity", decoders[0][1].sha256, cache=False)
+    posteriors = [posterior_sample(ckpt.model, data.x_test) for _, ckpt in decoders]
+    return decoders, judge, posteriors, lmap, data.y_test[index].numpy(), data.class_names
+
+
+def meter_file(meter_parts, max_bytes: int = standalone_pad.MAX_FILE_BYTES) -> str:
+    decoders, judge, posteriors, lmap, labels, names = meter_parts
+    return standalone_pad.standalone_html(decoders, lmap, labels, names, map_id="m", axis_titles=("z1", "z2"), judge=judge,
+                                          posteriors=posteriors, max_bytes=max_bytes)
+
+
+def test_the_file_holds_the_judge_packed_within_the_tolerance_q_and_the_encoders(meter_parts):
+    judge = meter_parts[1]
+    text = meter_file(meter_parts)
+    vae, ae = embedded_data(text)["meters"]
+    assert vae["absent"] == [] and ae["absent"] == []
+    assert vae["judge"]["id"] == ae["judge"]["id"] and ae["judge"]["export"] is None  # one judge, sent once
+    assert vae["posterior"]["export"]["logvar"] is not None and ae["posterior"] is None  # an AE's q(z) is points: n/a
+    assert vae["encoder"]["export"]["layers"] and ae["encoder"]["export"]["layers"]
+    packed = vae["judge"]["export"]
+    assert packed["packed"]["max_change"] <= standalone_pad.PACK_TOLERANCE
+    # the unpacked judge's probabilities on decoded images stay within the tolerance of the float32 judge's
+    net = copy.deepcopy(judge.net)
+    weights = [standalone_pad.browser_export.decode_f32(layer[key]) for layer in standalone_pad.unpack_decoder(packed)["layers"]
+               for key in ("weight", "bias") if key in layer]
+    for p, w in zip(net.parameters(), weights, strict=True):
+        p.data.copy_(torch.from_numpy(w.reshape(p.shape)))
+    with torch.no_grad():
+        x = meter_parts[0][0][1].model.decode(torch.randn(64, 2))
+        change = float((torch.softmax(net(x), 1) - torch.softmax(judge.net(x), 1)).abs().max())
+    assert change <= standalone_pad.PACK_TOLERANCE
+
+
+def test_what_would_pass_the_bound_is_left_out_and_the_meter_says_so(meter_parts):
+    full = meter_file(meter_parts)
+    meters = embedded_data(full)["meters"]
+    encoders = sum(len(json.dumps(m["encoder"])) for m in meters)
+    # room for everything but the encoders: the judge and q(z) stay, the round trip is "not in this file"
+    vae, ae = embedded_data(meter_file(meter_parts, len(full.encode()) - encoders + 200))["meters"]
+    assert vae["judge"]["export"] is not None and vae["posterior"] is not None
+    assert vae["encoder"] is None and ae["encoder"] is None and vae["absent"] == ["encoder"] and ae["absent"] == ["encoder"]
+    # no room for any part: no meter at all, and the file still holds the decoders
+    bare = meter_file(meter_parts, 1)
+    assert embedded_data(bare)["meters"] is None and len(embedded_data(bare)["decoders"]) == 2
+
+
 # ---- the command -----------------------------------------------------------------------------
 
 
@@ -142,7 +206,7 @@ def test_export_pad_writes_one_file_that_loads_nothing_from_elsewhere(pair, tmp_
     # the same keys as the Live pad's data dict: one builder for both
     assert set(data) == set(standalone_pad.pad_data(
         pad_id="x", decoders=[], map_id="m", map_export=None, ranges=((0, 1), (0, 1)), axis_titles=("a", "b"),
-        class_names=[], sliders=None, z=np.zeros(2), z_nonce=0, image_px=1, test_hooks=False,
+        class_names=[], sliders=None, z=np.zeros(2), z_nonce=0, image_px=1, test_hooks=False, meters=None,
     ))
 
 

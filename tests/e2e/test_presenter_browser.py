@@ -198,3 +198,46 @@ def test_copy_link_copies_a_link_that_reopens_the_view(browser: Any, pair_server
             other.close()
     finally:
         context.close()
+
+
+# Inside the Live pad's shadow root (the page's CSS cannot reach it): every visible element with
+# text of its own and its font size, the developer note's display, and the hole meters' lines.
+PAD_TEXT_JS = """() => {
+  const root = window.__latentPadLast.root, out = { texts: [], meters: [] };
+  for (const el of root.querySelectorAll('*')) {
+    const own = [...el.childNodes].filter(n => n.nodeType === 3 && n.textContent.trim()).map(n => n.textContent.trim()).join(' ');
+    const r = el.getBoundingClientRect(), s = getComputedStyle(el);
+    if (!own || r.width === 0 || r.height === 0 || s.visibility === 'hidden') continue;
+    out.texts.push({ text: own.slice(0, 60), size: parseFloat(s.fontSize), cls: el.className });
+  }
+  out.note = getComputedStyle(root.querySelector('.lp-note')).display;
+  out.noteText = root.querySelector('.lp-note').textContent;
+  for (const m of root.querySelectorAll('.lp-meter > div:not(.lp-pace)'))
+    out.meters.push({ text: m.textContent, size: parseFloat(getComputedStyle(m).fontSize) });
+  return out;
+}"""
+
+
+def test_presenter_mode_reaches_inside_the_live_pad(presenter: Any, pair_server: str) -> None:
+    """The pad renders in a shadow root: with ?present=1 its developer note ("Decoded in your
+    browser in … ms (… weights …)") is gone, its text is at least 20 px and the hole meter's
+    lines (the numbers) at least 24 px; without it the note is back."""
+    page = presenter
+    open_page(page, pair_server, "/live?present=1", '[data-testid="stMetricValue"]')
+    page.wait_for_function("() => { const s = window.__latentPadState && window.__latentPadState(); return !!(s && s.ready); }",
+                           timeout=120_000)
+    page.wait_for_timeout(400)  # the note's first text (every 250 ms)
+    got = page.evaluate(PAD_TEXT_JS)
+    screenshot(page, "presenter-live-pad-1280x720")
+    assert got["note"] == "none", got["noteText"]
+    assert not [t for t in got["texts"] if "Decoded in your browser" in t["text"] or "weights" in t["text"]]
+    small = [t for t in got["texts"] if t["size"] < 20]
+    assert not small, f"pad text under 20 px: {small[:10]}"
+    assert len(got["meters"]) == 6 and all(m["size"] >= 24 for m in got["meters"]), got["meters"]
+
+    page.goto(pair_server + "/live")  # the same session, presenter mode off: the note is back
+    page.wait_for_function("() => { const s = window.__latentPadState && window.__latentPadState(); return !!(s && s.ready); }",
+                           timeout=120_000)
+    page.wait_for_timeout(400)
+    plain = page.evaluate(PAD_TEXT_JS)
+    assert plain["note"] != "none" and "Decoded in your browser" in plain["noteText"], plain["noteText"]

@@ -100,6 +100,38 @@ def test_arrow_keys_move_z_and_change_the_decoded_image(offline, models):
     assert len(asked) == 1
 
 
+def test_the_files_hole_meter_says_what_pytorchs_judge_says(offline, default_pair_dir):
+    """The file holds the dataset's judge, the VAE's q(z) sample and (this pair is small) the
+    encoders: at the z the keys move to, each image's meter equals vae.analysis.layers.hole_meter
+    (class; confidence, q(z)/p(z) and round trip within 1e-4), and its text says the same."""
+    from vae.analysis import layers
+    from vae.analysis.judge import judge_for
+    from vae.core.data import load_dataset
+
+    page, asked = offline
+    for key in ("ArrowRight", "ArrowDown", "ArrowRight"):
+        page.keyboard.press(f"Shift+{key}")
+    page.wait_for_function("() => window.__latentPadState().z[0] > 0")
+    page.wait_for_timeout(300)  # the meter of the z the keys rest on
+    s = state(page)
+    data = load_dataset("digits")
+    judge = judge_for(data)
+    assert judge is not None
+    for (kind, meter) in zip(("vae", "ae"), s["meters"], strict=True):
+        ckpt = load_checkpoint(default_pair_dir / f"mnist-2d-{kind}.safetensors")
+        want = layers.hole_meter(ckpt.model, judge, np.array(s["z"], np.float32), layers.posterior_sample(ckpt.model, data.x_test))
+        got = meter["value"]
+        assert got["cls"] == want.class_index and abs(got["confidence"] - want.confidence) <= 1e-4, (got, want)
+        assert abs(got["roundTrip"] - want.round_trip) <= 1e-4, (got, want)
+        assert meter["lines"][0].startswith(f"judge: {want.class_name}, ")
+        assert abs(float(meter["lines"][0].split(", ")[1].split(" %")[0]) - 100 * want.confidence) <= 0.011, meter["lines"]
+        if kind == "vae":
+            assert want.log_q_over_p is not None and abs(got["logQOverP"] - want.log_q_over_p) <= 1e-4 * max(1, abs(want.log_q_over_p))
+        else:
+            assert meter["lines"][1] == "q(z)/p(z): n/a (AE codes are points)"
+    assert len(asked) == 1
+
+
 def test_a_mouse_drag_moves_z_and_changes_both_images(offline, models):
     page, _ = offline
     before = [pixels(page, 0), pixels(page, 1)]

@@ -23,6 +23,11 @@ test('f32: base64 of little-endian float32 decodes bit-exactly', () => {
   got.forEach((v, i) => assert.ok(Object.is(v, FX.f32.values[i]), `value ${i}: ${v} != ${FX.f32.values[i]}`));  // -0 too
 });
 
+test('f32 takes a Float32Array as it is (the standalone file\'s inflated weights: no base64 round trip)', () => {
+  const values = Float32Array.from(FX.f32.values);
+  assert.equal(M.f32(values), values);
+});
+
 test('f32 refuses a partial float', () => {
   assert.throws(() => M.f32(Buffer.from('abcdef').toString('base64')));
 });

@@ -77,6 +77,20 @@ test('the hole meter at z equals layers.hole_meter (class, confidence, q(z)/p(z)
   assert.deepEqual(M.meterLines(none, 'ae', false).slice(0, 2), ['judge: none (no labels)', 'q(z)/p(z): n/a (AE codes are points)']);
 });
 
+test('a standalone file without the encoder: no round trip, and the meter says what the file left out', () => {
+  const m = FX.meter, dec = M.buildDecoder(json(m.decoder)), c = m.cases[0];
+  const parts = { judge: M.buildJudge(json(m.judge)), encoder: null, posterior: M.buildPosterior(json(m.posterior)) };
+  const got = M.holeMeter(parts, c.z, M.runDecoder(dec, c.z));
+  assert.equal(got.roundTrip, null);
+  assert.equal(got.cls, c.cls);
+  assert.ok(Math.abs(got.logQOverP - c.log_q_over_p) <= TOL);
+  const lines = M.meterLines(got, 'vae', true, false, ['encoder']);
+  assert.match(lines[0], /^judge: /); assert.match(lines[1], /^q\(z\)\/p\(z\): /);
+  assert.equal(lines[2], 'round trip: not in this file');
+  const bare = M.meterLines({ name: null, confidence: null, logQOverP: null, roundTrip: null }, 'vae', false, false, ['judge', 'posterior', 'encoder']);
+  assert.deepEqual(bare, ['judge: not in this file', 'q(z)/p(z): not in this file', 'round trip: not in this file']);
+});
+
 test('the meter\'s lines: confidence to 0.01 %, the ratio as the pages write it', () => {
   const lines = M.meterLines({ cls: 7, name: '7', confidence: 0.93271, logQOverP: Math.log(0.42), roundTrip: 0.0512 }, 'vae', true);
   assert.deepEqual(lines, ['judge: 7, 93.27 % sure', 'q(z)/p(z): 0.42', 'round trip: 0.05']);

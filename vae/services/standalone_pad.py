@@ -21,7 +21,14 @@ the fewest mantissa bits whose decode stays within `PACK_TOLERANCE` of the float
 over the region the pad can reach (measured at export, on a grid over the map and the test
 codes; full float32 where no shorter width keeps it), its bytes split into planes (the
 exponent bytes compress well) and deflated. The shim inflates them with the browser's own
-DecompressionStream and hands pad.js the usual base64 float32 export.
+DecompressionStream and hands pad.js Float32Arrays (decoder.js's f32 takes them as they are).
+
+The hole meter. Where the dataset has a judge, the file carries it packed the same way (its class
+probabilities on decodes of the reachable points within PACK_TOLERANCE of the float32 judge's),
+then each VAE's q(z) sample, then each encoder (the round trip, float32: about 1.7 MB for the
+default MNIST MLP), each only while the file stays within MAX_FILE_BYTES; the meter names what
+was left out ("not in this file"). On the default 2-D MNIST pair the decoders alone take about
+1.95 MB, so the judge (about 0.3 MB packed) does not fit there; on digits everything does.
 """
 
 from __future__ import annotations
@@ -33,13 +40,15 @@ import html
 import json
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from vae.analysis.judge import Judge, judge_for
+from vae.analysis.layers import posterior_sample
 from vae.analysis.maps import LatentMap, compute_map, default_method
 from vae.core.checkpoint import Checkpoint, load_checkpoint
 from vae.core.data import Dataset, load_dataset
@@ -52,6 +61,7 @@ PAD_ASSETS = Path(__file__).resolve().parents[2] / "pages" / "ui" / "latent_pad"
 COMPONENT_MODULE = "__init__.py"  # the component's Python: its JS_MODULES names the scripts, in order
 HOST_SHIM = "standalone.js"  # the standalone file's stand-in for Streamlit
 MAX_REPORTED_PIXELS = 4096  # the pad's release report carries pixels up to this size (pages/ui/latent_pad)
+MAX_FILE_BYTES = 2_000_000  # the file's bound: the hole meter's optional parts go in only while it holds
 PACK_TOLERANCE = 5e-5  # the largest decode change packing may cause: half the 1e-4 the pad promises
 ENTRY = re.compile(r"^export default ", flags=re.M)  # the pad's entry, renamed to mountPad for the shim
 DROP_BITS = (12, 11, 10, 9, 8, 7, 6, 5, 4)  # mantissa bits dropped, tried from the most (smallest file)
@@ -164,30 +174,29 @@ def round_mantissa(values: np.ndarray, drop: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def _decode_change(model: LatentModel, drop: int, probe: torch.Tensor, reference: torch.Tensor) -> float:
-    """Largest pixel change of the decode of `probe` when the decoder's weights lose `drop` bits."""
-    rounded = copy.deepcopy(model.decoder)
+def _rounded(module: torch.nn.Module, drop: int) -> torch.nn.Module:
+    """A copy of `module` whose parameters lost their `drop` lowest mantissa bits."""
+    rounded = copy.deepcopy(module)
     for p in rounded.parameters():
-        p.copy_(torch.from_numpy(round_mantissa(p.detach().cpu().numpy(), drop)))
-    out = torch.sigmoid(rounded(probe))
-    return float((out.double() - reference.double()).abs().max())
+        p.copy_(torch.from_numpy(round_mantissa(p.detach().cpu().numpy(), drop)).to(p.device))
+    return rounded
 
 
-@torch.no_grad()
-def pack_decoder(model: LatentModel, probe: np.ndarray) -> dict[str, Any]:
-    """`browser_export.export_decoder(model)` with its weights packed (module doc): every
-    "weight" / "bias" becomes {"at": offset, "n": count} into `packed`, one deflated blob of
-    byte planes. `probe` (N, D): latent points the pad can reach; the decode of each stays
-    within PACK_TOLERANCE of the float32 model's (`packed["max_change"]` is the measured change)."""
-    export = browser_export.export_decoder(model)
-    z = torch.as_tensor(np.asarray(probe, np.float32), device=model_device(model))
-    reference = model.decode(z)
-    drop, change = 0, 0.0
+def _fewest_bits(change_of: Callable[[int], float]) -> tuple[int, float]:
+    """(mantissa bits dropped, measured change): the most of DROP_BITS whose change is within
+    PACK_TOLERANCE (0, 0.0: full float32 where none is)."""
     for bits in DROP_BITS:
-        measured = _decode_change(model, bits, z, reference)
+        measured = change_of(bits)
         if measured <= PACK_TOLERANCE:
-            drop, change = bits, measured
-            break
+            return bits, measured
+    return 0, 0.0
+
+
+def pack_export(export: dict[str, Any], drop: int, change: float) -> dict[str, Any]:
+    """A browser_export dict (decoder, judge, encoder) with its weights packed (module doc): every
+    "weight" / "bias" becomes {"at": offset, "n": count} into `packed`, one deflated blob of byte
+    planes of the values with `drop` mantissa bits rounded off; `change` is recorded as measured."""
+    export = copy.deepcopy(export)
     arrays, at = [], 0
     for layer in export["layers"]:
         for key in ("weight", "bias"):
@@ -204,6 +213,28 @@ def pack_decoder(model: LatentModel, probe: np.ndarray) -> dict[str, Any]:
         "max_change": change, "data": base64.b64encode(_deflate(planes)).decode("ascii"),
     }
     return export
+
+
+@torch.no_grad()
+def pack_decoder(model: LatentModel, probe: np.ndarray) -> dict[str, Any]:
+    """`browser_export.export_decoder(model)` packed (`pack_export`). `probe` (N, D): latent points
+    the pad can reach; the decode of each stays within PACK_TOLERANCE of the float32 model's
+    (`packed["max_change"]` is the measured change)."""
+    z = torch.as_tensor(np.asarray(probe, np.float32), device=model_device(model))
+    reference = model.decode(z).double()
+    change = lambda bits: float((torch.sigmoid(_rounded(model.decoder, bits)(z)).double() - reference).abs().max())  # noqa: E731
+    return pack_export(browser_export.export_decoder(model), *_fewest_bits(change))
+
+
+@torch.no_grad()
+def pack_judge(judge: Judge, images: torch.Tensor) -> dict[str, Any]:
+    """`browser_export.export_judge(judge)` packed (`pack_export`). `images` (N, C, H, W): what the
+    judge sees in the pad (decodes of reachable points); its class probabilities on each stay
+    within PACK_TOLERANCE of the float32 judge's (`packed["max_change"]`)."""
+    x = images.float().cpu()
+    reference = torch.softmax(judge.net.cpu()(x).double(), dim=1)
+    change = lambda bits: float((torch.softmax(_rounded(judge.net, bits).cpu()(x).double(), dim=1) - reference).abs().max())  # noqa: E731
+    return pack_export(browser_export.export_judge(judge), *_fewest_bits(change))
 
 
 def _deflate(data: bytes) -> bytes:
@@ -273,6 +304,59 @@ body {{ margin: 0; padding: 16px 24px; font-family: system-ui, sans-serif; color
 """
 
 
+def _meters(
+    decoders: Sequence[tuple[str, Checkpoint]], judge: Judge | None, posteriors: Sequence[tuple[np.ndarray, np.ndarray | None]] | None,
+    probe: np.ndarray, fits: Callable[[list[dict[str, Any]], int], bool],
+) -> list[dict[str, Any]] | None:
+    """The hole meters' entries of the data dict (pages/ui/latent_pad/__init__.py's meter_payload,
+    every export inlined): the decoders alone, then each optional part in turn (the judge, each
+    VAE's q(z) sample, each encoder) kept where `fits(meters, 0)` (the file stays within its bound),
+    else listed in the meter's `absent` (the meter says "not in this file"). None without `posteriors`,
+    or when none of the parts fits."""
+    if posteriors is None:
+        return None
+    meters: list[dict[str, Any]] = [
+        {"kind": ckpt.kind, "judge": None, "encoder": None, "posterior": None, "judge_pending": False, "absent": []}
+        for _, ckpt in decoders
+    ]
+
+    def attach(k: int, name: str, part: Any, bound: int) -> bool:
+        """Put `part` (or what the callable `part` makes) into meter k if the file still fits;
+        `bound`: a cheap lower bound on its bytes, checked first (nothing is made when that fails)."""
+        if not bound or fits(meters, bound):
+            meters[k][name] = part() if callable(part) else part
+            if fits(meters, 0):
+                return True
+            meters[k][name] = None
+        meters[k]["absent"].append(name)
+        return False
+
+    if judge is not None:
+        def packed_judge() -> dict[str, Any]:  # measured on what the judge sees in the pad: decodes of the reachable points
+            with torch.no_grad():
+                images = torch.cat([ckpt.model.decode(torch.as_tensor(probe, device=model_device(ckpt.model))).cpu() for _, ckpt in decoders])
+            return {"id": f"judge-{judge.key}", "export": pack_judge(judge, images)}
+
+        n_judge = sum(p.numel() for p in judge.net.parameters())  # packed: well over 1 byte a weight (11+ mantissa bits kept)
+        if attach(0, "judge", packed_judge, n_judge):
+            for m in meters[1:]:
+                m["judge"] = {"id": f"judge-{judge.key}", "export": None}  # one judge: pad.js builds it once, by id
+        else:
+            for m in meters[1:]:
+                m["absent"].append("judge")
+    for k, ((_, ckpt), (mu, var)) in enumerate(zip(decoders, posteriors, strict=True)):
+        if var is not None:  # an AE's q(z) is points, no density: its meter says n/a, nothing to send
+            post = browser_export.export_posterior(mu, var)
+            attach(k, "posterior", {"id": f"q-{ckpt.sha256[:16]}-{len(mu)}", "export": post}, 0)
+    for k, (_, ckpt) in enumerate(decoders):
+        n_enc = sum(p.numel() for p in ckpt.model.encoder.parameters())
+        attach(k, "encoder", lambda ckpt=ckpt: {"id": f"enc-{ckpt.sha256[:16]}", "export": browser_export.export_encoder(ckpt.model)},
+               n_enc * 4)  # float32, unpacked
+    if not any(m[name] for m in meters for name in ("judge", "encoder", "posterior")):
+        return None  # nothing of the meter fits: no meter of three "not in this file" lines
+    return meters
+
+
 def standalone_html(
     decoders: Sequence[tuple[str, Checkpoint]],
     lmap: LatentMap,
@@ -285,9 +369,17 @@ def standalone_html(
     heading: tuple[str, str] = ("Latent pad", ""),
     test_hooks: bool = False,
     folder: Path = PAD_ASSETS,
+    judge: Judge | None = None,
+    posteriors: Sequence[tuple[np.ndarray, np.ndarray | None]] | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> str:
     """The standalone pad: one HTML file, the same data dict the Live pad sends (z = 0).
-    `heading`: the page's title and the line under it (`page_heading`)."""
+    `heading`: the page's title and the line under it (`page_heading`). With `posteriors` ((μ, σ²)
+    per decoder, layers.posterior_sample) the decoded images get the hole meter, with the dataset's
+    `judge` where there is one: the judge (packed like the decoders: its class probabilities within
+    PACK_TOLERANCE of the float32 judge's), each VAE's q(z) sample and each encoder (the round trip)
+    go in, in that order, each only while the file stays within `max_bytes`; what is left out the
+    meter names as "not in this file". The decoders and the map always go in."""
     dim = decoders[0][1].model_config.latent_dim
     z = np.zeros(dim, np.float32)
     ranges = map_ranges(lmap, dim, z)
@@ -304,10 +396,17 @@ def standalone_html(
     if found != 1:
         raise RuntimeError(f"the pad's scripts need exactly one `export default`, found {found}")
     shim = (folder / HOST_SHIM).read_text(encoding="utf-8")
-    return PAGE.format(
-        title=html.escape(heading[0]), subtitle=html.escape(heading[1]), css=css, pad_html=pad_html,
-        data=_json_text(data), js=_script_text(entry + "\n;\n" + shim),
-    )
+
+    def page(meters: list[dict[str, Any]] | None) -> str:
+        return PAGE.format(
+            title=html.escape(heading[0]), subtitle=html.escape(heading[1]), css=css, pad_html=pad_html,
+            data=_json_text({**data, "meters": meters}), js=_script_text(entry + "\n;\n" + shim),
+        )
+
+    def fits(meters: list[dict[str, Any]], more: int) -> bool:
+        return len(page(meters).encode("utf-8")) + more <= max_bytes
+
+    return page(_meters(decoders, judge, posteriors, probe, fits))
 
 
 def axis_titles(method: str, latent_dim: int) -> tuple[str, str]:
@@ -355,8 +454,10 @@ def load_pair(vae_path: str | Path, ae_path: str | Path | None = None) -> list[t
 
 def export_pad(
     vae_path: str | Path, ae_path: str | Path | None = None, data_root: str | Path | None = None, test_hooks: bool = False,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> str:
-    """`python -m vae export-pad`: the standalone pad of a VAE (and an AE) as HTML text."""
+    """`python -m vae export-pad`: the standalone pad of a VAE (and an AE) as HTML text; the hole
+    meter's parts go in while the file stays within `max_bytes` (`standalone_html`)."""
     decoders = load_pair(vae_path, ae_path)
     first = decoders[0][1]
     data: Dataset = load_dataset(first.dataset.get("name") or "digits", data_root=data_root)
@@ -364,8 +465,10 @@ def export_pad(
         raise StandalonePadError(f"dataset {data.name!r} has {data.image_shape} images; the model needs {tuple(first.model_config.image_shape)}")
     method = default_method(first.model_config.latent_dim)
     lmap, index = compute_map(first.model, data.x_test, method, first.sha256, cache=False)
+    judge = judge_for(data)  # the dataset's judge (cached on disk; trained once, seconds), None without labels
+    posteriors = [posterior_sample(ckpt.model, data.x_test) for _, ckpt in decoders]
     return standalone_html(
         decoders, lmap, data.y_test[index].numpy(), data.class_names, map_id=f"map-{first.sha256[:16]}-{method}-{len(index)}",
         axis_titles=axis_titles(method, first.model_config.latent_dim), heading=page_heading(decoders, data.name, Path(vae_path).stem),
-        test_hooks=test_hooks,
+        test_hooks=test_hooks, judge=judge, posteriors=posteriors, max_bytes=max_bytes,
     )

@@ -8,7 +8,9 @@ const FORMAT = 'latent-explorer-web';
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 // ---- weights ------------------------------------------------------------------------------
+// base64 text (the Live pad's exports), or a Float32Array as it is (the standalone file's inflated weights)
 function f32(b64) {
+  if (b64 instanceof Float32Array) return b64;
   const bin = atob(b64), n = bin.length, bytes = new Uint8Array(n);
   for (let i = 0; i < n; i++) bytes[i] = bin.charCodeAt(i);
   if (LITTLE_ENDIAN) return new Float32Array(bytes.buffer);

@@ -189,13 +189,14 @@ function logQOverP(post, z) {
   return top + Math.log(s / n) + 0.5 * (zz + D * Math.log(2 * Math.PI));
 }
 
-// ---- the meter at z: `image` is decode(z); judge and post may be null ---------------------------
+// ---- the meter at z: `image` is decode(z); judge, encoder and posterior may be null ---------------
+// (the standalone file leaves out what would make it too large: its round trip is null)
 function holeMeter(parts, z, image) {
   const { judge, encoder, posterior } = parts;
   const verdict = judge ? judgeImage(judge, image) : null;
   return {
     cls: verdict ? verdict.cls : null, name: verdict ? verdict.name : null, confidence: verdict ? verdict.confidence : null,
-    logQOverP: posterior ? logQOverP(posterior, z) : null, roundTrip: roundTrip(encoder, image, z),
+    logQOverP: posterior ? logQOverP(posterior, z) : null, roundTrip: encoder ? roundTrip(encoder, image, z) : null,
   };
 }
 
@@ -205,12 +206,15 @@ function ratioText(logRatio) {
   if (r10 >= -2 && r10 < 3) return Number(Math.exp(logRatio).toPrecision(2)).toString();
   return `\u2248 1e${r10 >= 0 ? '+' : '\u2212'}${Math.abs(Math.round(r10))}`;
 }
-function meterLines(m, kind, hasJudge, judgePending = false) {
-  let judge = judgePending ? 'judge: being trained\u2026' : 'judge: none (no labels)';
+// `absent`: the parts a standalone file left out to stay small ('judge', 'encoder', 'posterior').
+function meterLines(m, kind, hasJudge, judgePending = false, absent = []) {
+  const left = (part) => absent.includes(part);
+  let judge = judgePending ? 'judge: being trained\u2026' : left('judge') ? 'judge: not in this file' : 'judge: none (no labels)';
   if (hasJudge && m.name !== null) {
     judge = `judge: ${m.name}, ${(100 * m.confidence).toFixed(2)} % sure` + (m.confidence < 0.5 ? ' (unrecognisable)' : '');
   }
-  let ratio = kind === 'ae' ? 'q(z)/p(z): n/a (AE codes are points)' : 'q(z)/p(z): n/a';
+  let ratio = kind === 'ae' ? 'q(z)/p(z): n/a (AE codes are points)' : left('posterior') ? 'q(z)/p(z): not in this file' : 'q(z)/p(z): n/a';
   if (m.logQOverP !== null) ratio = `q(z)/p(z): ${ratioText(m.logQOverP)}` + (m.logQOverP < Math.log(0.1) ? ' (few codes here)' : '');
-  return [judge, ratio, `round trip: ${m.roundTrip.toFixed(2)}`];
+  const trip = m.roundTrip === null ? 'round trip: not in this file' : `round trip: ${m.roundTrip.toFixed(2)}`;
+  return [judge, ratio, trip];
 }

@@ -90,7 +90,7 @@ class Pad {
       map = built(data.map.id, data.map.export, buildMap);
       const part = (p, build) => (p ? built(p.id, p.export, build) : null);
       meters = (data.meters || []).map((m) => ({ kind: m.kind, judgePending: !!m.judge_pending, judge: part(m.judge, buildJudge),
-        encoder: part(m.encoder, buildEncoder), posterior: part(m.posterior, buildPosterior) }));
+        encoder: part(m.encoder, buildEncoder), posterior: part(m.posterior, buildPosterior), absent: m.absent || [] }));
       layers = (data.layers || []).map((l) => built(l.id, l.export, buildLayer));
     } catch (err) {
       this.showError(`The browser decoder could not be built: ${err.message}`);
@@ -111,8 +111,10 @@ class Pad {
     this.meters = decoders.map((d, k) => meters[k] || null);
     this.layerData = layers;
     this.oneD = map.D === 1;  // a 1-D latent: a strip along z1, nothing drawn or moved along a second axis
+    // presenter mode (pages/ui/frame.py): no developer readouts, larger text (pad.css's .lp-presenting)
+    this.root.classList.toggle('lp-presenting', !!data.presenting);
     const sig = JSON.stringify([data.decoders.map((d) => [d.id, d.label]), data.map.id, data.map.ranges,
-                                data.sliders, data.image_px, data.map.colors, (data.meters || []).length]);
+                                data.sliders, data.image_px, data.map.colors, (data.meters || []).length, !!data.presenting]);
     const layerSig = JSON.stringify((data.layers || []).map((l) => l.id));
     if (sig === this.sig && layerSig !== this.layerSig) this.layoutMap();  // layers switched: only the map's static canvas
     this.layerSig = layerSig;
@@ -235,7 +237,8 @@ class Pad {
     const pl = this.plot(), [[x0, x1], [y0, y1]] = this.data.map.ranges, W = c.clientWidth, H = c.clientHeight;
     ctx.fillStyle = bg; ctx.fillRect(0, 0, W, H);
     this.drawLayers(ctx, 'under');
-    ctx.font = `16px ${style.fontFamily}`; ctx.fillStyle = fg; ctx.strokeStyle = fg;
+    const big = this.data.presenting ? 4 : 0;  // presenter mode: the axes' numbers at 20 px, their titles at 22
+    ctx.font = `${16 + big}px ${style.fontFamily}`; ctx.fillStyle = fg; ctx.strokeStyle = fg;
     ctx.globalAlpha = 0.12; ctx.lineWidth = 1;
     const tx = niceTicks(x0, x1, Math.max(3, Math.floor(pl.width / 90)));
     const ty = this.oneD ? { ticks: [], step: 1 } : niceTicks(y0, y1, Math.max(3, Math.floor(pl.height / 70)));
@@ -247,7 +250,7 @@ class Pad {
     for (const t of tx.ticks) { const [px] = this.toPx([t, y0]); ctx.fillText(label(t, tx.step), px, pl.top + pl.height + 6); }
     ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
     for (const t of ty.ticks) { const [, py] = this.toPx([x0, t]); ctx.fillText(label(t, ty.step), pl.left - 8, py); }
-    ctx.globalAlpha = 1; ctx.font = `bold 18px ${style.fontFamily}`;
+    ctx.globalAlpha = 1; ctx.font = `bold ${18 + big}px ${style.fontFamily}`;
     const [ax, ay] = this.data.map.axis_titles || ['z1', 'z2'];
     ctx.textAlign = 'center'; ctx.textBaseline = 'bottom'; ctx.fillText(ax, pl.left + pl.width / 2, H - 4);
     if (!this.oneD && ay) {
@@ -412,7 +415,7 @@ class Pad {
     if (!parts || !fig.meter) return;
     const m = holeMeter(parts, this.z, out);
     fig.meter.value = m;
-    meterLines(m, parts.kind, !!parts.judge, parts.judgePending).forEach((text, i) => {
+    meterLines(m, parts.kind, !!parts.judge, parts.judgePending, parts.absent).forEach((text, i) => {
       if (fig.meter.lines[i].textContent !== text) fig.meter.lines[i].textContent = text;
     });
     fig.meter.classList.toggle('lp-unsure', m.confidence !== null && m.confidence < 0.5);
