@@ -239,7 +239,10 @@ def _judge_training(name: str, _data: Dataset) -> threading.Thread:
     and in memory, and makes any other caller wait for this one training rather than start one)."""
     from vae.analysis.metrics import judge_or_none
 
-    thread = threading.Thread(target=judge_or_none, args=(_data,), name=f"judge-{name}", daemon=True)
+    # not a daemon: a daemon thread still inside torch when the interpreter exits aborts the whole
+    # process ("terminate called without an active exception", exit code 134); a server stopped
+    # meanwhile finishes the training first (seconds), and the judge is cached for the next start
+    thread = threading.Thread(target=judge_or_none, args=(_data,), name=f"judge-{name}", daemon=False)
     thread.start()
     return thread
 
