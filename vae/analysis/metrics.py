@@ -303,8 +303,11 @@ def mig_score(codes: np.ndarray, factors: np.ndarray, factor_names: tuple[str, .
     (I_top - I_second) / H(v_k) (with one dimension, I_top / H(v_k)). A constant factor (H = 0)
     has no gap and is left out of the mean. Mutual information in nats (scikit-learn's);
     factor_information gives the whole normalised matrix."""
-    codes = np.asarray(codes, dtype=np.float64)
-    shares = factor_information(codes, factors, bins)
+    return _mig_of(factor_information(codes, factors, bins), factor_names, bins, len(codes))
+
+
+def _mig_of(shares: np.ndarray, factor_names: tuple[str, ...] | list[str], bins: int, n_images: int) -> dict[str, Any]:
+    """mig_score's dict from factor_information's (K, D) shares."""
     per_factor: dict[str, float | None] = {}
     best_dim: dict[str, int | None] = {}
     for k, name in enumerate(factor_names):
@@ -321,7 +324,7 @@ def mig_score(codes: np.ndarray, factors: np.ndarray, factor_names: tuple[str, .
         "per_factor": per_factor,
         "best_dim": best_dim,
         "bins": bins,
-        "n_images": int(codes.shape[0]),
+        "n_images": int(n_images),
     }
 
 
@@ -335,7 +338,7 @@ def factor_report(model: LatentModel, x: torch.Tensor, factors: torch.Tensor, fa
     means on x, "factor_names", "mig": mig_score's dict}, from one encoding of x."""
     codes = encode_means(model, x)
     shares = factor_information(codes, factors.numpy())
-    return {"shares": shares, "factor_names": tuple(factor_names), "mig": mig_score(codes, factors.numpy(), factor_names)}
+    return {"shares": shares, "factor_names": tuple(factor_names), "mig": _mig_of(shares, factor_names, MIG_BINS, len(codes))}
 
 
 def dimension_labels(shares: np.ndarray, factor_names: tuple[str, ...] | list[str], least: float = 0.1) -> list[str]:
