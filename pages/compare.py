@@ -1,4 +1,6 @@
-"""Compare AE vs VAE: same nets, same seed, same z, the same map layers and a hole meter under each decode; the AE's latent space has holes."""
+"""Compare AE vs VAE: same nets, same seed, same z, the same map layers and a hole meter under each decode; the AE's latent space has holes.
+
+Or two VAEs on the same data (e.g. β = 1 and β = 4): which factor each dimension moves."""
 
 from __future__ import annotations
 
