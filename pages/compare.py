@@ -42,6 +42,9 @@ def compare_vaes(pair: dict[str, Checkpoint]) -> None:
     reports = {label: factor_report(c.sha256, c, data) for label, c in pair.items()} if data.factor_names else {}
     if reports:
         st.markdown(metrics.mig_comparison({label: r["mig"]["mig"] for label, r in reports.items()}))
+    else:
+        st.caption("This dataset's true factors are not known (only `shapes` has them here): the traversals show what each "
+                   "dimension does, and no MIG is measured.")
     st.subheader("Each dimension swept from −3 to +3, the others at 0")
     steps = 9
     sweep = np.linspace(-3, 3, steps, dtype=np.float32)

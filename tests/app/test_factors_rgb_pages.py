@@ -119,3 +119,20 @@ def test_every_page_renders_an_rgb_model_in_colour(rgb_pair: Path, page: str, mo
     assert not at.main.error, [e.value for e in at.main.error]
     if page in {"explore.py", "compare.py", "generate.py", "inpaint.py", "theory.py"}:  # the pages that draw images
         assert modes and set(modes) == {"RGB"}, modes
+
+
+@pytest.mark.slow  # ~20 s on the busy machine
+def test_compare_two_vaes_without_known_factors_shows_traversals_and_claims_no_mig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    save_untrained(folder, "digits-b1", "digits", beta=1.0, latent_dim=2, seed=0)
+    save_untrained(folder, "digits-b4", "digits", beta=4.0, latent_dim=2, seed=1)
+    save_untrained(folder, "digits-3d", "digits", beta=4.0, latent_dim=3, seed=2)  # another latent size: not offered
+    at = open_on(folder, monkeypatch, tmp_path, "digits-b4 ")
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="compare_with").options == ["digits-b1 (β = 1)"]
+    captions = [c for img in at.image for c in img.captions]
+    assert sorted(captions) == ["z1", "z1", "z2", "z2"]
+    assert not at.dataframe and "no MIG is measured" in " ".join(c.value for c in at.caption)
+    assert "Measured MIG" not in " ".join(m.value for m in at.markdown)
