@@ -69,8 +69,9 @@ def test_a_constant_factor_has_no_row_and_mig_matches_the_matrix() -> None:
 
 
 def test_dimension_labels_name_the_factor_a_dimension_carries_most_of() -> None:
-    shares = np.array([[0.9, 0.02, 0.05], [0.1, 0.03, 0.6], [np.nan, np.nan, np.nan]])
-    assert metrics.dimension_labels(shares, ("shape", "x", "const")) == ["z1: shape (0.90)", "z2: no single factor", "z3: x (0.60)"]
+    shares = np.array([[0.9, 0.02, 0.05], [0.1, 0.03, 0.6], [0.12, 0.01, 0.3], [np.nan, np.nan, np.nan]])
+    assert metrics.dimension_labels(shares, ("shape", "x", "y", "const")) == [
+        "z1: shape 0.90, y 0.12", "z2: no factor above 0.10", "z3: x 0.60, y 0.30"]
 
 
 @pytest.mark.parametrize(
