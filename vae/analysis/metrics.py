@@ -376,8 +376,8 @@ def mig_comparison(migs: dict[str, float | None]) -> str:
         return head + (f" Both are below {MIG_CLEAR}: in neither model does each factor live in one dimension of its own; "
                        "the table shows the few where one does.")
     if lo >= MIG_CLEAR:
-        return head + " Both models give several factors a dimension of their own."
-    return head + f" {best} gives several factors a dimension of their own; {worst} (below {MIG_CLEAR}) mostly does not."
+        return head + " Both models give some factors a dimension of their own (the table says which)."
+    return head + f" {best} gives some factors a dimension of their own (the table says which); {worst} (below {MIG_CLEAR}) mostly does not."
 
 
 def judge_or_none(data: Any) -> Judges | None:
