@@ -78,7 +78,8 @@ def test_dimension_labels_name_the_factor_a_dimension_carries_most_of() -> None:
     ("migs", "says", "never"),
     [
         ({"β = 1": 0.035, "β = 4": 0.057}, ["β = 4 is higher by 0.022", "Both are below 0.2"], ["of their own ("]),
-        ({"β = 1": 0.05, "β = 4": 0.45}, ["β = 4 is higher by 0.400", "β = 4 gives some factors a dimension of their own", "β = 1 (below 0.2) mostly does not"], ["Both"]),
+        ({"β = 1": 0.05, "β = 4": 0.45},
+         ["β = 4 is higher by 0.400", "β = 4 gives some factors a dimension of their own", "β = 1 (below 0.2) mostly does not"], ["Both"]),
         ({"β = 1": 0.30, "β = 4": 0.31}, ["about the same", "Both models give"], ["higher by"]),
         ({"β = 1": None, "β = 4": 0.3}, ["not measured"], ["higher"]),
     ],
