@@ -1,4 +1,6 @@
-"""Compare AE vs VAE: same nets, same seed, same z, the same map layers and a hole meter under each decode; the AE's latent space has holes."""
+"""Compare AE vs VAE: same nets, same seed, same z, the same map layers and a hole meter under each decode; the AE's latent space has holes.
+
+Or two VAEs on the same data (e.g. β = 1 and β = 4): which factor each dimension moves."""
 
 from __future__ import annotations
 
@@ -10,17 +12,79 @@ import streamlit as st
 
 from pages.ui import links, measures, session, widgets
 from pages.ui.frame import presenting
-from vae.analysis import images
+from vae.analysis import images, metrics
 from vae.analysis.maps import encode_means
 from vae.analysis.metrics import compare_reports
+from vae.core.checkpoint import Checkpoint
+from vae.core.data import Dataset
 from vae.services import animation, plots
 
 sel = session.require_selection()
 # presenter mode: the layers beside the title, so that the maps and the decodes fit a 1280x720 screen
 title_box, layers_box = st.columns([2, 3], vertical_alignment="bottom") if presenting() else (st.container(), st.container())
-title_box.title("Compare AE vs VAE")
+title_slot = title_box.empty()
+title_slot.title("Compare AE vs VAE")
+
+
+@st.cache_data(max_entries=8, show_spinner="measuring which factor each dimension moves…")
+def factor_report(sha: str, _ckpt: Checkpoint, _data: Dataset) -> dict:  # type: ignore[type-arg]
+    assert _data.factors_test is not None
+    return metrics.factor_report(_ckpt.model, _data.x_test, _data.factors_test, _data.factor_names)
+
+
+def compare_vaes(pair: dict[str, Checkpoint]) -> None:
+    """Two VAEs on the same data and latent size (e.g. β = 1 and β = 4): per-dimension traversals side
+    by side, labelled (where the data has true factors) by the factor each dimension moves, the MI
+    table and the measured MIGs."""
+    first = next(iter(pair.values()))
+    data = session.dataset_or_stop(first)
+    dim = first.model_config.latent_dim
+    reports = {label: factor_report(c.sha256, c, data) for label, c in pair.items()} if data.factor_names else {}
+    if reports:
+        st.markdown(metrics.mig_comparison({label: r["mig"]["mig"] for label, r in reports.items()}))
+    else:
+        st.caption("This dataset's true factors are not known (only `shapes` has them here): the traversals show what each "
+                   "dimension does, and no MIG is measured.")
+    st.subheader("Each dimension swept from −3 to +3, the others at 0")
+    steps = 9
+    sweep = np.linspace(-3, 3, steps, dtype=np.float32)
+    labels = {label: metrics.dimension_labels(r["shares"], r["factor_names"]) for label, r in reports.items()}
+    heads = st.columns(len(pair))
+    for head, label in zip(heads, pair, strict=True):
+        head.markdown(f"**{label}**")
+    for j in range(dim):
+        z = np.zeros((steps, dim), np.float32)
+        z[:, j] = sweep
+        for col, (label, ckpt) in zip(st.columns(len(pair)), pair.items(), strict=True):
+            with col:
+                caption = labels[label][j] if label in labels else f"z{j + 1}"
+                widgets.show_image(images.tile(images.decode_images(ckpt.model, z), 1, steps), caption, width="stretch")
+    if reports:
+        st.subheader("Which factor each dimension moves")
+        for col, (label, r) in zip(st.columns(len(pair)), reports.items(), strict=True):
+            table = pd.DataFrame(r["shares"].T, index=[f"z{j + 1}" for j in range(dim)], columns=list(r["factor_names"]))
+            col.markdown(f"**{label}**: MIG {r['mig']['mig']:.3f}")
+            col.dataframe(table.style.format("{:.2f}").highlight_max(axis=1, props="font-weight: bold; background-color: rgba(46, 160, 67, 0.25)"))
+        st.caption("Each cell: I(zⱼ; factor) / H(factor), the share of the factor's entropy that the dimension's (binned) code "
+                   "carries, on the test set; the largest in each row is highlighted. A disentangled code has one large "
+                   "share per factor, in a dimension of its own; MIG averages, over the factors, the gap between a "
+                   "factor's two largest shares (vae/analysis/metrics.py).")
+
+
+others = session.compatible_vaes(sel.vae) if sel.vae is not None else {}
+if others and sel.vae is not None:
+    own = f"{sel.name or 'this VAE'} (β = {sel.vae.train_config.beta:g})"
+    with_ae = "its AE (the VAE + AE pair)"
+    chosen_other = st.selectbox("Compare with", ([with_ae] if sel.is_pair else []) + list(others), key="compare_with",
+                                help="another VAE trained on the same data with the same latent size, e.g. another β")
+    if chosen_other in others:
+        title_slot.title("Compare two VAEs")
+        both = sorted(((own, sel.vae), (chosen_other, others[chosen_other])), key=lambda t: t[1].train_config.beta)
+        compare_vaes(dict(both))
+        st.stop()
 if not sel.is_pair:
-    st.info("Pick a **VAE + AE pair** in the sidebar (train one with *Model: both* on the Train page).")
+    st.info("Pick a **VAE + AE pair** in the sidebar (train one with *Model: both* on the Train page), or a VAE "
+            "with another VAE trained on the same data with the same latent size (e.g. β = 1 and β = 4).")
     st.stop()
 vae_ckpt, ae_ckpt = sel.vae, sel.ae
 assert vae_ckpt is not None and ae_ckpt is not None
@@ -114,7 +178,7 @@ def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
     """This session's figure of one map with its layers, built once: the same spec on every rerun,
     so the browser never redraws it (the fragment's CSS moves the z marker over it). The layers
     are computed over the shared axis ranges: they never move the axes."""
-    key = (f"{prefix}_{kind}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
+    key = (f"{prefix}_{kind}_{colour}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
            + ("_judge-pending" if widgets.judge_pending(data) else ""))  # drawn again with the landscape once the judge is there
     held = st.session_state.setdefault("compare_figures", {})
     if key not in held:
@@ -125,6 +189,7 @@ def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
             lmap.points_, data.y_test[index].numpy(), data.class_names, index, title=kind,
             click_grid=plots.click_grid(shared, 20), ranges=shared, height=MAP_HEIGHT,
             one_d=one_d, data_revision=key, axis_titles=("z₁", "z₂") if method == "identity" else ("PCA 1", "PCA 2"),
+            colour_by=plots.factor_colours(colour, data.factor_names, data.factors_test, index),
         )
         if chosen:
             ckpt = vae_ckpt if kind == "VAE" else ae_ckpt
@@ -139,6 +204,8 @@ def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
 
 
 with layers_box:
+    colour = st.selectbox("Colour by", ["class", *data.factor_names], key="compare_colour",
+                          help="the dataset's true factors: a continuous colour scale") if data.factor_names else "class"
     chosen = widgets.layer_picker(
         "compare_layers", "a 1-D latent's map is a line: there is no plane to draw them on." if one_d else None,
         judge=widgets.current_judge(data) is not None or widgets.judge_pending(data),

@@ -52,6 +52,9 @@ else:
     with st.spinner("encoding the test set…"):  # shows only after 0.5 s, so never for a cached map
         lmap, index = session.map_for(ckpt, method)
 labels = data.y_test[index].numpy()
+colour = st.selectbox("Colour by", ["class", *data.factor_names], key="explore_colour",
+                                       help="the dataset's true factors: a continuous colour scale") if data.factor_names else "class"
+colour_by = plots.factor_colours(colour, data.factor_names, data.factors_test, index)
 # The sliders' ranges come from the default map's sample whichever map is shown: a slider whose
 # range changes is a new widget to Streamlit, and the browser showed it at its minimum.
 range_map = lmap if method == default_method(dim) else session.map_for(ckpt, default_method(dim))[0]
@@ -75,13 +78,13 @@ def the_map(chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
     """This session's figure, built once per model, map and set of layers: the same spec on every
     rerun, so the browser never redraws it (the fragment's CSS moves the z marker over it). The
     layers are computed over the map's own axis ranges: they never move the axes."""
-    key = (f"{prefix}_{method}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
+    key = (f"{prefix}_{method}_{colour}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
            + ("_judge-pending" if widgets.judge_pending(data) else ""))  # drawn again with the landscape once the judge is there
     held = st.session_state.get("explore_figure")  # one per session: the last model, map and layers shown
     if held is None or held[0] != key:
         fig = plots.latent_map(
             lmap.points_, labels, data.class_names, index, click_grid=plots.click_grid(axis_ranges, 20),
-            ranges=axis_ranges, height=MAP_HEIGHT, one_d=one_d, data_revision=key,
+            ranges=axis_ranges, height=MAP_HEIGHT, one_d=one_d, data_revision=key, colour_by=colour_by,
             axis_titles=("z₁", "z₂") if method == "identity" else (f"{method.upper()} 1", f"{method.upper()} 2"),
         )
         if chosen:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import vae.analysis.judge as judge_mod
-from vae.analysis.judge import RECOGNISED, Judge, JudgeRecipe, Verdict, judge_for, judge_path, train_judge
+from vae.analysis.judge import RECOGNISED, Judge, JudgeRecipe, Verdict, judge_for, judge_path, judge_steps, train_judge
 from vae.core.data import Dataset, load_dataset
 
 TINY = JudgeRecipe(channels=(4, 8), hidden=16, samples=1024, batch_size=128)  # 8 steps: for the cache's mechanics, not accuracy
@@ -263,3 +263,19 @@ def test_the_cli_prints_the_judges_accuracy_and_cache(digits_judge, judge_cache,
     out = capsys.readouterr().out
     assert f"{digits_judge.test_accuracy:.2%}" in out and str(digits_judge.path) in out
     assert main(["judge", "--dataset", "nope"]) == 2
+
+
+def test_a_tiny_split_trains_for_at_most_100_epochs_a_large_one_sees_40000_images():
+    assert judge_steps(19) == 100  # was 40,000 // 19 = 2,105 passes over 19 images
+    assert judge_steps(300) == 100 * (300 // 128)  # the cap binds below 512 images
+    assert judge_steps(1438) == judge_steps(60_000) == 40_000 // 128  # digits, MNIST: 312 steps, as before
+
+
+def test_train_judge_on_19_images_takes_the_capped_steps(digits, monkeypatch):
+    """A labelled folder of 19 images: train_judge runs judge_steps(19) optimiser steps, no more."""
+    small = dataclasses.replace(digits, x_train=digits.x_train[:19], y_train=digits.y_train[:19])
+    steps = []
+    real_step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: steps.append(1) or real_step(self, *a, **k))
+    train_judge(small, dataclasses.replace(TINY, samples=40_000, max_epochs=30))
+    assert len(steps) == 30

@@ -299,3 +299,28 @@ def require_selection() -> Selection:
         st.info("No model yet: train one on the **Train** page or upload a checkpoint in the sidebar.")
         st.stop()
     return sel
+
+
+def compatible_vaes(ckpt: Checkpoint) -> dict[str, Checkpoint]:
+    """Every other VAE (models folder and this session's uploads) trained on `ckpt`'s dataset with
+    its latent size and image shape, labelled "<name> (β = <beta>)": what Compare can set beside
+    it (e.g. a β = 1 and a β = 4 VAE). Unreadable files are skipped."""
+    name, dim = ckpt.dataset.get("name"), ckpt.model_config.latent_dim
+    candidates = [(e.path.stem, Source("file", str(e.path))) for e in list_models(models_dir())
+                  if e.kind == "vae" and e.latent_dim == dim and e.dataset == name]
+    for sha, label in st.session_state.get("upload_labels", {}).items():
+        if st.session_state.get("upload_kinds", {}).get(sha) == "vae":
+            candidates.append((f"{label} (uploaded)", Source("upload", sha)))
+    found: dict[str, Checkpoint] = {}
+    seen = {ckpt.sha256}
+    for stem, source in candidates:
+        try:
+            other = source.load()
+        except (LatentExplorerError, OSError):
+            continue
+        if other.sha256 in seen or other.dataset.get("name") != name or other.model_config.latent_dim != dim \
+                or tuple(other.model_config.image_shape) != tuple(ckpt.model_config.image_shape):
+            continue
+        seen.add(other.sha256)
+        found[f"{stem} (β = {other.train_config.beta:g})"] = other
+    return found

@@ -82,6 +82,7 @@ class JudgeRecipe:
     channels: tuple[int, int] = (16, 32)  # two 3x3 conv layers, each followed by a 2x2 max-pool
     hidden: int = 64  # width of the fully connected layer before the class scores
     samples: int = 40_000  # training images seen in all (steps x batch size): bounds the time whatever the split's size
+    max_epochs: int = 100  # ...and at most this many passes over a small split (19 images would otherwise get 2,105)
     batch_size: int = 128
     lr: float = 5e-3  # peak learning rate of Adam's one-cycle schedule
     seed: int = 0
@@ -180,8 +181,19 @@ def has_labels(data: Dataset) -> bool:
     return int(y.min()) >= 0 and int(y.max()) < len(data.class_names) and int(torch.unique(y).numel()) >= MIN_CLASSES
 
 
+def judge_steps(n_images: int, recipe: JudgeRecipe = DEFAULT_RECIPE) -> int:
+    """Optimiser steps for a training split of `n_images`: `recipe.samples` images seen in all
+    (40,000 by default), but never more than `recipe.max_epochs` passes over the split, so a tiny
+    labelled folder (19 images) trains for 100 epochs (100 steps), not 40,000 / 19 = 2,105. Splits of
+    512 images or more (4 batches of 128 a pass) never reach the cap."""
+    batch = max(1, min(recipe.batch_size, n_images))
+    per_epoch = n_images // batch  # as train_judge's loop: a shorter last batch starts the next epoch instead
+    return max(1, min(recipe.samples // batch, recipe.max_epochs * per_epoch))
+
+
 def train_judge(data: Dataset, recipe: JudgeRecipe = DEFAULT_RECIPE) -> Judge:
-    """Train a judge on `data`'s training split only (seeded, repeatable; leaves the global RNG as it was)."""
+    """Train a judge on `data`'s training split only (seeded, repeatable; leaves the global RNG as it was).
+    It takes judge_steps(len(split)) steps: 40,000 images seen, capped at 100 epochs on small splits."""
     if not has_labels(data):
         raise ValueError(f"dataset {data.name!r} has no labels to train a judge on (fewer than {MIN_CLASSES} classes in its training split)")
     x, y = data.x_train.detach().to("cpu", torch.float32), data.y_train.detach().to("cpu", torch.int64)
@@ -190,7 +202,7 @@ def train_judge(data: Dataset, recipe: JudgeRecipe = DEFAULT_RECIPE) -> Judge:
         torch.manual_seed(recipe.seed)
         net = build_net(data.image_shape, len(data.class_names), recipe)
         batch = min(recipe.batch_size, x.shape[0])
-        steps = max(1, recipe.samples // batch)
+        steps = judge_steps(x.shape[0], recipe)
         optimiser = torch.optim.Adam(net.parameters(), lr=recipe.lr)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=recipe.lr, total_steps=steps)
         order = torch.Generator().manual_seed(recipe.seed)

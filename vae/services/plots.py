@@ -114,8 +114,12 @@ def latent_map(
     height: int = 560,
     one_d: bool = False,
     data_revision: str = "map",
+    colour_by: tuple[str, np.ndarray] | None = None,
 ) -> go.Figure:
     """Scatter of map points coloured by class; customdata holds each point's test index.
+
+    `colour_by` = (factor name, (N,) values of the points): one trace coloured by that factor on a
+    continuous colour scale (FACTOR_SCALE) with a colour bar instead, the class in each dot's hover.
 
     `click_grid` (G, 2) adds an invisible layer of markers so a click on empty space still
     reports a position (Plotly only reports clicks on markers); its customdata is -1.
@@ -146,7 +150,9 @@ def latent_map(
                 showlegend=False, unselected=dict(marker=dict(opacity=0)),
             )
         )
-    for c, name in enumerate(class_names):
+    if colour_by is not None:
+        fig.add_trace(factor_trace(points[:, 0], ys, colour_by[0], np.asarray(colour_by[1]), labels, class_names, index))
+    for c, name in enumerate(class_names if colour_by is None else ()):
         sel = labels == c
         if not sel.any():
             continue
@@ -171,6 +177,35 @@ def latent_map(
     else:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)  # equal scale: distances on the map are latent distances
     return _readable(fig)
+
+
+FACTOR_SCALE = "Viridis"  # perceptually uniform and readable in grey: a factor's value is an ordered quantity
+
+
+def factor_colours(choice: str, factor_names: Sequence[str], factors: Any, index: np.ndarray) -> tuple[str, np.ndarray] | None:
+    """A "Colour by" choice -> latent_map's `colour_by`: (factor name, (N,) values of the map's
+    points, factors (N_test, K) taken at `index`), or None for "class" or a factor the data lacks."""
+    if choice not in factor_names or factors is None:
+        return None
+    values = np.asarray(factors)[np.asarray(index), list(factor_names).index(choice)]
+    return choice, values.astype(np.float64)
+
+
+def factor_trace(xs: np.ndarray, ys: np.ndarray, name: str, values: np.ndarray, labels: np.ndarray,
+                 class_names: Sequence[str], index: np.ndarray) -> go.Scatter:
+    """The map's dots (N,) coloured by one ground-truth factor's values (N,) on FACTOR_SCALE, its
+    colour bar in the legend's place (the right margin); hover: the value, the class, the test index."""
+    values = np.asarray(values, np.float64)
+    classes = np.array([str(class_names[int(c)]) if 0 <= int(c) < len(class_names) else "" for c in labels], dtype=object)
+    return go.Scatter(
+        x=xs, y=ys, mode="markers", name=name, showlegend=False,
+        marker=dict(size=7, color=values, colorscale=FACTOR_SCALE, cmin=float(values.min()), cmax=float(values.max()),
+                    opacity=DOT_OPACITY, line=dict(width=0), showscale=True,
+                    colorbar=dict(title=dict(text=name, side="top"), x=1.02, xanchor="left", thickness=14, len=0.9)),
+        unselected=dict(marker=dict(opacity=DOT_OPACITY)),
+        customdata=index, text=classes,  # customdata stays the bare test index: clicked_z reads it
+        hovertemplate=f"{name} = %{{marker.color:.3g}}<br>class %{{text}}<br>test image #%{{customdata}}<extra></extra>",
+    )
 
 
 def current_marker(
