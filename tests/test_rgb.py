@@ -68,3 +68,25 @@ def test_colour_trains_saves_loads_and_decodes_in_colour(colour, arch: str, tmp_
     last = [layer for layer in exported["layers"] if "weight" in layer][-1]
     assert exported["image_shape"] == [3, 32, 32]  # its last layer makes 3 channels: a linear to 3 * 32 * 32, a convT to 3 maps
     assert (last["type"], last["shape"][0] if arch == "mlp" else last["shape"][1]) == ({"mlp": "linear", "conv": "convT"}[arch], 3072 if arch == "mlp" else 3)
+
+
+def test_the_standalone_pad_exports_a_colour_pair(colour, tmp_path: Path) -> None:
+    """export-pad on an RGB conv VAE + AE: one file holding both decoders for 3-channel images (the
+    pad's JS decodes RGB as PyTorch does: tests/e2e/test_live_pad_rgb.py, the node fixtures)."""
+    import json
+    import re
+
+    from vae.services import standalone_pad
+
+    paths = []
+    for kind, seed in (("vae", 0), ("ae", 1)):
+        model = build_model(default_model_config(colour.image_shape, arch="conv", latent_dim=2, kind=kind), seed=seed)
+        paths.append(save_checkpoint(tmp_path / f"rgb-{kind}.safetensors", model, TrainConfig(dataset=colour.name, epochs=1),
+                                     colour.info(), pair="rgb"))
+    html = standalone_pad.export_pad(*paths)
+    found = re.search(r'<script type="application/json" id="latent-pad-data">(.*?)</script>', html, re.S)
+    assert found is not None
+    data = json.loads(found.group(1))
+    assert [d["label"] for d in data["decoders"]] == ["VAE", "AE"]
+    for d in data["decoders"]:
+        assert d["export"]["image_shape"] == [3, 32, 32]
