@@ -293,14 +293,6 @@ def map_for(
     return slot.value
 
 
-def require_selection() -> Selection:
-    sel = current_selection()
-    if sel is None:
-        st.info("No model yet: train one on the **Train** page or upload a checkpoint in the sidebar.")
-        st.stop()
-    return sel
-
-
 def compatible_vaes(ckpt: Checkpoint) -> dict[str, Checkpoint]:
     """Every other VAE (models folder and this session's uploads) trained on `ckpt`'s dataset with
     its latent size and image shape, labelled "<name> (β = <beta>)": what Compare can set beside
@@ -324,3 +316,11 @@ def compatible_vaes(ckpt: Checkpoint) -> dict[str, Checkpoint]:
         seen.add(other.sha256)
         found[f"{stem} (β = {other.train_config.beta:g})"] = other
     return found
+
+
+def require_selection() -> Selection:
+    sel = current_selection()
+    if sel is None:
+        st.info("No model yet: train one on the **Train** page or upload a checkpoint in the sidebar.")
+        st.stop()
+    return sel
