@@ -141,14 +141,27 @@ def default_pair_copy(default_pair_dir: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(default_pair_dir, tmp_path / "models-copy"))
 
 
+@pytest.fixture(scope="session")
+def digits_judge_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding the digits judge (the default pair's dataset in tests), trained once per session."""
+    from vae.analysis.judge import judge_for
+
+    cache = tmp_path_factory.mktemp("digits-judge-cache")
+    assert judge_for(load_dataset("digits"), cache) is not None
+    return cache
+
+
 @pytest.fixture
-def app_env(default_pair_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Env for AppTest runs of app.py on the shared default pair (read-only) and an empty map
-    cache; keeps st.navigation mode across runs (see tests/app/conftest.py). Returns the models folder."""
+def app_env(default_pair_dir: Path, digits_judge_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Env for AppTest runs of app.py on the shared default pair (read-only) and a map cache that
+    holds only the dataset's judge (an AppTest run does not wait for the background training a
+    fresh cache starts: tests/app/test_judge_pending.py covers that); keeps st.navigation mode
+    across runs (see tests/app/conftest.py). Returns the models folder."""
     from pages.ui.frame import keep_navigation_mode  # the one place that touches the private flag
 
     keep_navigation_mode(monkeypatch)
     monkeypatch.setenv("VAE_MODELS_DIR", str(default_pair_dir))
+    shutil.copytree(digits_judge_cache, tmp_path / "cache")
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("VAE_NO_FRAGMENT", raising=False)
     return default_pair_dir

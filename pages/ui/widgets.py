@@ -362,7 +362,7 @@ def hole_meter_text(meter: HoleMeter, kind: str, judge_training: bool = False) -
     elif meter.class_name is None or meter.confidence is None:
         judge = "judge: none (no labels)"
     else:
-        judge = f"judge: **{meter.class_name}**, {meter.confidence:.0%} sure"
+        judge = f"judge: **{meter.class_name}**, **{meter.confidence:.0%}** sure"
         if meter.confidence < 0.5:
             judge += " (unrecognisable)"
     if meter.log_q_over_p is None:

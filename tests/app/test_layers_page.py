@@ -73,7 +73,7 @@ def test_explore_a_slider_move_keeps_the_layered_map_and_moves_the_meter(app_env
     pills(at, "explore_layers").set_value(list(widgets.LAYERS)).run()
     spec = chart_of(at, key).proto.spec
     (before,) = meter_lines(at)
-    assert "judge: **" in before and "% sure" in before and "q(z)/p(z): **" in before and "round trip: **" in before
+    assert "judge: **" in before and "%** sure" in before and "q(z)/p(z): **" in before and "round trip: **" in before
     x0, x1 = chart_spec(at, key)["layout"]["xaxis"]["range"]
     inside = round(0.5 * x1, 1) if x1 > 0.2 else round(0.5 * x0, 1)
     explore_sliders(at, prefix)[0].set_value(inside).run()
