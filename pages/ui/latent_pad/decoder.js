@@ -19,6 +19,13 @@ function f32(b64) {
   return out;
 }
 
+// A linear layer of an export as a step (decoder.js and meter.js build their nets with it).
+function linearStep(l, size) {
+  const [out, inp] = l.shape;
+  if (inp !== size) throw new Error(`linear layer expects ${inp} inputs, gets ${size}`);
+  return { type: 'linear', W: f32(l.weight), b: f32(l.bias), inp, out, y: new Float64Array(out) };
+}
+
 // ---- the decoder: the layers of vae/services/browser_export.py, in order, as PyTorch evaluates them ---
 function buildDecoder(exp) {
   if (!exp || exp.format !== FORMAT) throw new Error('not a latent-explorer decoder export');
@@ -26,10 +33,9 @@ function buildDecoder(exp) {
   let size = exp.latent_dim, shape = null;
   for (const l of exp.layers) {
     if (l.type === 'linear') {
-      const [out, inp] = l.shape;
-      if (inp !== size) throw new Error(`linear layer expects ${inp} inputs, gets ${size}`);
-      steps.push({ type: 'linear', W: f32(l.weight), b: f32(l.bias), inp, out, y: new Float64Array(out) });
-      size = out; shape = null;
+      const step = linearStep(l, size);
+      steps.push(step);
+      size = step.out; shape = null;
     } else if (l.type === 'relu' || l.type === 'sigmoid') {
       steps.push({ type: l.type });
     } else if (l.type === 'unflatten') {

@@ -3,7 +3,7 @@
 // vae/analysis/layers.py's hole_meter and vae/analysis/judge.py. Image -> vector nets (the judge,
 // the encoder's mean path) from vae/services/browser_export.py's layers (conv2d, maxpool, flatten,
 // linear, relu), in float64 arithmetic on the float32 weights. Pure: no DOM, no window.
-// Uses FORMAT and f32 from decoder.js, earlier in the same script.
+// Uses FORMAT, f32 and linearStep from decoder.js, earlier in the same script.
 
 // ---- an image -> vector net: the layers in order, as PyTorch evaluates them -------------------
 function buildNet(exp) {
@@ -12,10 +12,9 @@ function buildNet(exp) {
   let shape = exp.image_shape.slice(), size = shape[0] * shape[1] * shape[2];
   for (const l of exp.layers) {
     if (l.type === 'linear') {
-      const [out, inp] = l.shape;
-      if (inp !== size) throw new Error(`linear layer expects ${inp} inputs, gets ${size}`);
-      steps.push({ type: 'linear', W: f32(l.weight), b: f32(l.bias), inp, out, y: new Float64Array(out) });
-      size = out; shape = null;
+      const step = linearStep(l, size);
+      steps.push(step);
+      size = step.out; shape = null;
     } else if (l.type === 'relu') {
       steps.push({ type: 'relu' });
     } else if (l.type === 'flatten') {
