@@ -26,9 +26,10 @@ AE_POINTS_TRACE = ("scatter", "q(z|x): points")
 
 @pytest.fixture
 def stand_in_judge(monkeypatch: pytest.MonkeyPatch) -> MeanJudge:
-    """The pages' judge is a quick stand-in (no classifier to train)."""
+    """The pages' judge is a quick stand-in (no classifier to train, so none pending in the background)."""
     judge = MeanJudge()
     monkeypatch.setattr(widgets, "dataset_judge", lambda name, data: judge)
+    monkeypatch.setattr(widgets, "judge_pending", lambda data: False)
     return judge
 
 
