@@ -179,7 +179,7 @@ def the_map(kind: str, chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
     so the browser never redraws it (the fragment's CSS moves the z marker over it). The layers
     are computed over the shared axis ranges: they never move the axes."""
     key = (f"{prefix}_{kind}_{colour}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
-           + ("_judge-pending" if widgets.judge_pending(data) else ""))  # drawn again with the landscape once the judge is there
+           + ("_judge-pending" if widgets.LANDSCAPE in chosen and widgets.judge_pending(data) else ""))  # redrawn with the landscape once the judge is there
     held = st.session_state.setdefault("compare_figures", {})
     if key not in held:
         if len(held) >= 2:  # one pair's two maps per session

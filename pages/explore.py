@@ -79,7 +79,7 @@ def the_map(chosen: tuple[str, ...]):  # type: ignore[no-untyped-def]
     rerun, so the browser never redraws it (the fragment's CSS moves the z marker over it). The
     layers are computed over the map's own axis ranges: they never move the axes."""
     key = (f"{prefix}_{method}_{colour}_figure_" + "+".join(chosen) + ("_present" if presenting() else "")
-           + ("_judge-pending" if widgets.judge_pending(data) else ""))  # drawn again with the landscape once the judge is there
+           + ("_judge-pending" if widgets.LANDSCAPE in chosen and widgets.judge_pending(data) else ""))  # redrawn with the landscape once the judge is there
     held = st.session_state.get("explore_figure")  # one per session: the last model, map and layers shown
     if held is None or held[0] != key:
         fig = plots.latent_map(

@@ -126,11 +126,14 @@ def pair_models_dir(default_pair_dir: Path, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="session")
-def pair_server(pair_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pair_server(pair_models_dir: Path, digits_judge_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real server for the whole session on `pair_models_dir`, for tests that need a trained
-    app but not a fresh server (each test opens its own browser context: its own session).
+    app but not a fresh server (each test opens its own browser context: its own session); its
+    cache holds the dataset's judge, as a server's that trained it before (a fresh cache trains
+    it in the background and reruns the pages when it is there: tests/app/test_judge_pending.py).
     Tests of a server's start (first run, first request) start their own."""
     work = tmp_path_factory.mktemp("e2e-pair-server")
+    shutil.copytree(digits_judge_cache, work / "cache")
     with run_streamlit(pair_models_dir, work / "cache", work / "streamlit.log") as url:
         yield url
 
