@@ -39,14 +39,18 @@ SECTION = "## Training on several processes"
 HIDDEN, LATENT, BATCH, LR = 400, 20, 128, 1e-3
 COUNT_STEPS = 5  # DDP steps whose all-reduced bytes are counted
 
-CONFIGS = (  # (label, processes, threads per process)
-    ("1 process, 1 thread", 1, 1),
-    ("1 process, 2 threads", 1, 2),
-    ("2 processes (torchrun, gloo), 1 thread each", 2, 1),
+CONFIGS = (  # (label, processes, threads per process, device)
+    ("1 process, 1 thread", 1, 1, "cpu"),
+    ("1 process, 2 threads", 1, 2, "cpu"),
+    ("2 processes (torchrun, gloo), 1 thread each", 2, 1, "cpu"),
 )
+GPU_CONFIGS = (  # --gpu: on a machine with CUDA, the same model on one GPU beside the CPU rows
+    ("1 process, 1 GPU (cuda)", 1, 1, "cuda"),
+)
+GPU_SECTION = "### The same on a GPU machine"
 
 
-def worker(epochs: int, out: Path) -> None:
+def worker(epochs: int, out: Path, device_name: str = "cpu") -> None:
     """One training process (one rank under torchrun): fit(), then count DDP's all-reduced bytes."""
     import torch
 
@@ -63,8 +67,9 @@ def worker(epochs: int, out: Path) -> None:
     config = ModelConfig(image_shape=data.image_shape, latent_dim=LATENT, hidden=(HIDDEN,))
     model = build_model(config, seed=0)
     train = TrainConfig(dataset=data.name, epochs=epochs, batch_size=BATCH, lr=LR, seed=0, snapshot_points=0, world_size=world)
-    result = fit(model, data, train, device="cpu")
+    result = fit(model, data, train, device=device_name)
     report: dict[str, object] = {
+        "device": torch.cuda.get_device_name() if device_name == "cuda" else "cpu",
         "images_per_s": [row["images_per_s"] for row in result.history],
         "test_elbo": result.history[-1]["test_elbo"],
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -106,7 +111,7 @@ def count_allreduced_bytes(model, data, group) -> dict[str, float]:  # type: ign
     return {"bytes_per_step": counted["bytes"] / COUNT_STEPS, "buckets_per_step": counted["buckets"] / COUNT_STEPS}
 
 
-def run(processes: int, threads: int, epochs: int) -> dict:
+def run(processes: int, threads: int, epochs: int, device: str = "cpu") -> dict:
     """One configuration in fresh processes; rank 0's report."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
@@ -115,7 +120,8 @@ def run(processes: int, threads: int, epochs: int) -> dict:
             env.pop(name, None)
         launcher = [sys.executable] if processes == 1 else [
             sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
-        cmd = [*launcher, "-m", "bench.distributed", "--worker", "--epochs", str(epochs), "--report", str(out)]
+        cmd = [*launcher, "-m", "bench.distributed", "--worker", "--epochs", str(epochs), "--report", str(out),
+                               "--device", device]
         done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
@@ -129,17 +135,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write the '{SECTION}' section of bench/RESULTS.md")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    parser.add_argument("--gpu", action="store_true",
+                        help=f"also one process on the GPU (CUDA); prints the '{GPU_SECTION}' subsection instead")
     args = parser.parse_args(argv)
     if args.worker:
-        worker(args.epochs, args.report)
+        worker(args.epochs, args.report, args.device)
         return 0
+    configs = CONFIGS + (GPU_CONFIGS if args.gpu else ())
 
     load_before = os.getloadavg()[0]
-    rates: dict[str, list[float]] = {label: [] for label, _, _ in CONFIGS}
+    rates: dict[str, list[float]] = {label: [] for label, *_ in configs}
     reports: dict[str, dict] = {}
     for repeat in range(args.repeats):
-        for label, processes, threads in CONFIGS:
-            report = run(processes, threads, args.epochs)
+        for label, processes, threads, device in configs:
+            report = run(processes, threads, args.epochs, device)
             rates[label].append(statistics.median(report["images_per_s"]))
             reports[label] = report
             print(f"repeat {repeat + 1}: {label}: {rates[label][-1]:,.0f} images/s", file=sys.stderr)
@@ -147,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
 
     base = statistics.median(rates[CONFIGS[0][0]])
     lines = [
-        SECTION,
+        GPU_SECTION if args.gpu else SECTION,
         "",
+        *(["Run on a lent GPU machine (no Streamlit there; its own torch build):"] if args.gpu else []),
         f"`{command_line('bench.distributed', argv)}` — MLP VAE 784-{HIDDEN}-{LATENT}, bundled MNIST split "
         f"(8,000 train), global batch {BATCH}, Adam lr {LR}, {args.epochs} epochs, seed 0, through fit(); "
         f"each run a fresh process (or two, under torchrun), {args.repeats} alternating repeats.",
@@ -158,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "| configuration | images/s: median run (min, max) | vs 1 process, 1 thread | test ELBO (nats) |",
         "|---|---:|---:|---:|",
     ]
-    for label, _, _ in CONFIGS:
+    for label, *_ in configs:
         v = sorted(rates[label])
         lines.append(f"| {label} | **{statistics.median(v):,.0f}** ({v[0]:,.0f}, {v[-1]:,.0f}) | "
                      f"{statistics.median(v) / base:.2f}x | {reports[label]['test_elbo']:.2f} |")
@@ -175,10 +186,18 @@ def main(argv: list[str] | None = None) -> int:
         "Notes: images/s is fit()'s per-epoch figure (global images over the epoch's training time; the test "
         "evaluation is left out), the median epoch of each run. The test ELBO is the same for every configuration "
         "up to float rounding: two processes train the weights one process trains with the same global batch "
-        "(tests/test_distributed.py). Two processes on two cores compete with each other and with every other "
-        "process for the same cores; each also pays an all-reduce of the whole gradient every step. "
-        "CPU vs one GPU was not measured: this machine has no GPU.",
+        "(tests/test_distributed.py). "
+        + (f"Two processes on {os.cpu_count()} cores compete with each other and with every other process for the same cores; "
+           if (os.cpu_count() or 1) <= 2 else "")
+        + "Each of the two processes pays an all-reduce of the whole gradient every step. "
+        + (f"The GPU row trains on {reports[GPU_CONFIGS[0][0]]['device']} (fit(device='cuda')), the same small MLP at batch "
+           f"{BATCH} (GPU utilisation was not measured); one GPU means one "
+           "nccl process at most (two processes would need two GPUs), so the 2-process row runs gloo on the CPU there too."
+           if args.gpu else "CPU vs one GPU is measured on a GPU machine, below (`--gpu`)."),
     ]
+    if args.gpu:  # measured on another machine: printed, to be placed under the CPU section by hand
+        print("\n".join(lines))
+        return 0
     publish(SECTION, "\n".join(lines), args.write)
     return 0
 

@@ -91,14 +91,20 @@ def memory_gib() -> float | None:
 
 
 def machine() -> str:
-    """One line on where the numbers come from: cores, CPU, RAM, OS, Python, torch, Streamlit."""
-    import streamlit
+    """One line on where the numbers come from: cores, CPU, RAM, OS, Python, torch (and its GPU, if
+    any), Streamlit (where installed: a GPU machine running only the engine's benchmarks has none)."""
     import torch
 
+    try:
+        import streamlit
+        app = f", Streamlit {streamlit.__version__}"
+    except ImportError:
+        app = ""
     mem = memory_gib()
     ram = f", {mem:.0f} GiB RAM" if mem is not None else ""
+    gpu = f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}" if torch.cuda.is_available() else "CPU"
     return (f"{os.cpu_count()} cores, {cpu_model()}{ram}; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}, torch {torch.__version__} (CPU), Streamlit {streamlit.__version__}")
+            f"Python {platform.python_version()}, torch {torch.__version__} ({gpu}){app}")
 
 
 def load_note(before: float, after: float) -> str:
