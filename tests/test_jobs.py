@@ -190,3 +190,39 @@ def test_the_worker_finds_this_package_from_any_working_directory() -> None:
 
     first = Path(jobs._worker_env()["PYTHONPATH"].split(os.pathsep)[0])
     assert first == REPO_ROOT and (first / "vae" / "__init__.py").is_file()
+
+
+# --- the pages' judge: trained in a child process, not in the server's ---------------------------
+
+
+def _never_train_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vae.analysis.judge as judge_mod
+
+    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the judge was trained in the server's process")
+
+    monkeypatch.setattr(judge_mod, "train_judge", refuse)
+
+
+@pytest.mark.slow
+def test_the_pages_judge_is_trained_by_a_child_process_into_the_cache(digits, tmp_path, monkeypatch):
+    from vae.analysis.judge import judge_for, judge_path
+    from vae.services.jobs import train_judge_apart
+
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path))
+    _never_train_here(monkeypatch)
+    train_judge_apart(digits)
+    assert judge_path(digits).is_file()
+    judge = judge_for(digits)  # loaded from the child's file (training here would raise)
+    assert judge is not None and judge.test_accuracy >= 0.95
+
+
+def test_a_failed_child_process_leaves_the_judge_to_the_server(digits, tmp_path, monkeypatch, capsys):
+    import vae.services.jobs as jobs
+    from vae.analysis.judge import judge_path
+
+    monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(jobs, "judge_command", lambda name: [sys.executable, "-c", "import sys; sys.exit('no such dataset')"])
+    jobs.train_judge_apart(digits)
+    assert judge_path(digits).is_file()
+    assert "its process failed (1: no such dataset); training it in the server" in capsys.readouterr().err

@@ -235,14 +235,15 @@ def dataset_judge(name: str, _data: Dataset) -> Judges | None:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _judge_training(name: str, _data: Dataset) -> threading.Thread:
-    """The dataset's judge trained once per server in the background (judge_for caches it on disk
-    and in memory, and makes any other caller wait for this one training rather than start one)."""
-    from vae.analysis.metrics import judge_or_none
+    """The dataset's judge trained once per server in the background, in a child process at a lower
+    priority (jobs.train_judge_apart: in a thread of the server its training held the GIL against
+    every session's script); this thread waits for it, and the judge is then loaded from its cache."""
+    from vae.services.jobs import train_judge_apart
 
     # not a daemon: a daemon thread still inside torch when the interpreter exits aborts the whole
     # process ("terminate called without an active exception", exit code 134); a server stopped
     # meanwhile finishes the training first (seconds), and the judge is cached for the next start
-    thread = threading.Thread(target=judge_or_none, args=(_data,), name=f"judge-{name}", daemon=False)
+    thread = threading.Thread(target=train_judge_apart, args=(_data,), name=f"judge-{name}", daemon=False)
     thread.start()
     return thread
 

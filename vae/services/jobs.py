@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal, TypeAlias
 
 from vae.core.config import ModelConfig, TrainConfig
-from vae.core.data import DEFAULT_DATASET, load_dataset
+from vae.core.data import DEFAULT_DATASET, Dataset, load_dataset
 from vae.core.errors import LatentExplorerError
 from vae.core.train import FitResult, Progress
 from vae.services import workflow
@@ -442,6 +442,45 @@ FOLLOW_UP_PAIR = "mnist-16d"  # the second default pair's name (the first one's 
 _FIRST_RUNS: dict[Path, TrainingJob] = {}
 _FOLLOW_UPS: dict[Path, TrainingJob] = {}
 _FIRST_RUNS_LOCK = threading.Lock()
+
+
+JUDGE_NICE = 10  # the judge's child process: below the sessions (nice 0), above the background trainers (19)
+
+
+def judge_command(dataset: str) -> list[str]:
+    """The child process that trains and caches a dataset's judge: the CLI's `judge` command."""
+    return [sys.executable, "-m", "vae", "judge", "--dataset", dataset, "--json"]
+
+
+def train_judge_apart(data: Dataset) -> None:
+    """Cache `data`'s judge, trained in a child process (`judge_command`) at nice JUDGE_NICE on one
+    torch thread, and wait for it. In a thread of the server the judge's training loop (Python
+    between small tensor ops, ~10 CPU-s for MNIST) held the GIL against every session's script:
+    30 sessions' slider moves went from p95 74 ms to 1.5 s while it trained (bench/RESULTS.md,
+    "Classroom load"). The child loads the dataset by name, like a training worker; where it fails,
+    or cached a judge of other data, the judge is trained here after all (judge_or_none)."""
+    from vae.analysis.metrics import judge_or_none
+    from vae.services.workflow import judge_cached
+
+    if judge_cached(data):
+        return
+    try:
+        child = subprocess.Popen(judge_command(data.name), env={**_worker_env(), "OMP_NUM_THREADS": "1"},
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError:
+        child = None
+    if child is not None:
+        if JUDGE_NICE and hasattr(os, "setpriority"):
+            try:  # Linux: the main thread, whose torch threads start later and inherit it
+                os.setpriority(os.PRIO_PROCESS, child.pid, JUDGE_NICE)
+            except OSError:
+                pass
+        _, err = child.communicate()
+        if child.returncode != 0:
+            last = (err.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+            print(f"judge of {data.name}: its process failed ({child.returncode}: {last}); training it in the server", file=sys.stderr)
+    if not judge_cached(data):
+        judge_or_none(data)
 
 
 def first_run_dataset() -> str:
