@@ -113,6 +113,7 @@ class Mover:
     latencies_ms: list[float] = field(default_factory=list)
     started_at: list[float] = field(default_factory=list)  # time.time() of each move's start
     unchanged: int = 0  # light moves whose image was byte-identical (no new URL): timed to the end of the run
+    phases_ms: list[tuple[float, float, float, float]] = field(default_factory=list)  # light moves: see LightSession.phases
     errors: list[str] = field(default_factory=list)
 
 
@@ -196,17 +197,23 @@ class LightSession:
         self.sliders: dict[str, tuple] = {}  # widget id -> (Slider proto, fragment id)
         self.values: dict[str, float] = {}
         self.decoded_url = ""
+        # where a move's time goes, ms from the send: (first message back, the decoded image's
+        # delta, script_finished, the image fetched); -1 where there was none
+        self.phases: tuple[float, float, float, float] = (-1, -1, -1, -1)
 
     async def _run(self, msg, timeout: float = MOVE_TIMEOUT_S) -> tuple[int, list[str]]:  # type: ignore[no-untyped-def]
         """Send a BackMsg and read until the run finishes (at most `timeout` s between messages).
         Returns (status, error messages)."""
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+        sent = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
         errors = []
+        first = image = -1.0
         while True:
             fm = ForwardMsg()
             fm.ParseFromString(await asyncio.wait_for(self.ws.recv(), timeout))
+            first = first if first >= 0 else (time.perf_counter() - sent) * 1000
             kind = fm.WhichOneof("type")
             if kind == "new_session":
                 self.page_hash = fm.new_session.page_script_hash
@@ -219,9 +226,11 @@ class LightSession:
                     self.values[el.slider.id] = float(current[0])
                 elif which == "imgs" and el.imgs.imgs and el.imgs.imgs[0].caption == "decoded image":
                     self.decoded_url = el.imgs.imgs[0].url
+                    image = (time.perf_counter() - sent) * 1000
                 elif which == "exception":
                     errors.append(el.exception.message.splitlines()[0] if el.exception.message else "exception")
             elif kind == "script_finished":
+                self.phases = (first, image, (time.perf_counter() - sent) * 1000, -1)
                 return fm.script_finished, errors
 
     async def open(self, timeout: float = MOVE_TIMEOUT_S) -> None:
@@ -277,7 +286,9 @@ class LightSession:
         changed = self.decoded_url != before
         if changed:
             await self.fetch(self.decoded_url)
-        return (time.perf_counter() - start) * 1000, changed
+        elapsed = (time.perf_counter() - start) * 1000
+        self.phases = (*self.phases[:3], elapsed)
+        return elapsed, changed
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -295,6 +306,7 @@ async def light_mover(mover: Mover, session: LightSession, seed: int, start: flo
                 mover.latencies_ms.append(ms)
                 mover.started_at.append(time.time() - ms / 1000)
                 mover.unchanged += not changed
+                mover.phases_ms.append(session.phases)
             except (TimeoutError, RuntimeError, OSError) as exc:
                 mover.errors.append(f"{type(exc).__name__}: {exc}")
                 if len(mover.errors) > 5:
@@ -491,6 +503,7 @@ async def run(args: argparse.Namespace, student_nice: int = 0, app_dir: Path = R
     result["error_samples"] = [f"{m.name}: {e}" for m in movers for e in m.errors][:10]
     slow = sorted(((ms, t, m.name) for m in movers for ms, t in zip(m.latencies_ms, m.started_at, strict=True)), reverse=True)[:5]
     result["samples"] = sorted([round(t, 3), round(ms, 1), m.name] for m in movers for ms, t in zip(m.latencies_ms, m.started_at, strict=True))
+    result["light_phases_ms"] = [[round(v, 1) for v in ph] for m in movers for ph in m.phases_ms]
     result["slowest_moves"] = [{"ms": round(ms), "started": round(t, 2), "session": name} for ms, t, name in slow]
     result["server_log_tail"] = log.read_text()[-2000:] if any(m.errors for m in movers) or os.environ.get("CLASSROOM_LAUNCHER") else ""
     shutil.rmtree(work, ignore_errors=True)
