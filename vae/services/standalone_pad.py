@@ -220,10 +220,10 @@ def _steps(scale: float, ks: np.ndarray | int) -> np.ndarray:
     return (scale * 2.0 ** (-np.atleast_1d(np.asarray(ks, np.float64)) / 2)).astype(np.float32)
 
 
-def _coarsest_k(measure: Callable[[int], float], k_max: int, start: int = K_START, stride: int = 4) -> tuple[int, float]:
+def _coarsest_k(measure: Callable[[int], float], k_max: int, start: int = K_START, stride: int = 2) -> tuple[int, float]:
     """(k, measure(k)): the smallest k in 0 .. k_max with measure(k) <= PACK_TOLERANCE (the measure grows
     with the step, so with 2**(-k/2) it falls as k grows), from `start` in strides, then bisection
-    (four measures where k is near `start`); (k_max, its measure) where even k_max does not keep it."""
+    (three measures where k is within one of `start`); (k_max, its measure) where even k_max does not keep it."""
     known: dict[int, float] = {}
 
     def ok(k: int) -> bool:
