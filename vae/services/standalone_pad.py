@@ -216,8 +216,9 @@ def _scale(values: np.ndarray) -> float:
 
 
 def _steps(scale: float, ks: np.ndarray | int) -> np.ndarray:
-    """float32 steps scale * 2**(-k / 2), one per k of `ks` (one k: one step)."""
-    return (scale * 2.0 ** (-np.atleast_1d(np.asarray(ks, np.float64)) / 2)).astype(np.float32)
+    """float32 steps scale * 2**(-k / 2), one per k of `ks` (one k: one step), never below float32's smallest normal."""
+    steps = scale * 2.0 ** (-np.atleast_1d(np.asarray(ks, np.float64)) / 2)
+    return np.maximum(steps, np.finfo(np.float32).tiny).astype(np.float32)
 
 
 def _coarsest_k(measure: Callable[[int], float], k_max: int, start: int = K_START, stride: int = 2) -> tuple[int, float]:
@@ -300,6 +301,8 @@ def choose_steps(
         mid = (low + chosen) // 2
         ok = row_changes(mid) <= PACK_TOLERANCE
         chosen, low = np.where(ok, mid, chosen), np.where(ok, low, mid + 1)
+    while ((bad := row_changes(chosen) > PACK_TOLERANCE) & (chosen < k_max)).any():  # a row the bisection misjudged: finer
+        chosen = np.where(bad, np.minimum(chosen + 1, k_max), chosen)
     rowwise = [*finer[:-2], _steps(scales[-2], chosen), _steps(scales[-1], chosen)]
     measured = float(change_of(dequantised(values, rowwise)))
     return (rowwise, measured) if measured <= PACK_TOLERANCE else (uniform(hi), best)
