@@ -5,7 +5,8 @@ name checkpoints, exports it, and opens the file in Chromium from file:// with e
 but the file itself aborted. In the same run it measures:
 
   size          the HTML file's bytes (target: at most 2 MB), and the export's time; what of the hole
-                meter fits (the judge, q(z), the encoders) and the size with all of it
+                meter fits (the judge, q(z), the encoders) and the size with all of it; each packed
+                net's deflated bytes and bits a weight
   first paint   performance.now() (from navigation start) when the VAE's decoded canvas first
                 holds an image, polled every animation frame (target: within 1 s), per open
   drag          the mouse drags the crosshair in circles; a requestAnimationFrame counter in the
@@ -100,7 +101,7 @@ def measure(vae: Path, ae: Path | None, opens: int, drag_seconds: float, work: P
     text = export_pad(vae, ae, test_hooks=True)
     export_s = time.perf_counter() - start
     plain = export_pad(vae, ae)  # the file a teacher gets: no test hooks (same size within bytes)
-    meters = meter_contents(plain)
+    meters, packed = meter_contents(plain), packed_sizes(plain)
     everything = len(export_pad(vae, ae, max_bytes=10**9).encode("utf-8"))  # the hole meter's every part in, whatever the size
     path = work / "pad.html"
     path.write_text(text, encoding="utf-8")
@@ -131,16 +132,35 @@ def measure(vae: Path, ae: Path | None, opens: int, drag_seconds: float, work: P
         page.context.close()
     return {"bytes": len(plain.encode("utf-8")), "bytes_hooks": path.stat().st_size, "export_s": export_s, "paints_ms": paints,
             "asked": asked_all + [asked], "url": path.resolve().as_uri(), "drags": drags, "decode_gap": decode_gap,
-            "load": load_note(load_before, os.getloadavg()[0]), "meters": meters, "bytes_everything": everything}
+            "load": load_note(load_before, os.getloadavg()[0]), "meters": meters, "bytes_everything": everything,
+            "packed": packed}
 
 
-def meter_contents(text: str) -> str:
-    """What the file's hole meters hold and what was left out to keep it within 2 MB, in words."""
+def embedded_data(text: str) -> dict[str, Any]:
     import json
     import re
 
     found = re.search(r'<script type="application/json" id="latent-pad-data">(.*?)</script>', text, re.S)
-    meters = json.loads(found.group(1)).get("meters") if found else None
+    return json.loads(found.group(1)) if found else {}
+
+
+def packed_sizes(text: str) -> str:
+    """Each packed net in the file (the decoders, the judge): its deflated bytes and bits a weight."""
+    data = embedded_data(text)
+    parts = [(d["label"] + " decoder", d["export"]) for d in data.get("decoders", [])]
+    parts += [("judge", m["judge"]["export"]) for m in data.get("meters") or [] if m.get("judge") and m["judge"].get("export")]
+    out = []
+    for name, export in parts:
+        meta = export.get("packed") if export else None
+        if meta:
+            size = len(meta["data"]) * 3 // 4 - meta["data"][-2:].count("=")  # base64 -> bytes
+            out.append(f"{name} {size / 1e3:,.0f} kB ({8 * size / meta['n']:.1f} bits a weight)")
+    return "; ".join(out) or "none"
+
+
+def meter_contents(text: str) -> str:
+    """What the file's hole meters hold and what was left out to keep it within 2 MB, in words."""
+    meters = embedded_data(text).get("meters")
     if not meters:
         return "no hole meter (none of its parts fits)"
     parts = {"judge": "the judge", "posterior": "q(z)", "encoder": "the encoder"}
@@ -158,6 +178,7 @@ def report(r: dict[str, Any], argv: list[str] | None, source: str) -> str:
         "| measure | value | target |", "|---|---|---|",
         f"| file size (no test hooks) | {r['bytes']:,} bytes ({r['bytes'] / 1e6:.2f} MB) | at most 2 MB: {'met' if r['bytes'] <= TARGET_BYTES else 'MISSED'} |",
         f"| the hole meter in the file | {r['meters']} | the judge and q(z), where they fit |",
+        f"| packed weights (integer codes of measured steps, deflated) | {r['packed']} | |",
         f"| the file with every part of the meter (judge, q(z), encoders) | {r['bytes_everything']:,} bytes "
         f"({r['bytes_everything'] / 1e6:.2f} MB) | |",
         f"| export time (load, map, pack) | {r['export_s']:.2f} s | |",

@@ -1,8 +1,9 @@
 """The standalone pad file in Chromium, opened from file:// with every other request aborted:
 it asks for nothing else, decodes like PyTorch (within 1e-4), and arrow keys, a mouse drag and
 a touch change the decoded image. The file is exported once, with the test hooks
-(`export-pad --test-hooks`), from the session's default pair (digits, 8x8). Last, the Live pad
-page's download button on the session's shared server gives a file that works the same way."""
+(`export-pad --test-hooks`), from the session's default pair (digits, 8x8). The real default
+pair (MNIST 28x28, trained here: slow) gets its own file within 2 MB, the judge in it. Last, the
+Live pad page's download button on the session's shared server gives a file that works the same way."""
 
 from __future__ import annotations
 
@@ -130,6 +131,63 @@ def test_the_files_hole_meter_says_what_pytorchs_judge_says(offline, default_pai
         else:
             assert meter["lines"][1] == "q(z)/p(z): n/a (AE codes are points)"
     assert len(asked) == 1
+
+
+@pytest.fixture(scope="module")
+def mnist_pair(mnist_bundled_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The first run's default pair (`mnist-2d` on `mnist-bundled`, the app's recipe), trained here
+    (about 20 s; its stored metrics read the session's MNIST judge)."""
+    from vae.core.data import load_dataset
+    from vae.services.workflow import default_run, train_models
+
+    folder = tmp_path_factory.mktemp("mnist-pair")
+    data = load_dataset("mnist-bundled")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VAE_CACHE_DIR", str(mnist_bundled_cache))
+        train_models(data, "both", *default_run(data), folder, "mnist-2d")
+    return folder / "mnist-2d-vae.safetensors", folder / "mnist-2d-ae.safetensors"
+
+
+@pytest.mark.slow
+def test_the_default_mnist_pairs_file_holds_the_judge_within_2_mb_and_meters_like_pytorch(
+    browser, mnist_pair, mnist_bundled_cache, tmp_path, monkeypatch,
+):
+    """The default pair's file is at most 2 MB and holds the judge and the VAE's q(z): at the z the
+    keys move to, each image's judge class equals PyTorch's (hole_meter with the same judge) and its
+    confidence is within 1e-4, and the decodes equal PyTorch's within 1e-4."""
+    from vae.analysis import layers
+    from vae.analysis.judge import judge_for
+    from vae.core.data import load_dataset
+    from vae.services.standalone_pad import MAX_FILE_BYTES
+
+    monkeypatch.setenv("VAE_CACHE_DIR", str(mnist_bundled_cache))  # the judge export-pad packs: the session's
+    text = export_pad(*mnist_pair, test_hooks=True)
+    assert len(text.encode("utf-8")) <= MAX_FILE_BYTES
+    path = tmp_path / "mnist-pad.html"
+    path.write_text(text, encoding="utf-8")
+    judge = judge_for(load_dataset("mnist-bundled"), mnist_bundled_cache)
+    assert judge is not None
+    checkpoints = [load_checkpoint(p) for p in mnist_pair]
+    page, asked = open_offline(browser, path)
+    try:
+        page.wait_for_function(READY, timeout=30_000)
+        zs = []
+        for key in ("ArrowLeft", "ArrowUp", "ArrowUp"):
+            page.keyboard.press(f"Shift+{key}")
+            page.wait_for_timeout(300)  # the meter of the z the key moved to
+            s = state(page)
+            zs.append(s["z"])
+            for ckpt, meter in zip(checkpoints, s["meters"], strict=True):
+                want = layers.hole_meter(ckpt.model, judge, np.array(s["z"], np.float32))
+                got = meter["value"]
+                assert got["cls"] == want.class_index and abs(got["confidence"] - want.confidence) <= 1e-4, (s["z"], got, want)
+                assert meter["lines"][0].startswith(f"judge: {want.class_name}, ")
+                assert "not in this file" not in meter["lines"][1], meter["lines"]  # the VAE's q(z) is in it; the AE's is n/a
+                assert meter["lines"][2] == "round trip: not in this file"  # the encoders (float32, 1.7 MB each) are not
+        assert_decodes_like_pytorch(page, [c.model for c in checkpoints], zs)
+        assert asked == [path.resolve().as_uri()]
+    finally:
+        page.context.close()
 
 
 def test_a_mouse_drag_moves_z_and_changes_both_images(offline, models):

@@ -151,6 +151,28 @@ def _as_exported(mu: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarra
             np.exp(np.log(np.asarray(var, np.float64)).astype(np.float32).astype(np.float64)))
 
 
+def _standalone_cases() -> list[dict[str, Any]]:
+    """Packed exports (vae.services.standalone_pad) and the float32 values Python unpacks from them:
+    standalone.js must unpack the very same values. A decoder packed as export-pad packs it (per-row
+    steps on its output layer), and a hand-made one whose codes need all four byte planes."""
+    from vae.services import standalone_pad
+
+    model = decoder_model("mlp", 2, hidden=(32,))
+    decoder = standalone_pad.pack_decoder(model, _z(200, 2, seed=3))
+    big = np.random.default_rng(6).standard_normal((3, 4)).astype(np.float32) * np.float32(2e3)
+    big[0, 0], big[0, 1] = 0.0, -2.0e3  # a zero code, a large negative one
+    layer = {"type": "linear", "shape": [3, 4], "weight": browser_export.encode_f32(big), "bias": browser_export.encode_f32(np.ones(3, np.float32))}
+    wide = standalone_pad.pack_export({"format": browser_export.FORMAT, "layers": [layer, {"type": "sigmoid"}]},
+                                      [np.array([1e-5, 3e-6, 2.5e-3], np.float32), np.array([0.3], np.float32)], 0.0)
+    cases = []
+    for name, packed in (("mlp 2-D decoder, as export-pad packs it", decoder), ("codes of four bytes, three row steps", wide)):
+        plain = standalone_pad.unpack_decoder(packed)
+        values = {f"{i}.{key}": browser_export.decode_f32(layer[key]).tolist()
+                  for i, layer in enumerate(plain["layers"]) for key in ("weight", "bias") if key in layer}
+        cases.append({"name": name, "packed": packed, "values": values})
+    return cases
+
+
 def fixtures() -> dict[str, Any]:
     from pages.ui.latent_pad import JS  # the script as the component sends it
 
@@ -178,6 +200,7 @@ def fixtures() -> dict[str, Any]:
         "decoders": decoders,
         "maps": maps,
         "component_js": JS,
+        "standalone": _standalone_cases(),
         **_net_cases(),
     }
 

@@ -19,27 +19,39 @@ async function inflate(bytes, encoding) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-// A packed export -> the plain one (pack_export / unpack_export in standalone_pad.py): byte planes
-// of the float32 values, high byte first, the low bytes that were rounded off left 0. Each
-// "weight" / "bias" becomes a Float32Array view of the one inflated buffer.
+// A packed export -> the plain one (pack_export / unpack_decoder in standalone_pad.py, value for
+// value): the inflated blob holds the steps (little-endian float32), then the byte planes of the
+// zigzagged integer codes, low byte first. Each "weight" / "bias" {at, n, rows, step_at} becomes a
+// Float32Array view of one buffer: row r of its n / rows values is Math.fround(code * step), the
+// step steps[step_at + r] (the same float64 product rounded once to float32 as numpy's).
 async function unpackExport(exp) {
   if (!exp || !exp.packed) return exp;
-  const { encoding, bytes_per_value: keep, n, data } = exp.packed;
-  const planes = await inflate(bytesFromBase64(data), encoding);
-  if (planes.length !== keep * n) throw new Error(`packed weights: expected ${keep * n} bytes, got ${planes.length}`);
-  const raw = new Uint8Array(4 * n);
-  for (let p = 0; p < keep; p++) {
-    const from = p * n, byte = 3 - p;  // little-endian float32: plane 0 is byte 3 (sign and exponent)
-    for (let i = 0; i < n; i++) raw[4 * i + byte] = planes[from + i];
+  const { encoding, bytes_per_code: width, n, n_steps: nSteps, data } = exp.packed;
+  const raw = await inflate(bytesFromBase64(data), encoding);
+  if (raw.length !== 4 * nSteps + width * n) throw new Error(`packed weights: expected ${4 * nSteps + width * n} bytes, got ${raw.length}`);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const steps = Float32Array.from({ length: nSteps }, (_, i) => view.getFloat32(4 * i, true));
+  const codes = new Int32Array(n);
+  for (let p = 0, at = 4 * nSteps; p < width; p++, at += n) {
+    const shift = 8 * p;
+    for (let i = 0; i < n; i++) codes[i] |= raw[at + i] << shift;
   }
-  let values = new Float32Array(raw.buffer);
-  if (!LITTLE_ENDIAN) {  // the bytes are little-endian float32 whatever the machine
-    const view = new DataView(raw.buffer);
-    values = Float32Array.from({ length: n }, (_, i) => view.getFloat32(4 * i, true));
-  }
+  const values = new Float32Array(n);
   const layers = exp.layers.map((l) => {
     const out = { ...l };
-    for (const key of ['weight', 'bias']) if (l[key] && typeof l[key] === 'object') out[key] = values.subarray(l[key].at, l[key].at + l[key].n);
+    for (const key of ['weight', 'bias']) {
+      const ref = l[key];
+      if (!ref || typeof ref !== 'object') continue;
+      const per = ref.n / ref.rows;
+      for (let r = 0; r < ref.rows; r++) {
+        const step = steps[ref.step_at + r], from = ref.at + r * per;
+        for (let i = from; i < from + per; i++) {
+          const u = codes[i];
+          values[i] = Math.fround(((u >>> 1) ^ -(u & 1)) * step);  // zigzag: 0, 1, 2, 3 -> 0, -1, 1, -2
+        }
+      }
+      out[key] = values.subarray(ref.at, ref.at + ref.n);
+    }
     return out;
   });
   const { packed, ...rest } = exp;  // eslint-disable-line no-unused-vars
