@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +34,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # The test models are tiny: on a busy 2-core runner a second intra-op thread mostly spins
     # and waits (measured here: 3 digits epochs took 0.2 s on 1 thread, 1.3-4.5 s on 2).
     torch.set_num_threads(int(os.environ.get("VAE_TEST_THREADS", "1")))
+    # The suite never writes into the user's own cache (~/.cache/latent-explorer): the maps and
+    # judges it computes go to a folder of this run (each xdist worker its own), unless the caller
+    # names one. Tests that need a particular cache still set VAE_CACHE_DIR themselves.
+    if not os.environ.get("VAE_CACHE_DIR"):
+        os.environ["VAE_CACHE_DIR"] = tempfile.mkdtemp(prefix="latent-explorer-tests-")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
