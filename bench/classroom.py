@@ -28,7 +28,9 @@ raising its own priority (see user_chromium), as a browser run by a user cannot.
 The server starts on empty temp models/cache folders, so its first session trains the
 default 2-D pair (timed as "first start"; then the 16-D pair trains in the background), unless
 `--models-dir` / `--cache-dir` give folders to copy (a busy machine can take minutes to train
-the judge). Server memory is the RSS of its process (/proc/PID/status), sampled every 0.5 s.
+the judge). The first session's Explore page starts the dataset's judge training (once per
+dataset, cached on disk); the window waits until it is cached (timed as "judge ready"), so it
+measures the steady state of a class, unless `--during-judge`. Server memory is the RSS of its process (/proc/PID/status), sampled every 0.5 s.
 
 `--repeats N` runs each priority N times; with `--baseline DIR` (another checkout of the app)
 each repeat runs that one too, just before this one, so the two see the same machine. The
@@ -395,6 +397,27 @@ def user_chromium(folder: Path, nice: int) -> Path:
     return wrapper
 
 
+async def wait_for_judge(cache: Path, models: Path, elapsed: float, launched: float) -> float | None:
+    """Seconds from the server's launch until the judge of the dataset of the models in `models`
+    (the first run's pair) is in `cache` (the first session's Explore page started its training),
+    or None for a dataset without labels."""
+    from vae.analysis.judge import has_labels, judge_path
+    from vae.core.data import load_dataset
+    from vae.services.workflow import list_models
+
+    data = load_dataset(sorted({m.dataset for m in list_models(models)})[0])
+    if not has_labels(data):
+        return None
+    path = judge_path(data, cache_dir=cache)  # any key: a --baseline checkout may key its judge otherwise
+    pattern = path.name.rsplit("-", 1)[0] + "-*.safetensors"
+    deadline = time.perf_counter() + FIRST_START_TIMEOUT_S - elapsed
+    while not any(path.parent.glob(pattern)):
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"the judge was not trained within {FIRST_START_TIMEOUT_S:.0f} s of the server's launch")
+        await asyncio.sleep(0.5)
+    return round(time.perf_counter() - launched, 1)
+
+
 async def run(args: argparse.Namespace, student_nice: int = 0, app_dir: Path = REPO_ROOT) -> dict:
     from playwright.async_api import async_playwright
 
@@ -417,6 +440,8 @@ async def run(args: argparse.Namespace, student_nice: int = 0, app_dir: Path = R
         await first.open(FIRST_START_TIMEOUT_S)
         await first.close()
         result["first_start_s"] = round(time.perf_counter() - launched, 1)
+        if not args.during_judge:  # the judge trains once per dataset (cached on disk): the window is the steady state
+            result["judge_ready_s"] = await wait_for_judge(cache, models, time.perf_counter() - launched, launched)
         from vae.services.workflow import list_models
 
         result["dataset"] = ", ".join(sorted({f"{m.dataset} ({m.latent_dim}-D)" for m in list_models(models)})) or "none"
@@ -594,6 +619,10 @@ def report(results: list[dict], command: str) -> str:
                  f"- Models copied from {runs[0]['models_copied']} (no first run); server launch → first session on Explore: ")
                 + _runs_text([r["first_start_s"] for r in runs], "s", 1)
                 + (f"; the cache folder (the judge) copied from {runs[0]['cache_copied']}" if runs[0].get("cache_copied") else "") + ".",
+                ("- The dataset's judge (trained once per dataset, in a child process, when the first page asks; cached on disk) "
+                 "was ready, server launch → judge cached: " + _runs_text([r["judge_ready_s"] for r in runs], "s", 1)
+                 + "; the window started then." if all(r.get("judge_ready_s") for r in runs) else
+                 "- The window started at once: the dataset's judge may still have been training in it (--during-judge)."),
                 "- Load average (1 min) before → after each window: "
                 + ", ".join(f"{r['load_avg_1min']['before']} → {r['load_avg_1min']['after']}" for r in runs)
                 + (" (other work was running on this machine: the numbers include that contention)."
@@ -619,6 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--think", type=float, nargs=2, default=(0.5, 1.5), metavar=("MIN", "MAX"), help="pause between moves, s")
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--no-train", action="store_true", help="no training session")
+    parser.add_argument("--during-judge", action="store_true", help="start the window at once, while the server may still "
+                        "train the dataset's judge (once per dataset; by default the window waits for it)")
     parser.add_argument("--train-epochs", type=int, default=10_000)
     parser.add_argument("--student-nice", type=int, nargs="+", default=[0, 10], metavar="N",
                         help="one run per value: the students' Chromium pages run at this nice value (0 = the same "
