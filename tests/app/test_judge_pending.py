@@ -3,6 +3,7 @@ while Explore goes on, the meter says so, and the judge's parts come once it is 
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -22,23 +23,29 @@ def test_explore_goes_on_while_the_judge_trains_and_shows_it_when_ready(app_env:
     widgets.dataset_judge.clear()
     widgets._judge_training.clear()
     from vae.analysis import judge as judge_module
+    from vae.services import jobs
 
     monkeypatch.setattr(judge_module, "_MEMO", {})
     monkeypatch.setattr(judge_module, "_TRAINED", {})
-    gate = __import__("threading").Event()
-    real_train = judge_module.train_judge
+    gate = tmp_path / "go"
 
-    def slow_train(*args, **kwargs):  # type: ignore[no-untyped-def]
-        gate.wait(60)  # held until the page has been seen without its judge
-        return real_train(*args, **kwargs)
+    def gated(dataset: str) -> list[str]:  # the real child process (python -m vae judge), held until the page was seen
+        return [sys.executable, "-c", "import pathlib, runpy, sys, time\n"
+                f"while not pathlib.Path({str(gate)!r}).exists(): time.sleep(0.05)\n"
+                f"sys.argv = ['vae', 'judge', '--dataset', {dataset!r}]\n"
+                "runpy.run_module('vae', run_name='__main__')"]
 
-    monkeypatch.setattr(judge_module, "train_judge", slow_train)
+    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the judge was trained in the server's process, not in its child")
+
+    monkeypatch.setattr(jobs, "judge_command", gated)
+    monkeypatch.setattr(judge_module, "train_judge", refuse)
     at = run_app()
     assert not at.exception, [e.value for e in at.exception]
     assert "judge: being trained…" in meter_lines(at)
     assert any("Training this dataset's judge once" in c.value for c in at.main.caption)
     assert at.main.get("image")  # the decoded image did not wait for the judge
-    gate.set()
+    gate.touch()
     deadline = time.time() + 120
     while widgets._judge_training("digits", None).is_alive() and time.time() < deadline:  # type: ignore[arg-type]
         time.sleep(0.2)
