@@ -429,6 +429,7 @@ class Pad {
   }
   // Keep the meter within its budget of a frame: above it, run it on every k-th frame only.
   paceMeter(ms) {
+    if (!this.meterWarm) { this.meterWarm = true; return; }  // the first run compiles the meter's code: not its cost
     const budget = this.data.meter_budget_ms || 6;
     this.meterAvg = this.meterAvg === undefined ? ms : 0.8 * this.meterAvg + 0.2 * ms;
     this.meterEvery = Math.max(1, Math.min(8, Math.ceil(this.meterAvg / budget)));
