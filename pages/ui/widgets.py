@@ -240,9 +240,10 @@ def _judge_training(name: str, _data: Dataset) -> threading.Thread:
     every session's script); this thread waits for it, and the judge is then loaded from its cache."""
     from vae.services.jobs import train_judge_apart
 
-    # not a daemon: a daemon thread still inside torch when the interpreter exits aborts the whole
-    # process ("terminate called without an active exception", exit code 134); a server stopped
-    # meanwhile finishes the training first (seconds), and the judge is cached for the next start
+    # not a daemon: where the child fails the judge trains in this thread, and a daemon thread still
+    # inside torch when the interpreter exits aborts the whole process ("terminate called without an
+    # active exception", exit code 134); a server stopped meanwhile waits for the training (the
+    # child's or this thread's), and the judge is cached for the next start
     thread = threading.Thread(target=train_judge_apart, args=(_data,), name=f"judge-{name}", daemon=False)
     thread.start()
     return thread

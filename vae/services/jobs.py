@@ -456,10 +456,11 @@ def train_judge_apart(data: Dataset) -> None:
     """Cache `data`'s judge, trained in a child process (`judge_command`) at nice JUDGE_NICE on one
     torch thread, and wait for it. In a thread of the server the judge's training loop (Python
     between small tensor ops, ~10 CPU-s for MNIST) held the GIL against every session's script:
-    side by side, 30 sessions' slider moves while it trained had p95 180 ms and 27 ms of server CPU
-    each with it in a thread, 145 ms and 18 ms with it in this child (quiet machine; 1.5-1.8 s with
-    it in a thread on a busy one: bench/RESULTS.md, "Classroom load"). The child loads the dataset by name, like a training worker; where it fails,
-    or cached a judge of other data, the judge is trained here after all (judge_or_none)."""
+    side by side on a quiet machine, 30 sessions' slider moves while it trained had p95 180 ms and
+    27 ms of server CPU each with it in a thread, 145 ms and 18 ms with it in this child (1.5-1.8 s
+    with it in a thread on a busy machine; bench/RESULTS.md, "Classroom load"). The child loads the
+    dataset by name, like a training worker; where it fails, or cached a judge of other data (a
+    folder loaded at another size), the judge is trained here after all (judge_or_none)."""
     from vae.analysis.metrics import judge_or_none
     from vae.services.workflow import judge_cached
 
