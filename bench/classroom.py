@@ -30,7 +30,8 @@ default 2-D pair (timed as "first start"; then the 16-D pair trains in the backg
 `--models-dir` / `--cache-dir` give folders to copy (a busy machine can take minutes to train
 the judge). The first session's Explore page starts the dataset's judge training (once per
 dataset, cached on disk); the window waits until it is cached (timed as "judge ready"), so it
-measures the steady state of a class, unless `--during-judge`. Server memory is the RSS of its process (/proc/PID/status), sampled every 0.5 s.
+measures the steady state of a class, unless `--during-judge`. Server memory is the RSS of its
+process (/proc/PID/status), sampled every 0.5 s.
 
 `--repeats N` runs each priority N times; with `--baseline DIR` (another checkout of the app)
 each repeat runs that one too, just before this one, so the two see the same machine. The
@@ -115,7 +116,7 @@ class Mover:
     latencies_ms: list[float] = field(default_factory=list)
     started_at: list[float] = field(default_factory=list)  # time.time() of each move's start
     unchanged: int = 0  # light moves whose image was byte-identical (no new URL): timed to the end of the run
-    phases_ms: list[tuple[float, float, float, float]] = field(default_factory=list)  # light moves: see LightSession.phases
+    phases_ms: list[tuple[float, float, float]] = field(default_factory=list)  # light moves: see LightSession.phases
     errors: list[str] = field(default_factory=list)
 
 
@@ -199,9 +200,9 @@ class LightSession:
         self.sliders: dict[str, tuple] = {}  # widget id -> (Slider proto, fragment id)
         self.values: dict[str, float] = {}
         self.decoded_url = ""
-        # where a move's time goes, ms from the send: (first message back, the decoded image's
-        # delta, script_finished, the image fetched); -1 where there was none
-        self.phases: tuple[float, float, float, float] = (-1, -1, -1, -1)
+        # where a move's time goes, ms from the send: (the decoded image's delta arrived,
+        # script_finished arrived, the image fetched); -1 where there was none
+        self.phases: tuple[float, float, float] = (-1, -1, -1)
 
     async def _run(self, msg, timeout: float = MOVE_TIMEOUT_S) -> tuple[int, list[str]]:  # type: ignore[no-untyped-def]
         """Send a BackMsg and read until the run finishes (at most `timeout` s between messages).
@@ -211,11 +212,10 @@ class LightSession:
         sent = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
         errors = []
-        first = image = -1.0
+        image = -1.0
         while True:
             fm = ForwardMsg()
             fm.ParseFromString(await asyncio.wait_for(self.ws.recv(), timeout))
-            first = first if first >= 0 else (time.perf_counter() - sent) * 1000
             kind = fm.WhichOneof("type")
             if kind == "new_session":
                 self.page_hash = fm.new_session.page_script_hash
@@ -232,7 +232,7 @@ class LightSession:
                 elif which == "exception":
                     errors.append(el.exception.message.splitlines()[0] if el.exception.message else "exception")
             elif kind == "script_finished":
-                self.phases = (first, image, (time.perf_counter() - sent) * 1000, -1)
+                self.phases = (image, (time.perf_counter() - sent) * 1000, -1)
                 return fm.script_finished, errors
 
     async def open(self, timeout: float = MOVE_TIMEOUT_S) -> None:
@@ -289,7 +289,7 @@ class LightSession:
         if changed:
             await self.fetch(self.decoded_url)
         elapsed = (time.perf_counter() - start) * 1000
-        self.phases = (*self.phases[:3], elapsed)
+        self.phases = (*self.phases[:2], elapsed)
         return elapsed, changed
 
     async def close(self) -> None:
