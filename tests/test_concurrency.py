@@ -10,6 +10,7 @@ import ast
 import gc
 import hashlib
 import os
+import shutil
 import sys
 import threading
 import time
@@ -462,7 +463,7 @@ def test_memory_stays_flat_over_slider_reruns_in_the_app(app_env: Path) -> None:
 
 @pytest.mark.server
 @pytest.mark.slow
-def test_server_memory_stays_flat_over_1000_slider_moves(default_pair_dir: Path, tmp_path: Path) -> None:
+def test_server_memory_stays_flat_over_1000_slider_moves(default_pair_dir: Path, digits_judge_cache: Path, tmp_path: Path) -> None:
     """A real `streamlit run app.py`: four sessions make 1,000 slider moves between them over
     the websocket, as browsers do (bench/classroom.py's client: rerun the slider fragment, then
     fetch the new image). After a warm-up, the server's resident memory must not grow with the
@@ -496,6 +497,9 @@ def test_server_memory_stays_flat_over_1000_slider_moves(default_pair_dir: Path,
             for s in sessions:
                 await s.close()
 
+    # the judge cached, as on a server that trained it before: trained now (a child process, seconds),
+    # it would be loaded into the server mid-measurement, and that is not memory a move holds
+    shutil.copytree(digits_judge_cache, tmp_path / "cache")
     with classroom.serve_app(default_pair_dir, tmp_path / "cache", tmp_path / "server.log") as server:
         with ThreadPoolExecutor(max_workers=1) as pool:  # see test_classroom_smoke: no loop on this thread
             result = pool.submit(asyncio.run, drive(server.port, server.proc.pid)).result(timeout=300)

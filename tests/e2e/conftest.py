@@ -100,10 +100,14 @@ def e2e_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def streamlit_server(e2e_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def streamlit_server(e2e_models_dir: Path, digits_judge_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real server per test module, on `e2e_models_dir` (override that fixture to pre-fill it).
-    For a module that needs its own folder or a fresh server; a trained app is `pair_server`."""
+    For a module that needs its own folder or a fresh server; a trained app is `pair_server`. Its
+    cache starts with the digits judge (the test models' dataset), as `pair_server`'s: a judge
+    trained in the background (a child process, seconds) would otherwise arrive mid-test and rerun
+    the page under it (the fresh-cache path: tests/app/test_judge_pending.py)."""
     work = tmp_path_factory.mktemp("e2e-server")
+    shutil.copytree(digits_judge_cache, work / "cache")
     with run_streamlit(e2e_models_dir, work / "cache", work / "streamlit.log") as url:
         yield url
 
